@@ -1,0 +1,59 @@
+use tokio_postgres::error::SqlState;
+
+/// A database failure. Expected outcomes are never errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had, or the server went away, is shutting down or timed
+    /// out: the request may succeed when retried.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server answered with an error a retry would not fix.
+    #[error("a database query failed")]
+    Query(#[source] tokio_postgres::Error),
+}
+
+impl DbError {
+    /// The constraint a failed statement violated, if any.
+    #[must_use]
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            Self::Query(e) => e.as_db_error().and_then(|d| d.constraint()),
+            Self::Unavailable(_) => None,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let transient = match e.as_db_error() {
+            // No server answer at all: I/O error or closed connection.
+            None => true,
+            Some(db) => {
+                let code = db.code();
+                code.code().starts_with("08")
+                    || [
+                        SqlState::ADMIN_SHUTDOWN,
+                        SqlState::CRASH_SHUTDOWN,
+                        SqlState::CANNOT_CONNECT_NOW,
+                        SqlState::TOO_MANY_CONNECTIONS,
+                        SqlState::QUERY_CANCELED,
+                    ]
+                    .contains(code)
+            }
+        };
+        if transient {
+            Self::Unavailable(Box::new(e))
+        } else {
+            Self::Query(e)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for DbError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Self::Unavailable(Box::new(other)),
+        }
+    }
+}

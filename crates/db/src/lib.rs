@@ -1,0 +1,17 @@
+//! filegate's Postgres layer: the connection pool, the embedded migrations and every
+//! query the service issues. Expected outcomes (not found, quota full, duplicate) are
+//! values in the return types; [`DbError`] is only for failures.
+
+mod error;
+mod migrate;
+mod pool;
+
+pub mod files;
+pub mod keys;
+pub mod orgs;
+pub mod workspaces;
+
+pub use deadpool_postgres::Pool;
+pub use error::DbError;
+pub use migrate::{MigrateError, migrate};
+pub use pool::{PoolSettings, connect, ping};

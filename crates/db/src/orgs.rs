@@ -1,0 +1,34 @@
+//! Organizations: the tenants.
+
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use crate::DbError;
+
+/// Creates an organization and returns its id.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn create(pool: &Pool, name: &str) -> Result<Uuid, DbError> {
+    let client = pool.get().await?;
+    let id = Uuid::now_v7();
+    client
+        .execute(
+            "INSERT INTO organizations (id, name) VALUES ($1, $2)",
+            &[&id, &name],
+        )
+        .await?;
+    Ok(id)
+}
+
+/// True when the organization exists.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn exists(pool: &Pool, id: Uuid) -> Result<bool, DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt("SELECT 1 FROM organizations WHERE id = $1", &[&id])
+        .await?;
+    Ok(row.is_some())
+}

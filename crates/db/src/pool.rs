@@ -1,0 +1,66 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::DbError;
+
+/// How to reach Postgres and how many connections to keep.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// A libpq-style URL (`postgres://user@host:port/db`).
+    pub url: String,
+    /// Most connections the pool opens.
+    pub max_size: usize,
+    /// How long a request waits for a connection, and how long connecting may take.
+    pub connect_timeout: Duration,
+    /// Server-side `statement_timeout` for every session.
+    pub statement_timeout: Duration,
+}
+
+/// Builds the pool. Connections are opened lazily, so this succeeds while Postgres is
+/// down; requests then fail fast with [`DbError::Unavailable`] until it is back.
+///
+/// # Errors
+/// [`DbError::Unavailable`] when the URL cannot be parsed or the pool cannot be built.
+pub fn connect(settings: &PoolSettings) -> Result<Pool, DbError> {
+    let mut config = tokio_postgres::Config::from_str(&settings.url)
+        .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+    config.connect_timeout(settings.connect_timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("filegate");
+    }
+    let options = format!(
+        "{} -c statement_timeout={}",
+        config.get_options().unwrap_or_default(),
+        settings.statement_timeout.as_millis()
+    );
+    config.options(options.trim());
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.connect_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .recycle_timeout(Some(settings.connect_timeout))
+        .build()
+        .map_err(|e| DbError::Unavailable(Box::new(e)))
+}
+
+/// One round trip to the server, for readiness checks.
+///
+/// # Errors
+/// [`DbError`] when no connection can be had or the query fails.
+pub async fn ping(pool: &Pool) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached("SELECT 1").await?;
+    client.query_one(&stmt, &[]).await?;
+    Ok(())
+}

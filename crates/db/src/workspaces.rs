@@ -1,0 +1,112 @@
+//! Workspaces: their limits and their quota counters.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use filegate_domain::{ContentType, Limits};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::DbError;
+
+/// A workspace row.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub limits: Limits,
+    pub used_bytes: i64,
+    pub reserved_bytes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A workspace's usage, as `GET /v2/workspaces/{id}/usage` reports it.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    pub workspace: Workspace,
+    /// Files holding quota: pending or ready.
+    pub file_count: i64,
+}
+
+const COLUMNS: &str = "id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
+                       used_bytes, reserved_bytes, created_at";
+
+fn from_row(row: &Row) -> Workspace {
+    let types: Vec<String> = row.get(5);
+    Workspace {
+        id: row.get(0),
+        organization_id: row.get(1),
+        name: row.get(2),
+        limits: Limits {
+            quota_bytes: row.get(3),
+            max_file_bytes: row.get(4),
+            // Only canonical names are ever written; anything else is skipped, not trusted.
+            allowed_types: types
+                .iter()
+                .filter_map(|t| ContentType::parse(t).ok())
+                .collect(),
+        },
+        used_bytes: row.get(6),
+        reserved_bytes: row.get(7),
+        created_at: row.get(8),
+    }
+}
+
+/// Creates a workspace in an organization.
+///
+/// # Errors
+/// [`DbError`] on database failure (including an unknown organization).
+pub async fn create(
+    pool: &Pool,
+    organization_id: Uuid,
+    name: &str,
+    limits: &Limits,
+) -> Result<Workspace, DbError> {
+    let client = pool.get().await?;
+    let types: Vec<&str> = limits.allowed_types.iter().map(|t| t.mime()).collect();
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            ),
+            &[&Uuid::now_v7(), &organization_id, &name, &limits.quota_bytes, &limits.max_file_bytes, &types],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+/// One workspace, if it exists.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn get(pool: &Pool, id: Uuid) -> Result<Option<Workspace>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM workspaces WHERE id = $1"))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .as_ref()
+        .map(from_row))
+}
+
+/// A workspace's counters and live file count, read in one statement so they agree.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn usage(pool: &Pool, id: Uuid) -> Result<Option<Usage>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, (SELECT count(*) FROM files f \
+                                WHERE f.workspace_id = w.id AND f.status IN ('pending', 'ready')) \
+             FROM workspaces w WHERE id = $1"
+        ))
+        .await?;
+    Ok(client.query_opt(&stmt, &[&id]).await?.map(|row| Usage {
+        workspace: from_row(&row),
+        file_count: row.get(9),
+    }))
+}

@@ -1,0 +1,62 @@
+//! filegate's domain: values that are parsed once at the edge and trusted afterwards.
+//!
+//! Nothing in here performs I/O. Every constructor named `parse` checks one rule of
+//! the API contract and returns a [`RuleViolation`] carrying the stable error code
+//! the HTTP layer answers with.
+
+mod content_type;
+mod file;
+mod limits;
+mod spec;
+
+pub use content_type::ContentType;
+pub use file::{Checksum, FileName, FileStatus, Label, Labels, LibraryPath, PublicUrl};
+pub use limits::{Limits, MAX_FILES_PER_REQUEST};
+pub use spec::{FileInput, FileSpec, MAX_LOCAL_PATH_BYTES};
+
+/// Which rule a value broke; maps one-to-one onto an API error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleCode {
+    /// `422 invalid_metadata`
+    InvalidMetadata,
+    /// `422 unsupported_type`
+    UnsupportedType,
+    /// `422 file_too_large`
+    FileTooLarge,
+}
+
+impl RuleCode {
+    /// The stable code string of the API contract.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidMetadata => "invalid_metadata",
+            Self::UnsupportedType => "unsupported_type",
+            Self::FileTooLarge => "file_too_large",
+        }
+    }
+}
+
+/// A value that failed one of the contract's rules, with a one-sentence message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleViolation {
+    /// The rule that failed.
+    pub code: RuleCode,
+    /// A human-readable sentence naming the field and the rule.
+    pub message: String,
+}
+
+impl RuleViolation {
+    pub(crate) fn metadata(message: impl Into<String>) -> Self {
+        Self {
+            code: RuleCode::InvalidMetadata,
+            message: message.into(),
+        }
+    }
+}
+
+/// True when `s` contains a character a name, path or label may not hold.
+pub(crate) fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}

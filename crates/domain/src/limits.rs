@@ -1,0 +1,45 @@
+use crate::ContentType;
+
+/// The most files one `POST /v2/files` may reserve.
+pub const MAX_FILES_PER_REQUEST: usize = 50;
+
+/// A workspace's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Ready plus reserved bytes may never exceed this.
+    pub quota_bytes: i64,
+    /// No single file may be larger.
+    pub max_file_bytes: i64,
+    /// The types this workspace accepts.
+    pub allowed_types: Vec<ContentType>,
+}
+
+impl Limits {
+    /// 1 GiB per workspace.
+    pub const DEFAULT_QUOTA_BYTES: i64 = 1 << 30;
+    /// 5 MiB per file.
+    pub const DEFAULT_MAX_FILE_BYTES: i64 = 5 << 20;
+
+    /// True when the workspace accepts `ty`.
+    #[must_use]
+    pub fn allows(&self, ty: ContentType) -> bool {
+        self.allowed_types.contains(&ty)
+    }
+
+    /// The bytes to reserve for a file: its declared size, or the max file size when
+    /// the size is not declared (completion settles it to the real size).
+    #[must_use]
+    pub fn reservation_for(&self, declared: Option<i64>) -> i64 {
+        declared.unwrap_or(self.max_file_bytes)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            quota_bytes: Self::DEFAULT_QUOTA_BYTES,
+            max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
+            allowed_types: ContentType::ALL.to_vec(),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+use crate::{
+    Checksum, ContentType, FileName, Labels, LibraryPath, Limits, PublicUrl, RuleCode,
+    RuleViolation, has_control,
+};
+
+/// The longest `local_file_path` echoed back to clients, in bytes.
+pub const MAX_LOCAL_PATH_BYTES: usize = 4096;
+
+/// One requested upload as a client sends it, before any rule is checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileInput<'a> {
+    pub local_file_path: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub labels: Option<&'a [String]>,
+    pub public_url: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub size_bytes: Option<u64>,
+    pub checksum_sha256: Option<&'a str>,
+}
+
+/// One requested upload with every rule checked against a workspace's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    pub local_file_path: Option<String>,
+    pub name: FileName,
+    pub path: LibraryPath,
+    pub labels: Labels,
+    pub public_url: Option<PublicUrl>,
+    pub content_type: ContentType,
+    pub size_bytes: Option<i64>,
+    pub checksum: Option<Checksum>,
+}
+
+impl FileSpec {
+    /// Checks one entry: metadata first, then its type, then its size.
+    ///
+    /// # Errors
+    /// The first rule the entry breaks.
+    pub fn parse(input: FileInput<'_>, limits: &Limits) -> Result<Self, RuleViolation> {
+        let local_file_path = match input.local_file_path {
+            Some(p) if p.len() > MAX_LOCAL_PATH_BYTES => {
+                return Err(RuleViolation::metadata(format!(
+                    "local_file_path must be at most {MAX_LOCAL_PATH_BYTES} bytes long"
+                )));
+            }
+            Some(p) if has_control(p) => {
+                return Err(RuleViolation::metadata(
+                    "local_file_path must not contain control characters",
+                ));
+            }
+            other => other,
+        };
+        let name = match (input.name, local_file_path) {
+            (Some(name), _) => FileName::parse(name)?,
+            (None, Some(local)) => FileName::from_local_path(local)?,
+            (None, None) => {
+                return Err(RuleViolation::metadata(
+                    "one of name or local_file_path is required",
+                ));
+            }
+        };
+        let path = LibraryPath::parse(input.path.unwrap_or_default())?;
+        let labels = Labels::parse(input.labels.unwrap_or_default())?;
+        let public_url = input.public_url.map(PublicUrl::parse).transpose()?;
+        let content_type = match input.content_type {
+            Some(raw) => ContentType::parse(raw)?,
+            None => ContentType::from_file_name(name.as_str()).ok_or_else(|| RuleViolation {
+                code: RuleCode::UnsupportedType,
+                message: format!(
+                    "no supported content type is implied by the name {:?}; set content_type",
+                    name.as_str()
+                ),
+            })?,
+        };
+        if !limits.allows(content_type) {
+            return Err(RuleViolation {
+                code: RuleCode::UnsupportedType,
+                message: format!(
+                    "{} files are not allowed in this workspace",
+                    content_type.label()
+                ),
+            });
+        }
+        let size_bytes = match input.size_bytes {
+            None => None,
+            Some(size) => {
+                let size = i64::try_from(size).unwrap_or(i64::MAX);
+                if size > limits.max_file_bytes {
+                    return Err(RuleViolation {
+                        code: RuleCode::FileTooLarge,
+                        message: format!(
+                            "the file is {size} bytes; this workspace accepts at most {} bytes per file",
+                            limits.max_file_bytes
+                        ),
+                    });
+                }
+                Some(size)
+            }
+        };
+        let checksum = input.checksum_sha256.map(Checksum::parse).transpose()?;
+        Ok(Self {
+            local_file_path: local_file_path.map(str::to_owned),
+            name,
+            path,
+            labels,
+            public_url,
+            content_type,
+            size_bytes,
+            checksum,
+        })
+    }
+
+    /// The bytes this file reserves against the quota until completion.
+    #[must_use]
+    pub fn reservation(&self, limits: &Limits) -> i64 {
+        limits.reservation_for(self.size_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: FileInput<'_>) -> Result<FileSpec, RuleViolation> {
+        FileSpec::parse(input, &Limits::default())
+    }
+
+    #[test]
+    fn the_name_defaults_to_the_last_local_segment_and_the_type_to_its_extension() {
+        let spec = parse(FileInput {
+            local_file_path: Some("reports/q3.pdf"),
+            ..Default::default()
+        });
+        let spec = spec.ok();
+        assert_eq!(spec.as_ref().map(|s| s.name.as_str()), Some("q3.pdf"));
+        assert_eq!(
+            spec.as_ref().map(|s| s.content_type),
+            Some(ContentType::Pdf)
+        );
+        assert_eq!(spec.as_ref().map(|s| s.path.as_str()), Some(""));
+    }
+
+    #[test]
+    fn an_entry_needs_a_name_or_a_local_path() {
+        assert_eq!(
+            parse(FileInput::default()).err().map(|e| e.code),
+            Some(RuleCode::InvalidMetadata)
+        );
+    }
+
+    #[test]
+    fn sizes_up_to_the_max_are_accepted_and_one_byte_more_is_too_large() {
+        let at = parse(FileInput {
+            name: Some("a.txt"),
+            size_bytes: Some(5 << 20),
+            ..Default::default()
+        });
+        assert!(at.is_ok());
+        let over = parse(FileInput {
+            name: Some("a.txt"),
+            size_bytes: Some((5 << 20) + 1),
+            ..Default::default()
+        });
+        assert_eq!(over.err().map(|e| e.code), Some(RuleCode::FileTooLarge));
+        let huge = parse(FileInput {
+            name: Some("a.txt"),
+            size_bytes: Some(u64::MAX),
+            ..Default::default()
+        });
+        assert_eq!(huge.err().map(|e| e.code), Some(RuleCode::FileTooLarge));
+    }
+
+    #[test]
+    fn types_outside_the_workspace_allow_list_are_unsupported() {
+        let limits = Limits {
+            allowed_types: vec![ContentType::Pdf],
+            ..Limits::default()
+        };
+        let md = FileSpec::parse(
+            FileInput {
+                name: Some("a.md"),
+                ..Default::default()
+            },
+            &limits,
+        );
+        assert_eq!(md.err().map(|e| e.code), Some(RuleCode::UnsupportedType));
+        let unknown = parse(FileInput {
+            name: Some("a.exe"),
+            ..Default::default()
+        });
+        assert_eq!(
+            unknown.err().map(|e| e.code),
+            Some(RuleCode::UnsupportedType)
+        );
+    }
+
+    #[test]
+    fn an_undeclared_size_reserves_the_max_file_size() {
+        let limits = Limits::default();
+        let spec = FileSpec::parse(
+            FileInput {
+                name: Some("a.txt"),
+                ..Default::default()
+            },
+            &limits,
+        );
+        assert_eq!(
+            spec.map(|s| s.reservation(&limits)),
+            Ok(limits.max_file_bytes)
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! API keys: their format, how they are checked, and the [`Caller`] extractor.
+//!
+//! A key reads `fg_<key id: 32 hex>_<secret: 43 base64url>`. The id finds the row by
+//! primary key; the SHA-256 of the whole key is compared with the stored digest in
+//! constant time. Rows are cached per process for `--auth-cache-ttl-secs`, which is
+//! therefore the longest a revoked key keeps working.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use filegate_db::keys::ApiKey;
+use futures_util::future::LocalBoxFuture;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const PREFIX: &str = "fg_";
+const SECRET_BYTES: usize = 32;
+/// `fg_` + 32 hex + `_` + 43 base64url characters.
+const KEY_LEN: usize = 3 + 32 + 1 + 43;
+/// Entries kept before stale ones are swept; the cache never grows past this.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// A newly minted key: the id to store and revoke by, the secret to hand out once,
+/// and the digest to store.
+#[derive(Debug)]
+pub struct MintedKey {
+    pub id: Uuid,
+    pub secret: String,
+    pub sha256: [u8; 32],
+}
+
+/// Mints a key from the operating system's randomness.
+///
+/// # Errors
+/// When the system has no randomness to give.
+pub fn mint() -> Result<MintedKey, getrandom::Error> {
+    let mut raw = [0u8; SECRET_BYTES];
+    getrandom::fill(&mut raw)?;
+    let id = Uuid::now_v7();
+    let secret = format!("{PREFIX}{}_{}", id.simple(), URL_SAFE_NO_PAD.encode(raw));
+    let sha256 = digest(&secret);
+    Ok(MintedKey { id, secret, sha256 })
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The key id a well-formed key names, or `None` for anything malformed.
+fn parse_id(key: &str) -> Option<Uuid> {
+    if key.len() != KEY_LEN || !key.starts_with(PREFIX) {
+        return None;
+    }
+    let (id, secret) = key[PREFIX.len()..].split_once('_')?;
+    if id.len() != 32 || secret.len() != 43 {
+        return None;
+    }
+    Uuid::try_parse(id).ok()
+}
+
+/// Who is calling: an authenticated, unrevoked key and what it may reach.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: Uuid,
+    pub organization_id: Uuid,
+    /// `None`: every workspace of the organization.
+    pub workspace_scope: Option<Arc<[Uuid]>>,
+    pub default_workspace: Option<Uuid>,
+}
+
+impl Caller {
+    /// True when the key's scope admits the workspace (its organization is checked
+    /// against the workspace row by the caller).
+    #[must_use]
+    pub fn scope_admits(&self, workspace: Uuid) -> bool {
+        self.workspace_scope
+            .as_ref()
+            .is_none_or(|s| s.contains(&workspace))
+    }
+
+    /// The workspace a request means: the one it names, else the key's default.
+    ///
+    /// # Errors
+    /// 403 when the named workspace is outside the key's scope; 400 when none is named
+    /// and the key has no default.
+    pub fn target_workspace(&self, named: Option<Uuid>) -> Result<Uuid, ApiError> {
+        match named.or(self.default_workspace) {
+            Some(ws) if self.scope_admits(ws) => Ok(ws),
+            Some(_) => Err(forbidden_workspace()),
+            None => Err(ApiError::invalid_request(
+                "workspace_uuid is required: this API key has no default workspace",
+            )),
+        }
+    }
+}
+
+/// The one answer for a workspace a key may not reach, whether or not it exists.
+#[must_use]
+pub fn forbidden_workspace() -> ApiError {
+    ApiError::forbidden("this API key has no access to that workspace")
+}
+
+/// Key rows cached per process; see the module docs for the bound on revocation.
+#[derive(Debug)]
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<Uuid, (Instant, Arc<ApiKey>)>>,
+}
+
+impl KeyCache {
+    #[must_use]
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, id: Uuid) -> Option<Arc<ApiKey>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, key)| Arc::clone(key))
+    }
+
+    fn put(&self, key: Arc<ApiKey>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= CACHE_CAPACITY {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key.id, (Instant::now(), key));
+    }
+}
+
+/// The key a request presents, from `Authorization: Bearer` or `X-API-Key`.
+fn presented_key(req: &HttpRequest) -> Result<&str, ApiError> {
+    let bearer = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().map_err(|_| malformed())?;
+            let (scheme, token) = value.trim().split_once(' ').ok_or_else(malformed)?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(malformed());
+            }
+            Some(token.trim())
+        }
+    };
+    let api_key = match req.headers().get("x-api-key") {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| malformed())?.trim()),
+    };
+    match (bearer, api_key) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::unauthenticated(
+            "Authorization and X-API-Key name different keys",
+        )),
+        (Some(k), _) | (None, Some(k)) => Ok(k),
+        (None, None) => Err(ApiError::unauthenticated(
+            "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>",
+        )),
+    }
+}
+
+fn malformed() -> ApiError {
+    ApiError::unauthenticated(
+        "malformed credentials: send Authorization: Bearer <key> or X-API-Key: <key>",
+    )
+}
+
+fn invalid() -> ApiError {
+    ApiError::unauthenticated("invalid or revoked API key")
+}
+
+/// Checks a presented key against the cache or the database.
+///
+/// # Errors
+/// 401 for a malformed, unknown, wrong or revoked key; 503 when the database is down.
+pub async fn authenticate(state: &AppState, key: &str) -> Result<Caller, ApiError> {
+    let id = parse_id(key).ok_or_else(invalid)?;
+    let row = match state.keys.get(id) {
+        Some(row) => row,
+        None => {
+            let row = Arc::new(
+                filegate_db::keys::find(&state.pool, id)
+                    .await?
+                    .ok_or_else(invalid)?,
+            );
+            state.keys.put(Arc::clone(&row));
+            row
+        }
+    };
+    let matches: bool = digest(key).ct_eq(row.secret_sha256.as_slice()).into();
+    if !matches || row.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    Ok(Caller {
+        key_id: row.id,
+        organization_id: row.organization_id,
+        workspace_scope: row.workspace_scope.as_deref().map(Arc::from),
+        default_workspace: row.default_workspace_id,
+    })
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(caller) = req.extensions().get::<Self>() {
+            let caller = caller.clone();
+            return Box::pin(async move { Ok(caller) });
+        }
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal("application state missing"))?
+                .clone();
+            let key = presented_key(&req)?.to_owned();
+            let caller = authenticate(&state, &key).await?;
+            tracing::Span::current().record("key_id", tracing::field::display(caller.key_id));
+            req.extensions_mut().insert(caller.clone());
+            Ok(caller)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_keys_parse_back_to_their_id() {
+        let key = mint().ok();
+        let key = key.as_ref();
+        assert_eq!(key.map(|k| k.secret.len()), Some(KEY_LEN));
+        assert_eq!(key.and_then(|k| parse_id(&k.secret)), key.map(|k| k.id));
+        assert_eq!(key.map(|k| digest(&k.secret)), key.map(|k| k.sha256));
+    }
+
+    #[test]
+    fn malformed_keys_have_no_id() {
+        let good = mint().map(|k| k.secret).unwrap_or_default();
+        assert!(parse_id(&good[1..]).is_none());
+        assert!(parse_id(&format!("{good}x")).is_none());
+        assert!(parse_id(&good.replacen("fg_", "xx_", 1)).is_none());
+        assert!(parse_id("").is_none());
+        let not_hex = format!("fg_{}_{}", "z".repeat(32), "a".repeat(43));
+        assert!(parse_id(&not_hex).is_none());
+    }
+}

@@ -1,0 +1,14 @@
+//! filegate: a workspace file library behind presigned uploads.
+//!
+//! `main` parses [`settings::Cli`] and calls into [`startup::Application`] (serve),
+//! [`filegate_db::migrate`] (migrate) or [`admin`] (the admin CLI).
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod request_id;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,38 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use filegate::settings::{Cli, Command};
+use filegate::startup::Application;
+use filegate::{admin, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.log);
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "filegate failed");
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(settings) => {
+            let app = Application::build(*settings).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate(args) => {
+            let applied = filegate_db::migrate(&args.database.database_url).await?;
+            tracing::info!(?applied, "migrations up to date");
+        }
+        Command::Admin(args) => admin::run(args).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The outermost middleware: gives every request an id (echoing a sane incoming
+//! `X-Request-Id`), runs it inside a tracing span and the id's task-local scope, sends
+//! the id back on every response, turns any error that escaped the handlers into the
+//! envelope, and logs one line per request.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// `X-Request-Id`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served, stored in the request's extensions too.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The current request's id; a fresh one outside any request.
+#[must_use]
+pub fn current() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| Uuid::new_v4().to_string())
+}
+
+/// An incoming id is echoed only when it is a sane token: 1–128 characters of
+/// `[A-Za-z0-9._:-]`. Anything else could smuggle text into logs.
+fn sane(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// The middleware function (see the module docs).
+///
+/// # Errors
+/// Never: every error becomes an envelope response.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane(v))
+        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        route = tracing::field::Empty,
+        key_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let result = REQUEST_ID
+        .scope(id.clone(), next.call(req).instrument(span.clone()))
+        .await;
+    let log = |status: u16, route: &str, path: &str| {
+        span.record("route", route);
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.in_scope(|| tracing::info!(status, latency_ms, path, "request"));
+    };
+    match result {
+        Ok(res) => {
+            let (request, response) = res.into_parts();
+            let response = finish(response.map_into_boxed_body(), &id);
+            let route = request
+                .match_pattern()
+                .unwrap_or_else(|| "<unmatched>".to_owned());
+            log(response.status().as_u16(), &route, request.path());
+            Ok(ServiceResponse::new(request, response))
+        }
+        // An error from an inner middleware: render it (ours keep their envelope), and
+        // hand actix the finished response to send as is.
+        Err(err) => {
+            let response = finish(
+                REQUEST_ID.sync_scope(id.clone(), || err.error_response()),
+                &id,
+            );
+            log(response.status().as_u16(), "<middleware>", "");
+            Err(InternalError::from_response(err, response).into())
+        }
+    }
+}
+
+/// Replaces a non-2xx answer that is not already our JSON envelope (a bare status from
+/// a library layer) with the envelope for its status, and sets `X-Request-Id`.
+fn finish(mut response: HttpResponse, id: &str) -> HttpResponse {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let api = ApiError::from_status(status);
+        response = REQUEST_ID.sync_scope(id.to_owned(), || api.error_response());
+    }
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sane;
+
+    #[test]
+    fn only_sane_ids_are_echoed() {
+        assert!(sane("5b2f-abc_1.2:3"));
+        assert!(!sane(""));
+        assert!(!sane(&"a".repeat(129)));
+        assert!(!sane("evil\nlog line"));
+        assert!(!sane("<script>"));
+    }
+}

@@ -1,0 +1,342 @@
+//! `POST /v2/files`: parse every entry, reserve the batch in one statement, answer with
+//! presigned PUT URLs whose signed headers pin type, length and digest.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use filegate_db::files::{IdempotencyRecord, NewFile, Reservation, ReserveOutcome};
+use filegate_domain::{FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
+use filegate_storage::PutSpec;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::{Caller, forbidden_workspace};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The request body.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFilesRequest {
+    #[serde(default)]
+    pub workspace_uuid: Option<Uuid>,
+    pub files: Vec<FileEntry>,
+}
+
+/// One requested upload.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    #[serde(default)]
+    pub local_file_path: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    #[serde(default)]
+    pub checksum_sha256: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CreatedFile<'a> {
+    file_uuid: Uuid,
+    local_file_path: Option<&'a str>,
+    name: &'a str,
+    path: &'a str,
+    remote_file_path: &'a str,
+    status: &'static str,
+    file_url: String,
+    upload_method: String,
+    upload_headers: serde_json::Map<String, Value>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One failing entry of a batch, as `details.files` lists it.
+fn entry_error(index: usize, code: &str, message: &str) -> Value {
+    json!({ "index": index, "code": code, "message": message })
+}
+
+/// The 422 for a batch whose entries failed: the first failure's code at the top,
+/// every failure in `details.files`.
+fn batch_error(total: usize, failures: Vec<Value>) -> ApiError {
+    let code = match failures.first().and_then(|f| f["code"].as_str()) {
+        Some("unsupported_type") => "unsupported_type",
+        Some("file_too_large") => "file_too_large",
+        Some("duplicate_file") => "duplicate_file",
+        _ => "invalid_metadata",
+    };
+    let message = if failures.len() == 1 {
+        failures[0]["message"].as_str().map_or_else(
+            || "a file was refused".to_owned(),
+            |m| format!("file {}: {m}", failures[0]["index"]),
+        )
+    } else {
+        format!(
+            "{} of {total} files were refused; nothing was reserved",
+            failures.len()
+        )
+    };
+    ApiError::unprocessable(code, message).with_details(json!({ "files": failures }))
+}
+
+/// The `Idempotency-Key` header, if sent: 1–255 visible ASCII characters.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(Some).ok_or_else(|| {
+        ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+    })
+}
+
+/// `POST /v2/files`.
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<CreateFilesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let workspace_id = caller.target_workspace(body.workspace_uuid)?;
+    let idem_key = idempotency_key(&req)?;
+    let request_sha256: Option<[u8; 32]> = match idem_key {
+        Some(_) => {
+            // The digest covers the resolved workspace and the parsed body, so key order
+            // or whitespace does not make a replay look like a new request.
+            let canonical =
+                serde_json::to_vec(&(workspace_id, &body.files)).map_err(ApiError::internal)?;
+            Some(Sha256::digest(&canonical).into())
+        }
+        None => None,
+    };
+    if let (Some(key), Some(digest)) = (idem_key, request_sha256)
+        && let Some(stored) =
+            filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await?
+    {
+        return replay(&stored, &digest);
+    }
+
+    if body.files.is_empty() || body.files.len() > MAX_FILES_PER_REQUEST {
+        return Err(ApiError::unprocessable(
+            "invalid_metadata",
+            format!(
+                "a request reserves 1 to {MAX_FILES_PER_REQUEST} files (got {})",
+                body.files.len()
+            ),
+        ));
+    }
+    let workspace = filegate_db::workspaces::get(&state.pool, workspace_id)
+        .await?
+        .filter(|w| w.organization_id == caller.organization_id)
+        .ok_or_else(forbidden_workspace)?;
+    let limits = &workspace.limits;
+    let specs = parse_entries(&body.files, limits)?;
+
+    let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
+    let mut new_files = Vec::with_capacity(specs.len());
+    let mut created = Vec::with_capacity(specs.len());
+    let mut expires_at = None;
+    for spec in &specs {
+        let id = Uuid::now_v7();
+        let object_key = format!("{workspace_id}/{id}");
+        let signed = state
+            .storage
+            .presign_put(
+                &object_key,
+                &PutSpec {
+                    content_type: spec.content_type.mime(),
+                    content_length: spec.size_bytes,
+                    checksum: spec.checksum,
+                },
+                ttl,
+            )
+            .await?;
+        expires_at = Some(signed.expires_at);
+        new_files.push(NewFile {
+            id,
+            object_key,
+            spec,
+            reserved_bytes: spec.reservation(limits),
+        });
+        created.push((id, signed));
+    }
+    let upload_expires_at = expires_at.unwrap_or_else(chrono::Utc::now);
+    let files: Vec<CreatedFile<'_>> = created
+        .into_iter()
+        .zip(&new_files)
+        .map(|((id, signed), nf)| CreatedFile {
+            file_uuid: id,
+            local_file_path: nf.spec.local_file_path.as_deref(),
+            name: nf.spec.name.as_str(),
+            path: nf.spec.path.as_str(),
+            remote_file_path: &nf.object_key,
+            status: "pending",
+            file_url: signed.url,
+            upload_method: signed.method,
+            upload_headers: signed
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+            expires_at: signed.expires_at,
+        })
+        .collect();
+    let response = json!({ "workspace_uuid": workspace_id, "files": files });
+
+    let reservation = Reservation {
+        workspace_id,
+        organization_id: caller.organization_id,
+        created_by: caller.key_id,
+        upload_expires_at,
+        files: new_files.clone(),
+        idempotency: idem_key
+            .zip(request_sha256)
+            .map(|(key, digest)| IdempotencyRecord {
+                key,
+                request_sha256: digest,
+                response: &response,
+            }),
+    };
+    match filegate_db::files::reserve(&state.pool, &reservation).await? {
+        ReserveOutcome::Reserved => Ok(HttpResponse::Ok().json(&response)),
+        ReserveOutcome::QuotaExceeded => {
+            Err(quota_exceeded(&state, workspace_id, &new_files).await)
+        }
+        ReserveOutcome::Duplicate => Err(duplicates(&state, workspace_id, &new_files).await?),
+        ReserveOutcome::IdempotencyKeyTaken => {
+            // A concurrent request with the same key won; answer as its replay.
+            let (Some(key), Some(digest)) = (idem_key, request_sha256) else {
+                return Err(ApiError::internal("idempotency conflict without a key"));
+            };
+            match filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await? {
+                Some(stored) => replay(&stored, &digest),
+                None => Err(ApiError::conflict(
+                    "idempotency_conflict",
+                    "this Idempotency-Key is in use; retry",
+                )),
+            }
+        }
+    }
+}
+
+fn replay(
+    stored: &filegate_db::files::StoredResponse,
+    digest: &[u8; 32],
+) -> Result<HttpResponse, ApiError> {
+    if stored.request_sha256.as_slice() != digest.as_slice() {
+        return Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this Idempotency-Key was used with a different request body",
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Idempotent-Replayed", "true"))
+        .json(&stored.response))
+}
+
+/// Every entry parsed, or a 422 listing every failing entry. Repeats of one name +
+/// path inside the batch are refused here; collisions with live files by the database.
+fn parse_entries(entries: &[FileEntry], limits: &Limits) -> Result<Vec<FileSpec>, ApiError> {
+    let mut specs = Vec::with_capacity(entries.len());
+    let mut failures = Vec::new();
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for (index, e) in entries.iter().enumerate() {
+        let input = FileInput {
+            local_file_path: e.local_file_path.as_deref(),
+            name: e.name.as_deref(),
+            path: e.path.as_deref(),
+            labels: e.labels.as_deref(),
+            public_url: e.public_url.as_deref(),
+            content_type: e.content_type.as_deref(),
+            size_bytes: e.size_bytes,
+            checksum_sha256: e.checksum_sha256.as_deref(),
+        };
+        match FileSpec::parse(input, limits) {
+            Ok(spec) => {
+                let key = (spec.path.as_str().to_owned(), spec.name.as_str().to_owned());
+                if let Some(first) = seen.insert(key, index) {
+                    failures.push(entry_error(
+                        index,
+                        "duplicate_file",
+                        &format!("the same name and path as file {first} of this request"),
+                    ));
+                }
+                specs.push(spec);
+            }
+            Err(v) => failures.push(entry_error(index, v.code.as_str(), &v.message)),
+        }
+    }
+    if failures.is_empty() {
+        Ok(specs)
+    } else {
+        Err(batch_error(entries.len(), failures))
+    }
+}
+
+async fn quota_exceeded(state: &AppState, workspace_id: Uuid, files: &[NewFile<'_>]) -> ApiError {
+    let requested: i64 = files
+        .iter()
+        .map(|f| f.reserved_bytes)
+        .fold(0, i64::saturating_add);
+    let mut details = json!({ "requested_bytes": requested });
+    if let Ok(Some(ws)) = filegate_db::workspaces::get(&state.pool, workspace_id).await {
+        details["quota_bytes"] = json!(ws.limits.quota_bytes);
+        details["used_bytes"] = json!(ws.used_bytes);
+        details["reserved_bytes"] = json!(ws.reserved_bytes);
+        details["available_bytes"] =
+            json!((ws.limits.quota_bytes - ws.used_bytes - ws.reserved_bytes).max(0));
+    }
+    ApiError::conflict(
+        "quota_exceeded",
+        "the workspace quota cannot hold these files; nothing was reserved",
+    )
+    .with_details(details)
+}
+
+async fn duplicates(
+    state: &AppState,
+    workspace_id: Uuid,
+    files: &[NewFile<'_>],
+) -> Result<ApiError, ApiError> {
+    let pairs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|f| (f.spec.path.as_str(), f.spec.name.as_str()))
+        .collect();
+    let live = filegate_db::files::live_names(&state.pool, workspace_id, &pairs).await?;
+    let mut failures: Vec<Value> = pairs
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, n))| live.iter().any(|(lp, ln)| lp == p && ln == n))
+        .map(|(i, _)| {
+            entry_error(
+                i,
+                "duplicate_file",
+                "a live file with this name and path exists in the workspace",
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        // The colliding file was deleted between the insert and this look-up.
+        failures.push(entry_error(
+            0,
+            "duplicate_file",
+            "a file with the same name and path was being created",
+        ));
+    }
+    Ok(batch_error(files.len(), failures))
+}

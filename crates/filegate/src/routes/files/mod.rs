@@ -1,0 +1,3 @@
+//! `/v2/files…`: one module per operation.
+
+pub mod create;

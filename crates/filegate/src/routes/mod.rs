@@ -1,0 +1,35 @@
+//! One module per resource; handlers extract, parse, call db/storage and shape the answer.
+
+mod files;
+mod health;
+mod workspaces;
+
+use actix_web::web;
+
+use crate::error::ApiError;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        .service(
+            web::scope("/v2")
+                .service(resource("/files", "POST").route(web::post().to(files::create::create)))
+                .service(
+                    resource("/workspaces/{workspace_uuid}/usage", "GET")
+                        .route(web::get().to(workspaces::usage)),
+                ),
+        );
+}
+
+/// A resource whose other methods answer 405 with `Allow: allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<(), _>(ApiError::method_not_allowed(allow))
+    }))
+}
+
+/// The answer for a path no route matches.
+pub async fn not_found() -> Result<(), ApiError> {
+    Err(ApiError::not_found("no such route"))
+}

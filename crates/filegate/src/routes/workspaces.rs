@@ -1,0 +1,44 @@
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::{Caller, forbidden_workspace};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct UsageResponse {
+    workspace_uuid: Uuid,
+    quota_bytes: i64,
+    used_bytes: i64,
+    reserved_bytes: i64,
+    file_count: i64,
+    max_file_bytes: i64,
+    allowed_content_types: Vec<&'static str>,
+}
+
+/// `GET /v2/workspaces/{workspace_uuid}/usage`.
+pub async fn usage(
+    caller: Caller,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if !caller.scope_admits(id) {
+        return Err(forbidden_workspace());
+    }
+    let usage = filegate_db::workspaces::usage(&state.pool, id)
+        .await?
+        .filter(|u| u.workspace.organization_id == caller.organization_id)
+        .ok_or_else(forbidden_workspace)?;
+    let ws = usage.workspace;
+    Ok(HttpResponse::Ok().json(UsageResponse {
+        workspace_uuid: ws.id,
+        quota_bytes: ws.limits.quota_bytes,
+        used_bytes: ws.used_bytes,
+        reserved_bytes: ws.reserved_bytes,
+        file_count: usage.file_count,
+        max_file_bytes: ws.limits.max_file_bytes,
+        allowed_content_types: ws.limits.allowed_types.iter().map(|t| t.mime()).collect(),
+    }))
+}

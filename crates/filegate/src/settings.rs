@@ -1,0 +1,380 @@
+//! Every setting is a flag and an environment variable `FILEGATE_…`; `filegate --help`
+//! and the README's table list them. Secrets have no defaults and their environment
+//! values are never shown in `--help`; their `Debug` output is redacted.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use filegate_domain::{ContentType, Limits};
+use uuid::Uuid;
+
+/// A workspace file library behind presigned uploads.
+#[derive(Debug, Parser)]
+#[command(name = "filegate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(Box<ServeSettings>),
+    /// Apply the database migrations and exit (a no-op when up to date).
+    Migrate(MigrateArgs),
+    /// Manage organizations, workspaces and API keys.
+    Admin(AdminArgs),
+}
+
+/// How filegate logs.
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// Log format.
+    #[arg(long, env = "FILEGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info,filegate=debug`).
+    #[arg(long, env = "FILEGATE_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything `filegate serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    #[command(flatten)]
+    pub http: HttpSettings,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub limits: LimitSettings,
+    #[command(flatten)]
+    pub rate_limit: RateLimitSettings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpSettings {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "FILEGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "FILEGATE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    #[arg(long, env = "FILEGATE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Browser origins allowed to upload to and download from the bucket (comma-separated);
+    /// applied to the bucket's CORS at start when `--s3-create-bucket` or `--s3-apply-cors` is on.
+    #[arg(long, env = "FILEGATE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "FILEGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+    /// Seconds an API key lookup is cached; a revocation takes effect within this time.
+    #[arg(long, env = "FILEGATE_AUTH_CACHE_TTL_SECS", default_value_t = 5)]
+    pub auth_cache_ttl_secs: u64,
+    /// Apply database migrations before serving.
+    #[arg(long, env = "FILEGATE_MIGRATE_ON_START")]
+    pub migrate_on_start: bool,
+}
+
+#[derive(Clone, Args)]
+pub struct DatabaseSettings {
+    /// Postgres URL, e.g. `postgres://filegate:secret@db:5432/filegate`.
+    #[arg(long, env = "FILEGATE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Most Postgres connections per process.
+    #[arg(long, env = "FILEGATE_DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
+    /// Milliseconds to wait for a connection (connecting or from the pool) before 503.
+    #[arg(long, env = "FILEGATE_DATABASE_TIMEOUT_MS", default_value_t = 3000)]
+    pub database_timeout_ms: u64,
+    /// Server-side statement timeout, in milliseconds.
+    #[arg(
+        long,
+        env = "FILEGATE_DATABASE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub database_statement_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_pool_size", &self.database_pool_size)
+            .field("database_timeout_ms", &self.database_timeout_ms)
+            .field(
+                "database_statement_timeout_ms",
+                &self.database_statement_timeout_ms,
+            )
+            .finish()
+    }
+}
+
+impl DatabaseSettings {
+    /// The pool settings for `filegate-db`.
+    #[must_use]
+    pub fn pool(&self) -> filegate_db::PoolSettings {
+        filegate_db::PoolSettings {
+            url: self.database_url.clone(),
+            max_size: self.database_pool_size,
+            connect_timeout: Duration::from_millis(self.database_timeout_ms),
+            statement_timeout: Duration::from_millis(self.database_statement_timeout_ms),
+        }
+    }
+}
+
+/// A URL with any password replaced, safe to log.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<redacted>".into();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:<redacted>@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Args)]
+pub struct StorageArgs {
+    /// S3 endpoint filegate talks to (e.g. `http://minio:9000`); unset for AWS S3.
+    #[arg(long, env = "FILEGATE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 endpoint clients reach, signed into presigned URLs (default: `--s3-endpoint`).
+    #[arg(long, env = "FILEGATE_S3_PUBLIC_ENDPOINT")]
+    pub s3_public_endpoint: Option<String>,
+    /// Signing region (Garage: its `s3_region`).
+    #[arg(long, env = "FILEGATE_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// The bucket holding every workspace's objects.
+    #[arg(long, env = "FILEGATE_S3_BUCKET", default_value = "filegate")]
+    pub s3_bucket: String,
+    /// Access key id; unset to use the AWS default credential chain.
+    #[arg(long, env = "FILEGATE_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// Secret access key; unset to use the AWS default credential chain.
+    #[arg(long, env = "FILEGATE_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Use virtual-hosted addressing instead of path style (AWS S3 accepts both).
+    #[arg(long, env = "FILEGATE_S3_VIRTUAL_HOSTED")]
+    pub s3_virtual_hosted: bool,
+    /// Milliseconds each object-store call may take, retries included.
+    #[arg(long, env = "FILEGATE_S3_TIMEOUT_MS", default_value_t = 5000)]
+    pub s3_timeout_ms: u64,
+    /// Create the bucket at start when it is missing (and apply CORS).
+    #[arg(long, env = "FILEGATE_S3_CREATE_BUCKET")]
+    pub s3_create_bucket: bool,
+    /// Apply `--cors-origins` to the bucket at start.
+    #[arg(long, env = "FILEGATE_S3_APPLY_CORS")]
+    pub s3_apply_cors: bool,
+    /// Seconds a presigned upload URL stays valid.
+    #[arg(long, env = "FILEGATE_PRESIGN_TTL_SECS", default_value_t = 900)]
+    pub presign_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for StorageArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageArgs")
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_public_endpoint", &self.s3_public_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_bucket", &self.s3_bucket)
+            .field(
+                "s3_access_key_id",
+                &self.s3_access_key_id.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "s3_secret_access_key",
+                &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("s3_virtual_hosted", &self.s3_virtual_hosted)
+            .field("s3_timeout_ms", &self.s3_timeout_ms)
+            .field("s3_create_bucket", &self.s3_create_bucket)
+            .field("s3_apply_cors", &self.s3_apply_cors)
+            .field("presign_ttl_secs", &self.presign_ttl_secs)
+            .finish()
+    }
+}
+
+impl StorageArgs {
+    /// The client settings for `filegate-storage`.
+    #[must_use]
+    pub fn storage(&self) -> filegate_storage::StorageSettings {
+        filegate_storage::StorageSettings {
+            endpoint: self.s3_endpoint.clone(),
+            public_endpoint: self.s3_public_endpoint.clone(),
+            region: self.s3_region.clone(),
+            bucket: self.s3_bucket.clone(),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+            path_style: !self.s3_virtual_hosted,
+            timeout: Duration::from_millis(self.s3_timeout_ms),
+        }
+    }
+}
+
+/// Limits given to workspaces created without their own.
+#[derive(Debug, Clone, Args)]
+pub struct LimitSettings {
+    /// Default workspace quota (ready + reserved bytes).
+    #[arg(long, env = "FILEGATE_DEFAULT_QUOTA_BYTES", default_value_t = Limits::DEFAULT_QUOTA_BYTES,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub default_quota_bytes: i64,
+    /// Default largest file.
+    #[arg(long, env = "FILEGATE_DEFAULT_MAX_FILE_BYTES", default_value_t = Limits::DEFAULT_MAX_FILE_BYTES,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub default_max_file_bytes: i64,
+    /// Default allowed content types (comma-separated MIME types).
+    #[arg(long, env = "FILEGATE_DEFAULT_ALLOWED_TYPES", value_delimiter = ',', value_parser = parse_content_type,
+          default_value = "application/pdf,application/vnd.openxmlformats-officedocument.wordprocessingml.document,text/html,text/plain,text/markdown")]
+    pub default_allowed_types: Vec<ContentType>,
+}
+
+impl LimitSettings {
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        Limits {
+            quota_bytes: self.default_quota_bytes,
+            max_file_bytes: self.default_max_file_bytes,
+            allowed_types: self.default_allowed_types.clone(),
+        }
+    }
+}
+
+fn parse_content_type(raw: &str) -> Result<ContentType, String> {
+    ContentType::parse(raw).map_err(|e| e.message)
+}
+
+/// The token bucket every API key (and every unauthenticated client IP) draws from.
+#[derive(Debug, Clone, Args)]
+pub struct RateLimitSettings {
+    /// Tokens added per second to each bucket.
+    #[arg(long, env = "FILEGATE_RATE_LIMIT_PER_SECOND", default_value_t = 50.0)]
+    pub rate_limit_per_second: f64,
+    /// Bucket size: the most requests admitted at once.
+    #[arg(long, env = "FILEGATE_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub limits: LimitSettings,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization.
+    CreateOrg {
+        /// The organization's name.
+        name: String,
+    },
+    /// Create a workspace in an organization (limits default to the `--default-*` settings).
+    CreateWorkspace {
+        /// The organization id.
+        #[arg(long)]
+        org: Uuid,
+        /// A display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Quota (ready + reserved bytes).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        quota_bytes: Option<i64>,
+        /// Largest file.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        max_file_bytes: Option<i64>,
+        /// Allowed content types (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_parser = parse_content_type)]
+        allowed_types: Vec<ContentType>,
+    },
+    /// Create an API key; its secret is printed once and never stored.
+    CreateKey {
+        /// The organization id.
+        #[arg(long)]
+        org: Uuid,
+        /// Limit the key to these workspaces (repeatable; default: every workspace of the organization).
+        #[arg(long = "workspace")]
+        workspaces: Vec<Uuid>,
+        /// The workspace used when a request names none.
+        #[arg(long)]
+        default_workspace: Option<Uuid>,
+    },
+    /// Revoke an API key (takes effect within `--auth-cache-ttl-secs`).
+    RevokeKey {
+        /// The key id.
+        id: Uuid,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn redacted_urls_hide_the_password() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@h:5432/db"),
+            "postgres://u:<redacted>@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn debug_output_redacts_credentials() {
+        let debug = format!(
+            "{:?}",
+            StorageArgs {
+                s3_endpoint: None,
+                s3_public_endpoint: None,
+                s3_region: "r".into(),
+                s3_bucket: "b".into(),
+                s3_access_key_id: Some("AKIDSECRET".into()),
+                s3_secret_access_key: Some("topsecret".into()),
+                s3_virtual_hosted: false,
+                s3_timeout_ms: 1,
+                s3_create_bucket: false,
+                s3_apply_cors: false,
+                presign_ttl_secs: 1,
+            }
+        );
+        assert!(
+            !debug.contains("topsecret") && !debug.contains("AKIDSECRET"),
+            "{debug}"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Building and running the HTTP application: a thin `main` calls
+//! [`Application::build`], and tests do the same on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use filegate_storage::Storage;
+
+use crate::auth::KeyCache;
+use crate::error::ApiError;
+use crate::settings::ServeSettings;
+use crate::state::AppState;
+use crate::{request_id, routes};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not apply migrations")]
+    Migrate(#[from] filegate_db::MigrateError),
+    #[error("could not set up the database pool")]
+    Database(#[from] filegate_db::DbError),
+    #[error("could not prepare the bucket")]
+    Storage(#[from] filegate_storage::StorageError),
+    #[error("could not bind the listen address")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A bound, ready-to-run server.
+#[allow(missing_debug_implementations)]
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Migrates (when configured), prepares the bucket (when configured), binds the
+    /// listener and builds the server. Postgres may be down: requests then get 503.
+    ///
+    /// # Errors
+    /// [`StartupError`] when a configured start-up step fails or the address is taken.
+    pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
+        if settings.http.migrate_on_start {
+            let applied = filegate_db::migrate(&settings.database.database_url).await?;
+            tracing::info!(?applied, "migrations applied");
+        }
+        let pool = filegate_db::connect(&settings.database.pool())?;
+        let storage = Storage::new(&settings.storage.storage()).await;
+        if settings.storage.s3_create_bucket && storage.ensure_bucket().await? {
+            tracing::info!(bucket = storage.bucket(), "bucket created");
+        }
+        if (settings.storage.s3_create_bucket || settings.storage.s3_apply_cors)
+            && !settings.http.cors_origins.is_empty()
+        {
+            storage.apply_cors(&settings.http.cors_origins).await?;
+            tracing::info!(origins = ?settings.http.cors_origins, "bucket CORS applied");
+        }
+        let listener = TcpListener::bind(settings.http.listen)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            pool,
+            storage,
+            keys: KeyCache::new(Duration::from_secs(settings.http.auth_cache_ttl_secs)),
+            settings: Arc::new(settings.clone()),
+        });
+        let max_body = settings.http.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(|err, _| ApiError::from(err).into()),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    ApiError::invalid_request(format!("invalid query: {err}")).into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    ApiError::invalid_request(format!("invalid path: {err}")).into()
+                }))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+                .wrap(from_fn(request_id::middleware))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.http.shutdown_timeout_secs);
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(port, "filegate listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish
+    /// (up to `--shutdown-timeout-secs`).
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,18 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use filegate_db::Pool;
+use filegate_storage::Storage;
+
+use crate::auth::KeyCache;
+use crate::settings::ServeSettings;
+
+/// Shared by all workers of one process.
+#[derive(Debug)]
+pub struct AppState {
+    pub pool: Pool,
+    pub storage: Storage,
+    pub keys: KeyCache,
+    pub settings: Arc<ServeSettings>,
+}

@@ -1,0 +1,418 @@
+//! filegate's object-store client, for any S3-compatible endpoint (AWS S3, MinIO,
+//! Garage, …).
+//!
+//! Two SDK clients share one configuration but not one endpoint: the *internal* one
+//! talks to the store from filegate, the *public* one only signs URLs, because a
+//! presigned URL signs its host and must name the endpoint the client can reach.
+//! Every call is bounded by the configured timeout.
+
+mod error;
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    retry::RetryConfig, timeout::TimeoutConfig,
+};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+use chrono::{DateTime, Utc};
+use filegate_domain::Checksum;
+
+pub use error::StorageError;
+
+/// How to reach the bucket.
+#[derive(Clone)]
+pub struct StorageSettings {
+    /// The endpoint filegate talks to (e.g. `http://minio:9000`). `None`: AWS S3.
+    pub endpoint: Option<String>,
+    /// The endpoint clients reach, signed into presigned URLs. `None`: `endpoint`.
+    pub public_endpoint: Option<String>,
+    /// The signing region; Garage requires its own `s3_region` here.
+    pub region: String,
+    /// The bucket holding every workspace's objects.
+    pub bucket: String,
+    /// Static credentials; when absent, the AWS default chain (environment, profile,
+    /// web identity, instance metadata) is used.
+    pub access_key_id: Option<String>,
+    /// See `access_key_id`.
+    pub secret_access_key: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which MinIO and Garage need.
+    pub path_style: bool,
+    /// The limit on each object-store call, retries included.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("endpoint", &self.endpoint)
+            .field("public_endpoint", &self.public_endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("path_style", &self.path_style)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A presigned request: what the client must do to upload or download.
+#[derive(Debug, Clone)]
+pub struct Presigned {
+    pub url: String,
+    pub method: String,
+    /// The headers the client must send exactly (the signed ones).
+    pub headers: Vec<(String, String)>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a presigned PUT pins with signed headers.
+#[derive(Debug, Clone)]
+pub struct PutSpec<'a> {
+    pub content_type: &'a str,
+    pub content_length: Option<i64>,
+    pub checksum: Option<Checksum>,
+}
+
+/// What HeadObject says of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: i64,
+    pub content_type: Option<String>,
+    /// Base64 SHA-256 the store keeps for the object, when it keeps one.
+    pub checksum_sha256: Option<String>,
+}
+
+/// The object-store client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    internal: Client,
+    public: Client,
+    bucket: String,
+    timeout: Duration,
+}
+
+impl Storage {
+    /// Builds the clients. Nothing is contacted yet.
+    pub async fn new(settings: &StorageSettings) -> Self {
+        let region = Region::new(settings.region.clone());
+        let shared = match (&settings.access_key_id, &settings.secret_access_key) {
+            (Some(id), Some(secret)) => aws_config::defaults(BehaviorVersion::latest())
+                .region(region)
+                .credentials_provider(Credentials::new(
+                    id,
+                    secret,
+                    None,
+                    None,
+                    "filegate-settings",
+                )),
+            _ => aws_config::defaults(BehaviorVersion::latest()).region(region),
+        }
+        .load()
+        .await;
+        let base = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(settings.path_style)
+            // Only what filegate asks for is signed: no extra CRC headers on PUT URLs.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(settings.timeout)
+                    .operation_timeout(settings.timeout)
+                    .build(),
+            );
+        let mut internal = base.clone();
+        if let Some(endpoint) = &settings.endpoint {
+            internal = internal.endpoint_url(endpoint);
+        }
+        let mut public = base;
+        if let Some(endpoint) = settings
+            .public_endpoint
+            .as_ref()
+            .or(settings.endpoint.as_ref())
+        {
+            public = public.endpoint_url(endpoint);
+        }
+        Self {
+            internal: Client::from_conf(internal.build()),
+            public: Client::from_conf(public.build()),
+            bucket: settings.bucket.clone(),
+            timeout: settings.timeout,
+        }
+    }
+
+    /// The bucket name.
+    #[must_use]
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn bounded<T, E>(
+        &self,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, StorageError>
+    where
+        StorageError: From<E>,
+    {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(result) => result.map_err(StorageError::from),
+            Err(_) => Err(StorageError::Unavailable(
+                "the object store did not answer in time".into(),
+            )),
+        }
+    }
+
+    /// Checks that the bucket is reachable with the configured credentials.
+    ///
+    /// # Errors
+    /// [`StorageError`] when it is not.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        self.bounded(self.internal.head_bucket().bucket(&self.bucket).send())
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the bucket unless it exists. Returns `true` when it was created.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn ensure_bucket(&self) -> Result<bool, StorageError> {
+        match self.check().await {
+            Ok(()) => return Ok(false),
+            Err(StorageError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .bounded(self.internal.create_bucket().bucket(&self.bucket).send())
+            .await
+        {
+            Ok(_) => Ok(true),
+            // Another replica created it first.
+            Err(StorageError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lets browsers on `origins` PUT and GET objects directly (presigned uploads from
+    /// web pages need the bucket to answer CORS preflights).
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn apply_cors(&self, origins: &[String]) -> Result<(), StorageError> {
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_methods("HEAD")
+            .allowed_headers("*")
+            .expose_headers("ETag")
+            .max_age_seconds(3600)
+            .build()
+            .map_err(|e| StorageError::Other(Box::new(e)))?;
+        let config = CorsConfiguration::builder()
+            .cors_rules(rule)
+            .build()
+            .map_err(|e| StorageError::Other(Box::new(e)))?;
+        self.bounded(
+            self.internal
+                .put_bucket_cors()
+                .bucket(&self.bucket)
+                .cors_configuration(config)
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A presigned PUT whose signed headers pin the type, and the length and digest
+    /// when given, so that the store itself refuses any other body.
+    ///
+    /// # Errors
+    /// [`StorageError::Other`] when signing fails (a bad TTL).
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        spec: &PutSpec<'_>,
+        ttl: Duration,
+    ) -> Result<Presigned, StorageError> {
+        let (config, expires_at) = presigning(ttl)?;
+        let mut req = self
+            .public
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(spec.content_type);
+        if let Some(len) = spec.content_length {
+            req = req.content_length(len);
+        }
+        if let Some(sum) = &spec.checksum {
+            req = req.checksum_sha256(sum.to_base64());
+        }
+        let signed = req.presigned(config).await.map_err(StorageError::from)?;
+        Ok(Presigned {
+            url: signed.uri().to_owned(),
+            method: signed.method().to_owned(),
+            headers: signed
+                .headers()
+                .map(|(k, v)| (canonical_header(k), v.to_owned()))
+                .collect(),
+            expires_at,
+        })
+    }
+
+    /// A presigned GET that makes the store answer with `content_disposition` and
+    /// `content_type`, whatever the object's metadata says.
+    ///
+    /// # Errors
+    /// [`StorageError::Other`] when signing fails (a bad TTL).
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        content_disposition: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<Presigned, StorageError> {
+        let (config, expires_at) = presigning(ttl)?;
+        let signed = self
+            .public
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition)
+            .response_content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(StorageError::from)?;
+        Ok(Presigned {
+            url: signed.uri().to_owned(),
+            method: signed.method().to_owned(),
+            headers: signed
+                .headers()
+                .map(|(k, v)| (canonical_header(k), v.to_owned()))
+                .collect(),
+            expires_at,
+        })
+    }
+
+    /// HeadObject with checksum mode on. `Ok(None)` when the object does not exist.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
+        let sent = self
+            .internal
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
+        match self.bounded(sent.send()).await {
+            Ok(out) => Ok(Some(ObjectInfo {
+                size: out.content_length().unwrap_or_default(),
+                content_type: out.content_type().map(str::to_owned),
+                checksum_sha256: out.checksum_sha256().map(str::to_owned),
+            })),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first `len` bytes of an object (fewer when it is shorter). `Ok(None)` when
+    /// it does not exist.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn read_prefix(
+        &self,
+        key: &str,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let range = format!("bytes=0-{}", len.saturating_sub(1));
+        self.read(key, Some(range)).await
+    }
+
+    /// The whole object. `Ok(None)` when it does not exist.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn read_all(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(key, None).await
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        range: Option<String>,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let fut = async {
+            let out = self
+                .internal
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_range(range)
+                .send()
+                .await?;
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
+            Ok::<_, StorageError>(body.into_bytes().to_vec())
+        };
+        match self.bounded(fut).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            // A ranged read of an empty object is "range not satisfiable": it is empty.
+            Err(StorageError::InvalidRange) => Ok(Some(Vec::new())),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes an object; deleting a missing object succeeds.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self
+            .bounded(
+                self.internal
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send(),
+            )
+            .await
+        {
+            Ok(_) | Err(StorageError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<(PresigningConfig, DateTime<Utc>), StorageError> {
+    let now = SystemTime::now();
+    let config = PresigningConfig::builder()
+        .start_time(now)
+        .expires_in(ttl)
+        .build()
+        .map_err(|e| StorageError::Other(Box::new(e)))?;
+    let expires_at = DateTime::<Utc>::from(now + ttl);
+    Ok((config, expires_at))
+}
+
+/// The SDK reports header names in lowercase; clients read `Content-Type` more easily.
+fn canonical_header(name: &str) -> String {
+    match name {
+        "content-type" => "Content-Type".to_owned(),
+        "content-length" => "Content-Length".to_owned(),
+        "content-md5" => "Content-MD5".to_owned(),
+        other => other.to_owned(),
+    }
+}

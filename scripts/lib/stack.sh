@@ -1,0 +1,159 @@
+# shellcheck shell=bash
+# Shared by scripts/dev, scripts/test and scripts/bench: find or start Postgres,
+# install (once, cached outside the clone) and start Garage, and small helpers.
+# Everything a run starts is recorded so that it stops exactly what it started.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+FILEGATE_CACHE="${FILEGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/filegate}"
+GARAGE_VERSION="2.5.0"
+GARAGE_BIN="${GARAGE_BIN:-$FILEGATE_CACHE/garage-$GARAGE_VERSION/bin/garage}"
+# Fixed dev credentials (Garage key ids are GK + 24 hex, secrets 64 hex).
+S3_KEY_ID="GK0123456789abcdef01234567"
+S3_SECRET="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+S3_REGION="garage"
+
+log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# A TCP port nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "timed out waiting for $what"
+    sleep 0.2
+  done
+}
+
+ensure_apt_package() { # ensure_apt_package COMMAND PACKAGE...
+  command -v "$1" >/dev/null 2>&1 && return 0
+  shift
+  apt_install "$@"
+}
+
+apt_install() { # apt_install PACKAGE...
+  log "installing $* from Debian's packages"
+  command -v apt-get >/dev/null || die "apt-get not found; install $* by hand"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null && dirname "$(command -v initdb)" && return 0
+  return 1
+}
+
+# Sets PG_URL (a server URL ending in /postgres) and PG_STARTED_DIR ("" when reused).
+# Reuses $DATABASE_URL or 127.0.0.1:5432 when reachable; otherwise starts a private
+# cluster in DIR on PORT from Debian's postgresql package, installing it if missing.
+ensure_postgres() { # ensure_postgres DIR PORT
+  local dir=$1 port=$2
+  ensure_apt_package psql postgresql-client
+  PG_STARTED_DIR=""
+  if [ -n "${DATABASE_URL:-}" ] && psql "$DATABASE_URL" -Atqc 'select 1' >/dev/null 2>&1; then
+    PG_URL="$DATABASE_URL"; log "using Postgres at \$DATABASE_URL"; return 0
+  fi
+  if psql "postgres://postgres@127.0.0.1:5432/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
+    PG_URL="postgres://postgres@127.0.0.1:5432/postgres"; log "using Postgres at 127.0.0.1:5432"; return 0
+  fi
+  pg_bindir >/dev/null || apt_install postgresql
+  local bin; bin=$(pg_bindir) || die "postgresql installed but initdb not found"
+  local as=()
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+  if [ ! -s "$dir/PG_VERSION" ]; then
+    log "initializing a private Postgres cluster in $dir"
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    "${as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  log "starting a private Postgres on 127.0.0.1:$port"
+  "${as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 30 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+  PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  PG_STARTED_DIR="$dir"
+}
+
+stop_postgres() { # stop_postgres DIR
+  local bin; bin=$(pg_bindir) || return 0
+  local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  "${as[@]}" "$bin/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Installs Garage into the cache once (cargo install, ~7 minutes on 2 cores).
+ensure_garage() {
+  [ -x "$GARAGE_BIN" ] && return 0
+  mkdir -p "$FILEGATE_CACHE"
+  ensure_apt_package flock util-linux
+  exec 9>"$FILEGATE_CACHE/garage.lock"
+  flock 9
+  if [ ! -x "$GARAGE_BIN" ]; then
+    log "installing Garage $GARAGE_VERSION into $FILEGATE_CACHE (once; about 7 minutes on 2 cores)"
+    cargo install garage --version "$GARAGE_VERSION" --locked --quiet \
+      --root "$FILEGATE_CACHE/garage-$GARAGE_VERSION" --target-dir "$FILEGATE_CACHE/build-garage"
+    rm -rf "$FILEGATE_CACHE/build-garage"
+  fi
+  flock -u 9
+}
+
+# Starts a single-node Garage in DIR with the fixed credentials and BUCKET, serving S3
+# on 127.0.0.1:S3_PORT. Sets GARAGE_CONFIG; writes DIR/garage.pid.
+start_garage() { # start_garage DIR S3_PORT RPC_PORT ADMIN_PORT BUCKET
+  local dir=$1 s3=$2 rpc=$3 admin=$4 bucket=$5
+  mkdir -p "$dir/meta" "$dir/data"
+  GARAGE_CONFIG="$dir/garage.toml"
+  cat >"$GARAGE_CONFIG" <<TOML
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$(printf '%064d' 0)"
+
+[s3_api]
+s3_region = "$S3_REGION"
+api_bind_addr = "127.0.0.1:$s3"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+TOML
+  RUST_LOG=warn nohup "$GARAGE_BIN" -c "$GARAGE_CONFIG" server >>"$dir/garage.log" 2>&1 &
+  echo $! >"$dir/garage.pid"
+  wait_for 30 "Garage on port $rpc" "$GARAGE_BIN" -c "$GARAGE_CONFIG" status
+  if [ ! -f "$dir/configured" ]; then
+    local node; node=$("$GARAGE_BIN" -c "$GARAGE_CONFIG" node id -q 2>/dev/null | cut -d@ -f1)
+    "$GARAGE_BIN" -c "$GARAGE_CONFIG" layout assign -z dc1 -c 1G "$node" >/dev/null
+    "$GARAGE_BIN" -c "$GARAGE_CONFIG" layout apply --version 1 >/dev/null
+    "$GARAGE_BIN" -c "$GARAGE_CONFIG" key import --yes -n filegate "$S3_KEY_ID" "$S3_SECRET" >/dev/null
+    "$GARAGE_BIN" -c "$GARAGE_CONFIG" key allow --create-bucket filegate >/dev/null
+    "$GARAGE_BIN" -c "$GARAGE_CONFIG" bucket create "$bucket" >/dev/null
+    "$GARAGE_BIN" -c "$GARAGE_CONFIG" bucket allow --read --write --owner "$bucket" --key filegate >/dev/null
+    touch "$dir/configured"
+  fi
+  wait_for 30 "Garage S3 on port $s3" port_open 127.0.0.1 "$s3"
+}
+
+stop_pidfile() { # stop_pidfile FILE: TERM, then KILL after 10 s
+  local f=$1 pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}

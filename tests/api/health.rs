@@ -1,0 +1,91 @@
+use filegate_tests::proxy::FaultProxy;
+use filegate_tests::{Answer, backends, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn healthz_answers_200_without_credentials() {
+    let app = spawn_app().await;
+    let res = Answer::of(app.get_anonymous("/healthz").await).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["status"], "ok");
+    assert!(res.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn readyz_answers_200_when_postgres_and_the_bucket_answer() {
+    let app = spawn_app().await;
+    let res = Answer::of(app.get_anonymous("/readyz").await).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body["checks"]["database"], "ok");
+    assert_eq!(res.body["checks"]["object_store"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_turns_503_while_the_object_store_is_unreachable_and_recovers() {
+    let upstream = backends()
+        .await
+        .s3_endpoint
+        .trim_start_matches("http://")
+        .to_owned();
+    let proxy = FaultProxy::start(&upstream).await;
+    let app = spawn_app_with(|s| s.storage.s3_endpoint = Some(proxy.url())).await;
+    assert_eq!(
+        Answer::of(app.get_anonymous("/readyz").await).await.status,
+        200
+    );
+
+    proxy.cut();
+    let res = Answer::of(app.get_anonymous("/readyz").await).await;
+    res.assert_error(503, "unavailable");
+    assert_eq!(res.body["error"]["details"]["object_store"], "unavailable");
+    assert_eq!(res.body["error"]["details"]["database"], "ok");
+    assert!(
+        res.header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1)
+    );
+    // Nothing of the S3 answer or the connection error leaks.
+    let text = res.body.to_string();
+    assert!(
+        !text.contains("dispatch") && !text.contains("127.0.0.1"),
+        "{text}"
+    );
+
+    proxy.restore();
+    assert_eq!(
+        Answer::of(app.get_anonymous("/readyz").await).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn readyz_turns_503_when_the_database_is_unreachable() {
+    // A port nothing listens on stands for a database that is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app().await;
+    let settings = {
+        let mut s = app.settings.clone();
+        s.database.database_url = format!("postgres://postgres@127.0.0.1:{closed}/nothing");
+        s.database.database_timeout_ms = 500;
+        s
+    };
+    let down = filegate::startup::Application::build(settings)
+        .await
+        .expect("starts while Postgres is down");
+    let port = down.port();
+    tokio::spawn(down.run_until_stopped());
+    let res = Answer::of(
+        app.http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    res.assert_error(503, "unavailable");
+    assert_eq!(res.body["error"]["details"]["database"], "unavailable");
+    assert_eq!(res.body["error"]["details"]["object_store"], "ok");
+}

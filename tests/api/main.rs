@@ -1,0 +1,9 @@
+//! End-to-end suites: the real app against real Postgres and a real S3 server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod migrations;

@@ -1,0 +1,450 @@
+//! The filegate test harness.
+//!
+//! [`spawn_app`] starts the real application on port 0 against real Postgres (a fresh
+//! database cloned from a migrated template) and a real S3 server (a fresh bucket),
+//! and returns a [`TestApp`] with a tenant (organization, workspace, key) ready to use.
+//!
+//! Backends come from the environment `scripts/test` sets (`FILEGATE_TEST_*`), or, with
+//! `FILEGATE_TEST_BACKEND=containers`, from Postgres and MinIO containers started
+//! with testcontainers (see [`containers`]).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
+
+pub mod containers;
+pub mod proxy;
+
+use std::sync::OnceLock;
+
+use filegate::settings::{
+    DatabaseSettings, HttpSettings, LimitSettings, RateLimitSettings, ServeSettings, StorageArgs,
+};
+use filegate::startup::Application;
+use filegate_db::Pool;
+use filegate_domain::{ContentType, Limits};
+use filegate_storage::Storage;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+/// Where the real services are.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// A URL of the Postgres server's maintenance database (`…/postgres`).
+    pub database_url: String,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// Prefix of every database this process creates (dropped by `scripts/test`).
+    pub run: String,
+}
+
+static BACKENDS: OnceCell<Backends> = OnceCell::const_new();
+
+/// The backends of this test process.
+///
+/// # Panics
+/// When neither `scripts/test`'s environment nor `FILEGATE_TEST_BACKEND=containers` is set.
+pub async fn backends() -> &'static Backends {
+    BACKENDS
+        .get_or_init(|| async {
+            if std::env::var("FILEGATE_TEST_BACKEND").as_deref() == Ok("containers") {
+                return containers::start().await;
+            }
+            let var = |name: &str| {
+                std::env::var(name).unwrap_or_else(|_| {
+                    panic!("{name} is not set: run the tests with scripts/test (or FILEGATE_TEST_BACKEND=containers)")
+                })
+            };
+            Backends {
+                database_url: var("FILEGATE_TEST_DATABASE_URL"),
+                s3_endpoint: var("FILEGATE_TEST_S3_ENDPOINT"),
+                s3_region: var("FILEGATE_TEST_S3_REGION"),
+                s3_access_key_id: var("FILEGATE_TEST_S3_ACCESS_KEY_ID"),
+                s3_secret_access_key: var("FILEGATE_TEST_S3_SECRET_ACCESS_KEY"),
+                run: var("FILEGATE_TEST_RUN"),
+            }
+        })
+        .await
+}
+
+/// `postgres://…/NAME` on the same server as `url`.
+#[must_use]
+pub fn database_url(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// Connects one plain client (for setup statements).
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to Postgres");
+    tokio::spawn(conn);
+    client
+}
+
+/// A digest of the migrations, so a changed schema gets a new template.
+fn migrations_digest() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("migrations dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut hasher = Sha256::new();
+    for f in files {
+        hasher.update(f.file_name().unwrap_or_default().as_encoded_bytes());
+        hasher.update(std::fs::read(&f).expect("read migration"));
+    }
+    hex_prefix(&hasher.finalize(), 6)
+}
+
+fn hex_prefix(bytes: &[u8], n: usize) -> String {
+    bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// The migrated template database, created once per run under an advisory lock.
+async fn template() -> &'static str {
+    TEMPLATE
+        .get_or_init(|| async {
+            let b = backends().await;
+            let name = format!("fgt_{}_tpl_{}", b.run, migrations_digest());
+            let admin = connect(&b.database_url).await;
+            admin
+                .execute("SELECT pg_advisory_lock(hashtext($1))", &[&name])
+                .await
+                .expect("template lock");
+            let exists = admin
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .await
+                .expect("query pg_database")
+                .is_some();
+            if !exists {
+                admin
+                    .execute(&format!("CREATE DATABASE \"{name}\""), &[])
+                    .await
+                    .expect("create template");
+                filegate_db::migrate(&database_url(&b.database_url, &name))
+                    .await
+                    .expect("migrate template");
+            }
+            admin
+                .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&name])
+                .await
+                .expect("template unlock");
+            name
+        })
+        .await
+}
+
+/// A fresh database cloned from the template; returns its URL.
+pub async fn fresh_database() -> String {
+    let b = backends().await;
+    let template = template().await;
+    let name = format!(
+        "fgt_{}_{}",
+        b.run,
+        &Uuid::new_v4().simple().to_string()[..12]
+    );
+    let admin = connect(&b.database_url).await;
+    // Cloning fails while another session is briefly connected to the template.
+    for attempt in 0.. {
+        match admin
+            .execute(
+                &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+                &[],
+            )
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if attempt < 50 => {
+                let _ = e;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("clone template: {e}"),
+        }
+    }
+    database_url(&b.database_url, &name)
+}
+
+/// A fresh, unique bucket name.
+#[must_use]
+pub fn fresh_bucket() -> String {
+    format!("fgt-{}", &Uuid::new_v4().simple().to_string()[..20])
+}
+
+/// Settings for a test instance: port 0, one worker, short timeouts, the given database
+/// and bucket, and a 1-second key cache so revocation tests stay quick.
+pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
+    let b = backends().await;
+    ServeSettings {
+        http: HttpSettings {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            workers: Some(1),
+            max_body_bytes: 1 << 20,
+            cors_origins: vec!["http://localhost:5173".into()],
+            shutdown_timeout_secs: 1,
+            auth_cache_ttl_secs: 1,
+            migrate_on_start: false,
+        },
+        database: DatabaseSettings {
+            database_url: database_url.to_owned(),
+            database_pool_size: 8,
+            database_timeout_ms: 2000,
+            database_statement_timeout_ms: 10_000,
+        },
+        storage: StorageArgs {
+            s3_endpoint: Some(b.s3_endpoint.clone()),
+            s3_public_endpoint: None,
+            s3_region: b.s3_region.clone(),
+            s3_bucket: bucket.to_owned(),
+            s3_access_key_id: Some(b.s3_access_key_id.clone()),
+            s3_secret_access_key: Some(b.s3_secret_access_key.clone()),
+            s3_virtual_hosted: false,
+            s3_timeout_ms: 2000,
+            s3_create_bucket: true,
+            s3_apply_cors: false,
+            presign_ttl_secs: 900,
+        },
+        limits: LimitSettings {
+            default_quota_bytes: Limits::DEFAULT_QUOTA_BYTES,
+            default_max_file_bytes: Limits::DEFAULT_MAX_FILE_BYTES,
+            default_allowed_types: ContentType::ALL.to_vec(),
+        },
+        rate_limit: RateLimitSettings {
+            rate_limit_per_second: 10_000.0,
+            rate_limit_burst: 10_000,
+        },
+    }
+}
+
+/// An organization with one workspace and a key limited to nothing (org-wide) whose
+/// default is that workspace.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub org: Uuid,
+    pub workspace: Uuid,
+    pub key: String,
+    pub key_id: Uuid,
+}
+
+/// A running filegate with its own database and bucket.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub database_url: String,
+    pub pool: Pool,
+    /// A direct client to the app's bucket, for checking objects and writing ones the
+    /// presigned URLs would refuse.
+    pub storage: Storage,
+    pub settings: ServeSettings,
+    pub http: reqwest::Client,
+    pub tenant: Tenant,
+}
+
+/// Spawns the app with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+static TRACING: OnceLock<()> = OnceLock::new();
+
+/// Spawns the app after `customize` has adjusted the settings.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeSettings)) -> TestApp {
+    TRACING.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            filegate::telemetry::init(&filegate::settings::LogSettings {
+                log_format: filegate::settings::LogFormat::Text,
+                log: "info".into(),
+            });
+        }
+    });
+    let database_url = fresh_database().await;
+    let mut settings = test_settings(&database_url, &fresh_bucket()).await;
+    customize(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("build the application");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let pool = filegate_db::connect(&settings.database.pool()).expect("pool");
+    let storage = Storage::new(&settings.storage.storage()).await;
+    let mut app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        database_url,
+        pool,
+        storage,
+        settings,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        tenant: Tenant {
+            org: Uuid::nil(),
+            workspace: Uuid::nil(),
+            key: String::new(),
+            key_id: Uuid::nil(),
+        },
+    };
+    app.tenant = app.create_tenant(&Limits::default()).await;
+    app
+}
+
+impl TestApp {
+    /// A new organization with one workspace of `limits` and an org-wide key defaulting to it.
+    pub async fn create_tenant(&self, limits: &Limits) -> Tenant {
+        let org = filegate_db::orgs::create(&self.pool, "test org")
+            .await
+            .expect("create org");
+        let workspace = self.create_workspace(org, limits).await;
+        let (key, key_id) = self.create_key(org, None, Some(workspace)).await;
+        Tenant {
+            org,
+            workspace,
+            key,
+            key_id,
+        }
+    }
+
+    /// A new workspace in `org`.
+    pub async fn create_workspace(&self, org: Uuid, limits: &Limits) -> Uuid {
+        filegate_db::workspaces::create(&self.pool, org, "test", limits)
+            .await
+            .expect("create workspace")
+            .id
+    }
+
+    /// A new key; returns the secret and the id.
+    pub async fn create_key(
+        &self,
+        org: Uuid,
+        scope: Option<Vec<Uuid>>,
+        default: Option<Uuid>,
+    ) -> (String, Uuid) {
+        let minted = filegate::auth::mint().expect("randomness");
+        filegate_db::keys::create(
+            &self.pool,
+            &filegate_db::keys::NewKey {
+                id: minted.id,
+                organization_id: org,
+                workspace_scope: scope,
+                default_workspace_id: default,
+                secret_sha256: minted.sha256,
+            },
+        )
+        .await
+        .expect("create key");
+        (minted.secret, minted.id)
+    }
+
+    /// `METHOD address+path` with the tenant's key as a bearer token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.request_as(&self.tenant.key, method, path)
+    }
+
+    /// `METHOD address+path` with `key` as a bearer token.
+    pub fn request_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(key)
+    }
+
+    /// A plain `GET` without credentials.
+    pub async fn get_anonymous(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// A response decoded for assertions: status, headers and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Reads a response whole.
+    pub async fn of(res: reqwest::Response) -> Self {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The error code of an envelope.
+    #[must_use]
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    /// A header as a string.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    }
+
+    /// Asserts the response is the contract's error envelope with `status` and `code`,
+    /// carrying the same request id in the body and the `X-Request-Id` header.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status of {:?}", self.body);
+        assert_eq!(self.code(), code, "code of {:?}", self.body);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "message in {:?}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["details"].is_object(),
+            "details in {:?}",
+            self.body
+        );
+        let id = self.body["request_id"]
+            .as_str()
+            .expect("request_id in the envelope");
+        assert_eq!(
+            self.header("x-request-id"),
+            Some(id),
+            "X-Request-Id matches the envelope"
+        );
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "JSON content type"
+        );
+    }
+}
