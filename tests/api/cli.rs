@@ -155,3 +155,74 @@ async fn the_admin_cli_refuses_a_workspace_of_another_organization() {
     );
     assert!(!ok, "revoking an unknown key fails");
 }
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
+    let backends = filegate_tests::backends().await;
+    let proxy = filegate_tests::proxy::FaultProxy::start(
+        backends.s3_endpoint.trim_start_matches("http://"),
+    )
+    .await;
+    let database_url = filegate_tests::fresh_database().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(filegate_bin())
+        .arg("serve")
+        .env_clear()
+        .env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FILEGATE_DATABASE_URL", &database_url)
+        .env("FILEGATE_S3_ENDPOINT", proxy.url())
+        .env("FILEGATE_S3_REGION", &backends.s3_region)
+        .env("FILEGATE_S3_BUCKET", filegate_tests::fresh_bucket())
+        .env("FILEGATE_S3_ACCESS_KEY_ID", &backends.s3_access_key_id)
+        .env(
+            "FILEGATE_S3_SECRET_ACCESS_KEY",
+            &backends.s3_secret_access_key,
+        )
+        .env("FILEGATE_S3_CREATE_BUCKET", "true")
+        .env("FILEGATE_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "filegate did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Make the object store slow, so /readyz is in flight when SIGTERM arrives.
+    proxy.cut();
+    proxy.set_delay(std::time::Duration::from_millis(1500));
+    proxy.restore();
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/readyz");
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        in_flight.await.unwrap().ok(),
+        Some(200),
+        "the in-flight request finished"
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    assert!(
+        status.expect("exits after SIGTERM").unwrap().success(),
+        "exit status 0"
+    );
+}

@@ -200,7 +200,7 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
         database: DatabaseSettings {
             database_url: database_url.to_owned(),
             database_pool_size: 8,
-            database_timeout_ms: 2000,
+            database_timeout_ms: 10_000,
             database_statement_timeout_ms: 10_000,
         },
         storage: StorageArgs {
@@ -365,6 +365,96 @@ impl TestApp {
             .bearer_auth(key)
     }
 
+    /// `POST /v2/files` with `body`, as the tenant.
+    pub async fn create_files(&self, body: &Value) -> Answer {
+        Answer::of(
+            self.request(reqwest::Method::POST, "/v2/files")
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// PUTs `bytes` to a created file's `file_url` with its `upload_headers` (the HTTP
+    /// client sets Content-Length from the body, as every real client does).
+    /// Returns the store's status.
+    pub async fn upload(&self, created: &Value, bytes: Vec<u8>) -> u16 {
+        self.upload_with(created, bytes, |_| {}).await
+    }
+
+    /// Like [`TestApp::upload`], after `edit` has changed the headers.
+    pub async fn upload_with(
+        &self,
+        created: &Value,
+        bytes: Vec<u8>,
+        edit: impl FnOnce(&mut HeaderMap),
+    ) -> u16 {
+        let mut headers = HeaderMap::new();
+        for (k, v) in created["upload_headers"]
+            .as_object()
+            .expect("upload_headers")
+        {
+            if !k.eq_ignore_ascii_case("content-length") {
+                headers.insert(
+                    reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                    HeaderValue::from_str(v.as_str().expect("header value")).expect("header value"),
+                );
+            }
+        }
+        edit(&mut headers);
+        let url = created["file_url"].as_str().expect("file_url");
+        let res = self
+            .http
+            .put(url)
+            .headers(headers)
+            .body(bytes)
+            .send()
+            .await
+            .expect("PUT to the store");
+        res.status().as_u16()
+    }
+
+    /// The workspace's `(used_bytes, reserved_bytes)` counters.
+    pub async fn counters(&self, workspace: Uuid) -> (i64, i64) {
+        let client = self.pool.get().await.expect("connection");
+        let row = client
+            .query_one(
+                "SELECT used_bytes, reserved_bytes FROM workspaces WHERE id = $1",
+                &[&workspace],
+            )
+            .await
+            .expect("counters");
+        (row.get(0), row.get(1))
+    }
+
+    /// What the file rows add up to: `(bytes of ready files, bytes reserved by pending files)`.
+    pub async fn row_sums(&self, workspace: Uuid) -> (i64, i64) {
+        let client = self.pool.get().await.expect("connection");
+        let row = client
+            .query_one(
+                "SELECT coalesce(sum(reserved_bytes) FILTER (WHERE status = 'ready'), 0)::int8,                         coalesce(sum(reserved_bytes) FILTER (WHERE status = 'pending'), 0)::int8                  FROM files WHERE workspace_id = $1",
+                &[&workspace],
+            )
+            .await
+            .expect("row sums");
+        (row.get(0), row.get(1))
+    }
+
+    /// Number of file rows in a workspace, any status.
+    pub async fn file_rows(&self, workspace: Uuid) -> i64 {
+        let client = self.pool.get().await.expect("connection");
+        client
+            .query_one(
+                "SELECT count(*) FROM files WHERE workspace_id = $1",
+                &[&workspace],
+            )
+            .await
+            .expect("count")
+            .get(0)
+    }
+
     /// A plain `GET` without credentials.
     pub async fn get_anonymous(&self, path: &str) -> reqwest::Response {
         self.http
@@ -447,4 +537,11 @@ impl Answer {
             "JSON content type"
         );
     }
+}
+
+/// Standard base64 of the SHA-256 of `bytes`, as `checksum_sha256` wants it.
+#[must_use]
+pub fn sha256_b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }

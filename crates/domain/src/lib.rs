@@ -7,11 +7,13 @@
 mod content_type;
 mod file;
 mod limits;
+mod sniff;
 mod spec;
 
 pub use content_type::ContentType;
 pub use file::{Checksum, FileName, FileStatus, Label, Labels, LibraryPath, PublicUrl};
 pub use limits::{Limits, MAX_FILES_PER_REQUEST};
+pub use sniff::SNIFF_BYTES;
 pub use spec::{FileInput, FileSpec, MAX_LOCAL_PATH_BYTES};
 
 /// Which rule a value broke; maps one-to-one onto an API error code.

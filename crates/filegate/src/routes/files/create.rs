@@ -217,15 +217,20 @@ pub async fn create(
         ReserveOutcome::QuotaExceeded => {
             Err(quota_exceeded(&state, workspace_id, &new_files).await)
         }
-        ReserveOutcome::Duplicate => Err(duplicates(&state, workspace_id, &new_files).await?),
-        ReserveOutcome::IdempotencyKeyTaken => {
-            // A concurrent request with the same key won; answer as its replay.
-            let (Some(key), Some(digest)) = (idem_key, request_sha256) else {
-                return Err(ApiError::internal("idempotency conflict without a key"));
-            };
-            match filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await? {
-                Some(stored) => replay(&stored, &digest),
-                None => Err(ApiError::conflict(
+        // With an Idempotency-Key, a concurrent twin may have won the same names or
+        // the same key: answer as its replay when it stored one.
+        outcome @ (ReserveOutcome::Duplicate | ReserveOutcome::IdempotencyKeyTaken) => {
+            if let (Some(key), Some(digest)) = (idem_key, request_sha256)
+                && let Some(stored) =
+                    filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await?
+            {
+                return replay(&stored, &digest);
+            }
+            match outcome {
+                ReserveOutcome::Duplicate => {
+                    Err(duplicates(&state, workspace_id, &new_files).await?)
+                }
+                _ => Err(ApiError::conflict(
                     "idempotency_conflict",
                     "this Idempotency-Key is in use; retry",
                 )),

@@ -1,0 +1,620 @@
+//! POST /v2/files: presigned uploads that the store itself enforces, the rules table
+//! at each boundary, the one-statement reservation under races, and Idempotency-Key.
+
+use std::time::Duration;
+
+use filegate_domain::{ContentType, Limits};
+use filegate_tests::{Answer, TestApp, sha256_b64, spawn_app, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const MIB: i64 = 1 << 20;
+
+fn one(file: Value) -> Value {
+    json!({ "files": [file] })
+}
+
+#[track_caller]
+fn assert_failing_index(res: &Answer, status: u16, code: &str, index: usize) {
+    res.assert_error(status, code);
+    let files = res.body["error"]["details"]["files"]
+        .as_array()
+        .expect("details.files");
+    assert!(
+        files
+            .iter()
+            .any(|f| f["index"] == index && f["code"] == code && f["message"].as_str().is_some()),
+        "index {index} with {code} in {files:?}"
+    );
+}
+
+#[tokio::test]
+async fn presigned_puts_with_the_upload_headers_store_each_object() {
+    let app = spawn_app().await;
+    let pdf = b"%PDF-1.7\n%test\n".to_vec();
+    let text = b"hello, library".to_vec();
+    let md = b"# notes\n".to_vec();
+    let res = app
+        .create_files(&json!({ "files": [
+            { "local_file_path": "reports/q3.pdf", "path": "finance/2026/", "labels": ["finance"],
+              "public_url": "https://example.com/q3.pdf", "size_bytes": pdf.len(), "checksum_sha256": sha256_b64(&pdf) },
+            { "name": "a.txt", "size_bytes": text.len() },
+            { "name": "notes.md" },
+        ]}))
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body["workspace_uuid"], app.tenant.workspace.to_string());
+    let files = res.body["files"].as_array().unwrap().clone();
+    assert_eq!(files.len(), 3);
+
+    let first = &files[0];
+    assert_eq!(first["name"], "q3.pdf");
+    assert_eq!(first["local_file_path"], "reports/q3.pdf");
+    assert_eq!(first["path"], "finance/2026/");
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["upload_method"], "PUT");
+    let id = first["file_uuid"].as_str().unwrap();
+    assert_eq!(
+        first["remote_file_path"],
+        format!("{}/{id}", app.tenant.workspace)
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(first["expires_at"].as_str().unwrap()).is_ok());
+    // upload_headers lists exactly what is signed: type always, length and digest when given.
+    assert_eq!(
+        first["upload_headers"],
+        json!({ "Content-Type": "application/pdf", "Content-Length": pdf.len().to_string(),
+                "x-amz-checksum-sha256": sha256_b64(&pdf) })
+    );
+    assert_eq!(
+        files[1]["upload_headers"],
+        json!({ "Content-Type": "text/plain", "Content-Length": "14" })
+    );
+    assert_eq!(
+        files[2]["upload_headers"],
+        json!({ "Content-Type": "text/markdown" })
+    );
+
+    for (file, bytes) in files.iter().zip([pdf, text, md]) {
+        let len = bytes.len() as i64;
+        assert_eq!(app.upload(file, bytes).await, 200, "PUT {}", file["name"]);
+        let head = app
+            .storage
+            .head(file["remote_file_path"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            head.map(|h| h.size),
+            Some(len),
+            "object stored under remote_file_path"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_store_refuses_another_content_type() {
+    let app = spawn_app().await;
+    let res = app
+        .create_files(&one(json!({ "name": "a.txt", "size_bytes": 5 })))
+        .await;
+    let file = &res.body["files"][0];
+    let status = app
+        .upload_with(file, b"hello".to_vec(), |h| {
+            h.insert("content-type", "text/html".parse().unwrap());
+        })
+        .await;
+    assert_eq!(status, 403);
+    assert!(
+        app.storage
+            .head(file["remote_file_path"].as_str().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_longer_body_than_declared() {
+    let app = spawn_app().await;
+    let res = app
+        .create_files(&one(json!({ "name": "a.txt", "size_bytes": 5 })))
+        .await;
+    let file = &res.body["files"][0];
+    let status = app.upload(file, b"hello, more than five".to_vec()).await;
+    assert!(status == 403 || status == 400, "refused, got {status}");
+    assert!(
+        app.storage
+            .head(file["remote_file_path"].as_str().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_store_refuses_other_bytes_of_the_same_length_when_a_checksum_is_given() {
+    let app = spawn_app().await;
+    let body = json!({ "name": "a.txt", "size_bytes": 5, "checksum_sha256": sha256_b64(b"hello") });
+    let res = app.create_files(&one(body)).await;
+    let file = &res.body["files"][0];
+    assert_eq!(app.upload(file, b"HELLO".to_vec()).await, 400);
+    assert!(
+        app.storage
+            .head(file["remote_file_path"].as_str().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The right bytes still go through the same URL.
+    assert_eq!(app.upload(file, b"hello".to_vec()).await, 200);
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_put_after_expires_at() {
+    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let res = app
+        .create_files(&one(json!({ "name": "a.txt", "size_bytes": 5 })))
+        .await;
+    let file = &res.body["files"][0];
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(file["expires_at"].as_str().unwrap()).unwrap();
+    let wait = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    assert!(wait <= Duration::from_secs(1), "expires_at follows the TTL");
+    tokio::time::sleep(wait + Duration::from_millis(1500)).await;
+    let status = app.upload(file, b"hello".to_vec()).await;
+    assert!(
+        status == 403 || status == 400,
+        "an expired URL is refused, got {status}"
+    );
+    assert!(
+        app.storage
+            .head(file["remote_file_path"].as_str().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_exceed_the_quota() {
+    let app = spawn_app().await;
+    let requests = (0..300).map(|i| {
+        let app = &app;
+        async move {
+            app.create_files(&one(
+                json!({ "name": format!("f{i}.pdf"), "size_bytes": 5 * MIB }),
+            ))
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    let quota = answers
+        .iter()
+        .filter(|a| a.status == 409 && a.code() == "quota_exceeded")
+        .count();
+    assert_eq!(ok, 204, "1 GiB holds 204 files of 5 MiB");
+    assert_eq!(quota, 96, "every other request is refused for quota");
+    let (used, reserved) = app.counters(app.tenant.workspace).await;
+    assert_eq!(
+        (used, reserved),
+        app.row_sums(app.tenant.workspace).await,
+        "counters equal the rows"
+    );
+    assert_eq!(reserved, 204 * 5 * MIB);
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 204);
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_one_name_and_path_reserve_it_once() {
+    let app = spawn_app().await;
+    let requests = (0..50).map(|_| {
+        let app = &app;
+        async move {
+            app.create_files(&one(
+                json!({ "name": "same.pdf", "path": "p/", "size_bytes": 10 }),
+            ))
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    assert_eq!(answers.iter().filter(|a| a.status == 200).count(), 1);
+    for a in answers.iter().filter(|a| a.status != 200) {
+        assert_failing_index(a, 422, "duplicate_file", 0);
+    }
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 10));
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 1);
+}
+
+#[tokio::test]
+async fn names_of_255_bytes_pass_and_256_fail() {
+    let app = spawn_app().await;
+    let ok = format!("{}.pdf", "n".repeat(251));
+    assert_eq!(
+        app.create_files(&one(json!({ "name": ok }))).await.status,
+        200
+    );
+    let long = format!("{}.pdf", "n".repeat(252));
+    assert_failing_index(
+        &app.create_files(&one(json!({ "name": long }))).await,
+        422,
+        "invalid_metadata",
+        0,
+    );
+    for bad in ["a/b.pdf", "tab\t.pdf", ""] {
+        assert_failing_index(
+            &app.create_files(&one(json!({ "name": bad }))).await,
+            422,
+            "invalid_metadata",
+            0,
+        );
+    }
+}
+
+#[tokio::test]
+async fn paths_of_1024_bytes_pass_and_1025_fail() {
+    let app = spawn_app().await;
+    let res = app
+        .create_files(&one(json!({ "name": "a.pdf", "path": "p".repeat(1024) })))
+        .await;
+    assert_eq!(res.status, 200);
+    let res = app
+        .create_files(&one(json!({ "name": "a.pdf", "path": "p".repeat(1025) })))
+        .await;
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
+    let res = app
+        .create_files(&one(json!({ "name": "a.pdf", "path": "a\u{0}b" })))
+        .await;
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
+}
+
+#[tokio::test]
+async fn twenty_labels_of_64_bytes_pass_and_more_fail() {
+    let app = spawn_app().await;
+    let twenty: Vec<String> = (0..20)
+        .map(|i| format!("{i:02}{}", "l".repeat(62)))
+        .collect();
+    let res = app
+        .create_files(&one(json!({ "name": "a.pdf", "labels": twenty })))
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let mut twenty_one = twenty.clone();
+    twenty_one.push("x".into());
+    let res = app
+        .create_files(&one(json!({ "name": "b.pdf", "labels": twenty_one })))
+        .await;
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
+    let res = app
+        .create_files(&one(json!({ "name": "c.pdf", "labels": ["l".repeat(65)] })))
+        .await;
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
+    let res = app
+        .create_files(&one(json!({ "name": "d.pdf", "labels": [""] })))
+        .await;
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
+}
+
+#[tokio::test]
+async fn public_urls_of_2048_bytes_pass_and_2049_fail() {
+    let app = spawn_app().await;
+    let base = "https://example.com/";
+    let ok = format!("{base}{}", "u".repeat(2048 - base.len()));
+    assert_eq!(
+        app.create_files(&one(json!({ "name": "a.pdf", "public_url": ok })))
+            .await
+            .status,
+        200
+    );
+    let long = format!("{base}{}", "u".repeat(2049 - base.len()));
+    let res = app
+        .create_files(&one(json!({ "name": "b.pdf", "public_url": long })))
+        .await;
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
+    let res = app
+        .create_files(&one(
+            json!({ "name": "c.pdf", "public_url": "javascript:alert(1)" }),
+        ))
+        .await;
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
+}
+
+#[tokio::test]
+async fn fifty_files_pass_and_fifty_one_fail() {
+    let app = spawn_app().await;
+    let files = |n: usize, tag: &str| -> Value {
+        json!({ "files": (0..n).map(|i| json!({ "name": format!("{tag}{i}.txt"), "size_bytes": 1 })).collect::<Vec<_>>() })
+    };
+    let res = app.create_files(&files(50, "a")).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["files"].as_array().map(Vec::len), Some(50));
+    let res = app.create_files(&files(51, "b")).await;
+    res.assert_error(422, "invalid_metadata");
+    let res = app.create_files(&json!({ "files": [] })).await;
+    res.assert_error(422, "invalid_metadata");
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 50);
+}
+
+#[tokio::test]
+async fn files_up_to_the_max_size_pass_and_one_byte_more_is_too_large() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.create_files(&one(json!({ "name": "a.pdf", "size_bytes": 5 * MIB })))
+            .await
+            .status,
+        200
+    );
+    let res = app
+        .create_files(&one(json!({ "name": "b.pdf", "size_bytes": 5 * MIB + 1 })))
+        .await;
+    assert_failing_index(&res, 422, "file_too_large", 0);
+}
+
+#[tokio::test]
+async fn a_reservation_of_exactly_the_quota_passes_and_one_byte_more_is_refused() {
+    let app = spawn_app().await;
+    let tenant = app
+        .create_tenant(&Limits {
+            quota_bytes: 100,
+            ..Limits::default()
+        })
+        .await;
+    let post = |body: Value| {
+        let app = &app;
+        let key = tenant.key.clone();
+        async move {
+            Answer::of(
+                app.request_as(&key, Method::POST, "/v2/files")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let res = post(one(json!({ "name": "a.txt", "size_bytes": 101 }))).await;
+    res.assert_error(409, "quota_exceeded");
+    assert_eq!(res.body["error"]["details"]["available_bytes"], 100);
+    let res = post(json!({ "files": [{ "name": "a.txt", "size_bytes": 60 }, { "name": "b.txt", "size_bytes": 40 }] })).await;
+    assert_eq!(res.status, 200, "exactly the quota fits");
+    post(one(json!({ "name": "c.txt", "size_bytes": 1 })))
+        .await
+        .assert_error(409, "quota_exceeded");
+    post(one(json!({ "name": "c.txt", "size_bytes": 0 }))).await;
+    assert_eq!(app.counters(tenant.workspace).await, (0, 100));
+    // An undeclared size reserves the max file size, which does not fit either.
+    post(one(json!({ "name": "d.txt" })))
+        .await
+        .assert_error(409, "quota_exceeded");
+}
+
+#[tokio::test]
+async fn types_outside_the_allow_list_are_unsupported() {
+    let app = spawn_app().await;
+    let pdf_only = app
+        .create_tenant(&Limits {
+            allowed_types: vec![ContentType::Pdf],
+            ..Limits::default()
+        })
+        .await;
+    let post = |body: Value| {
+        let app = &app;
+        let key = pdf_only.key.clone();
+        async move {
+            Answer::of(
+                app.request_as(&key, Method::POST, "/v2/files")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    assert_eq!(post(one(json!({ "name": "a.pdf" }))).await.status, 200);
+    assert_failing_index(
+        &post(one(json!({ "name": "a.md" }))).await,
+        422,
+        "unsupported_type",
+        0,
+    );
+    assert_failing_index(
+        &post(one(json!({ "name": "a.exe" }))).await,
+        422,
+        "unsupported_type",
+        0,
+    );
+    let res = post(one(json!({ "name": "x.pdf", "content_type": "image/png" }))).await;
+    assert_failing_index(&res, 422, "unsupported_type", 0);
+}
+
+#[tokio::test]
+async fn content_type_parameters_are_normalized_into_the_signed_header() {
+    let app = spawn_app().await;
+    let res = app
+        .create_files(&one(
+            json!({ "name": "a.txt", "content_type": "Text/Plain; charset=UTF-8" }),
+        ))
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(
+        res.body["files"][0]["upload_headers"]["Content-Type"],
+        "text/plain"
+    );
+    let res = app
+        .create_files(&one(
+            json!({ "name": "b.txt", "content_type": "text/plain; charset=latin1" }),
+        ))
+        .await;
+    assert_failing_index(&res, 422, "unsupported_type", 0);
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_live_file_or_within_the_batch_is_refused_with_its_index() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.create_files(&one(json!({ "name": "a.pdf", "path": "x/" })))
+            .await
+            .status,
+        200
+    );
+    // Same name in another path, and another case, are different files.
+    let res = app
+        .create_files(&json!({ "files": [{ "name": "a.pdf", "path": "y/" }, { "name": "A.pdf", "path": "x/" }] }))
+        .await;
+    assert_eq!(res.status, 200);
+    let res = app
+        .create_files(&json!({ "files": [{ "name": "new.pdf", "path": "x/" }, { "name": "a.pdf", "path": "x/" }] }))
+        .await;
+    assert_failing_index(&res, 422, "duplicate_file", 1);
+    let res = app
+        .create_files(&json!({ "files": [{ "name": "b.pdf" }, { "name": "c.pdf" }, { "local_file_path": "z/b.pdf" }] }))
+        .await;
+    assert_failing_index(&res, 422, "duplicate_file", 2);
+    assert_eq!(
+        app.file_rows(app.tenant.workspace).await,
+        3,
+        "refused batches insert nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_entry_reserves_nothing_and_lists_every_failure() {
+    let app = spawn_app().await;
+    let res = app
+        .create_files(&json!({ "files": [
+            { "name": "ok.pdf", "size_bytes": 10 },
+            { "name": "big.pdf", "size_bytes": 6 * MIB },
+            { "name": "ok2.pdf" },
+            { "name": "x.exe" },
+        ]}))
+        .await;
+    res.assert_error(422, "file_too_large");
+    let failures = res.body["error"]["details"]["files"].as_array().unwrap();
+    let indexes: Vec<_> = failures
+        .iter()
+        .map(|f| (f["index"].as_u64().unwrap(), f["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        indexes,
+        vec![(1, "file_too_large"), (3, "unsupported_type")]
+    );
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 0));
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 0);
+}
+
+#[tokio::test]
+async fn an_undeclared_size_reserves_the_max_file_size() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.create_files(&one(json!({ "name": "a.pdf" })))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 5 * MIB));
+    assert_eq!(app.row_sums(app.tenant.workspace).await, (0, 5 * MIB));
+}
+
+async fn post_idempotent(app: &TestApp, key: &str, body: &Value) -> Answer {
+    let res = app
+        .request(Method::POST, "/v2/files")
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    Answer::of(res).await
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_and_body_returns_the_same_files_and_reserves_once() {
+    let app = spawn_app().await;
+    let body = one(json!({ "name": "a.pdf", "size_bytes": 100 }));
+    let first = post_idempotent(&app, "k-1", &body).await;
+    assert_eq!(first.status, 200);
+    // The same body with its keys in another order is the same request.
+    let reordered: Value =
+        serde_json::from_str(r#"{"files":[{"size_bytes":100,"name":"a.pdf"}]}"#).unwrap();
+    let second = post_idempotent(&app, "k-1", &reordered).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(
+        second.body["files"][0]["file_uuid"],
+        first.body["files"][0]["file_uuid"]
+    );
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 100));
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 1);
+
+    let other = post_idempotent(
+        &app,
+        "k-1",
+        &one(json!({ "name": "b.pdf", "size_bytes": 100 })),
+    )
+    .await;
+    other.assert_error(409, "idempotency_conflict");
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 1);
+    // Another key is another request.
+    assert_eq!(
+        post_idempotent(&app, "k-2", &one(json!({ "name": "b.pdf" })))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_idempotency_key_reserve_once() {
+    let app = spawn_app().await;
+    let body = one(json!({ "name": "a.pdf", "size_bytes": 7 }));
+    let answers =
+        futures_util::future::join_all((0..10).map(|_| post_idempotent(&app, "same-key", &body)))
+            .await;
+    let ids: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|a| {
+            a.body["files"][0]["file_uuid"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert_eq!(ids.len(), 1, "one set of file ids: {ids:?}");
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 7));
+}
+
+#[tokio::test]
+async fn an_invalid_idempotency_key_is_a_bad_request() {
+    let app = spawn_app().await;
+    post_idempotent(&app, &"k".repeat(256), &one(json!({ "name": "a.pdf" })))
+        .await
+        .assert_error(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn the_workspace_defaults_to_the_keys_and_must_be_within_reach() {
+    let app = spawn_app().await;
+    let res = app
+        .create_files(&json!({ "workspace_uuid": null, "files": [{ "name": "a.pdf" }] }))
+        .await;
+    assert_eq!(res.body["workspace_uuid"], app.tenant.workspace.to_string());
+    let other = app.create_tenant(&Limits::default()).await;
+    let res = app
+        .create_files(&json!({ "workspace_uuid": other.workspace, "files": [{ "name": "a.pdf" }] }))
+        .await;
+    res.assert_error(403, "forbidden");
+    assert_eq!(app.file_rows(other.workspace).await, 0);
+    let (no_default, _) = app.create_key(app.tenant.org, None, None).await;
+    let res = app
+        .request_as(&no_default, Method::POST, "/v2/files")
+        .json(&one(json!({ "name": "a.pdf" })))
+        .send();
+    Answer::of(res.await.unwrap())
+        .await
+        .assert_error(400, "invalid_request");
+}
