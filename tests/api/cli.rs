@@ -226,3 +226,37 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
         "exit status 0"
     );
 }
+
+#[tokio::test]
+async fn reap_once_expires_abandoned_uploads_and_prints_a_report() {
+    let app = filegate_tests::spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let body = serde_json::json!({ "files": [{ "name": "a.pdf", "size_bytes": 10 }, { "name": "b.pdf" }] });
+    assert_eq!(app.create_files(&body).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let b = filegate_tests::backends().await;
+    let out = Command::new(filegate_bin())
+        .env_clear()
+        .env("FILEGATE_DATABASE_URL", &app.database_url)
+        .env("FILEGATE_S3_ENDPOINT", &b.s3_endpoint)
+        .env("FILEGATE_S3_REGION", &b.s3_region)
+        .env("FILEGATE_S3_BUCKET", &app.settings.storage.s3_bucket)
+        .env("FILEGATE_S3_ACCESS_KEY_ID", &b.s3_access_key_id)
+        .env("FILEGATE_S3_SECRET_ACCESS_KEY", &b.s3_secret_access_key)
+        .env("FILEGATE_REAPER_GRACE_SECS", "0")
+        .env("FILEGATE_LOG", "warn")
+        .args(["reap", "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["expired"], 2);
+    assert_eq!(
+        report["objects_deleted"], 2,
+        "both queued keys were deleted (missing objects count as deleted)"
+    );
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 0));
+}

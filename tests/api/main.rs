@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod complete;
 mod create;
 mod errors;
 mod health;

@@ -16,11 +16,13 @@
 
 pub mod containers;
 pub mod proxy;
+pub mod samples;
 
 use std::sync::OnceLock;
 
 use filegate::settings::{
-    DatabaseSettings, HttpSettings, LimitSettings, RateLimitSettings, ServeSettings, StorageArgs,
+    DatabaseSettings, HttpSettings, LimitSettings, RateLimitSettings, ReaperSettings,
+    ServeSettings, StorageArgs,
 };
 use filegate::startup::Application;
 use filegate_db::Pool;
@@ -225,6 +227,12 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             rate_limit_per_second: 10_000.0,
             rate_limit_burst: 10_000,
         },
+        // Reaper tests drive passes themselves.
+        reaper: ReaperSettings {
+            reaper_interval_secs: 0,
+            reaper_grace_secs: 0,
+            reaper_batch: 100,
+        },
     }
 }
 
@@ -244,8 +252,8 @@ pub struct TestApp {
     pub port: u16,
     pub database_url: String,
     pub pool: Pool,
-    /// A direct client to the app's bucket, for checking objects and writing ones the
-    /// presigned URLs would refuse.
+    /// A client straight to the app's bucket (never through a test's fault proxy), for
+    /// checking objects.
     pub storage: Storage,
     pub settings: ServeSettings,
     pub http: reqwest::Client,
@@ -278,7 +286,10 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeSettings)) -> TestA
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     let pool = filegate_db::connect(&settings.database.pool()).expect("pool");
-    let storage = Storage::new(&settings.storage.storage()).await;
+    // Straight to the store, even when the app goes through a fault proxy.
+    let mut direct = settings.storage.storage();
+    direct.endpoint = Some(backends().await.s3_endpoint.clone());
+    let storage = Storage::new(&direct).await;
     let mut app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
@@ -453,6 +464,101 @@ impl TestApp {
             .await
             .expect("count")
             .get(0)
+    }
+
+    /// Reserves one file described by `entry` and returns its `files[0]` answer.
+    pub async fn reserve(&self, entry: Value) -> Value {
+        let res = self
+            .create_files(&serde_json::json!({ "files": [entry] }))
+            .await;
+        assert_eq!(res.status, 200, "reserve: {:?}", res.body);
+        res.body["files"][0].clone()
+    }
+
+    /// Reserves `bytes` as `name` (declaring size and digest), uploads them through the
+    /// presigned URL and returns the created file.
+    pub async fn reserve_and_upload(&self, name: &str, bytes: Vec<u8>) -> Value {
+        let file = self
+            .reserve(serde_json::json!({ "name": name, "size_bytes": bytes.len(), "checksum_sha256": sha256_b64(&bytes) }))
+            .await;
+        assert_eq!(self.upload(&file, bytes).await, 200, "upload {name}");
+        file
+    }
+
+    /// `POST /v2/files/{id}/complete`.
+    pub async fn complete(&self, file: &Value) -> Answer {
+        let id = file["file_uuid"].as_str().expect("file_uuid");
+        let res = self
+            .request(reqwest::Method::POST, &format!("/v2/files/{id}/complete"))
+            .send()
+            .await;
+        Answer::of(res.expect("request")).await
+    }
+
+    /// Writes an object straight into the app's bucket (what a presigned URL would refuse).
+    pub async fn put_object(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        checksum: Option<String>,
+    ) {
+        self.s3()
+            .await
+            .put_object()
+            .bucket(&self.settings.storage.s3_bucket)
+            .key(key)
+            .content_type(content_type)
+            .set_checksum_sha256(checksum)
+            .body(bytes.into())
+            .send()
+            .await
+            .expect("direct PutObject");
+    }
+
+    /// True when the object exists in the app's bucket.
+    pub async fn object_exists(&self, key: &str) -> bool {
+        self.storage.head(key).await.expect("HeadObject").is_some()
+    }
+
+    /// A plain S3 client for the app's bucket.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let b = backends().await;
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(&b.s3_endpoint)
+            .region(aws_sdk_s3::config::Region::new(b.s3_region.clone()))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &b.s3_access_key_id,
+                &b.s3_secret_access_key,
+                None,
+                None,
+                "test",
+            ))
+            .force_path_style(true)
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A file's status and rejection reason, read from its row.
+    pub async fn file_status(&self, file: &Value) -> (String, Option<String>) {
+        let id: Uuid = file["file_uuid"]
+            .as_str()
+            .expect("file_uuid")
+            .parse()
+            .expect("uuid");
+        let client = self.pool.get().await.expect("connection");
+        let row = client
+            .query_one(
+                "SELECT status, rejection_reason FROM files WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .expect("file row");
+        (row.get(0), row.get(1))
     }
 
     /// A plain `GET` without credentials.

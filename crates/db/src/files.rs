@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use filegate_domain::FileSpec;
+use filegate_domain::{FileSpec, FileStatus};
 use uuid::Uuid;
 
 use crate::DbError;
@@ -254,4 +254,165 @@ pub async fn idempotent_response(
             request_sha256: row.get(0),
             response: row.get(1),
         }))
+}
+
+/// A file row with its workspace's organization.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub path: String,
+    pub local_file_path: Option<String>,
+    pub labels: Vec<String>,
+    pub public_url: Option<String>,
+    pub content_type: String,
+    pub size_bytes: Option<i64>,
+    /// What the file holds against the quota (reserved while pending, used once ready).
+    pub reserved_bytes: i64,
+    pub checksum_sha256: Option<String>,
+    pub status: FileStatus,
+    pub rejection_reason: Option<String>,
+    pub object_key: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub upload_expires_at: DateTime<Utc>,
+}
+
+/// The columns [`FileRow::from_row`] reads, for a `files f JOIN workspaces w`.
+pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, f.name, f.path, f.local_file_path, \
+     f.labels, f.public_url, f.content_type, f.size_bytes, f.reserved_bytes, f.checksum_sha256, f.status, \
+     f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at";
+
+impl FileRow {
+    pub(crate) fn from_row(row: &tokio_postgres::Row) -> Self {
+        let status: &str = row.get(12);
+        Self {
+            id: row.get(0),
+            workspace_id: row.get(1),
+            organization_id: row.get(2),
+            name: row.get(3),
+            path: row.get(4),
+            local_file_path: row.get(5),
+            labels: row.get(6),
+            public_url: row.get(7),
+            content_type: row.get(8),
+            size_bytes: row.get(9),
+            reserved_bytes: row.get(10),
+            checksum_sha256: row.get(11),
+            // The CHECK constraint admits only the four names.
+            status: FileStatus::from_name(status).unwrap_or(FileStatus::Rejected),
+            rejection_reason: row.get(13),
+            object_key: row.get(14),
+            created_by: row.get(15),
+            created_at: row.get(16),
+            updated_at: row.get(17),
+            completed_at: row.get(18),
+            upload_expires_at: row.get(19),
+        }
+    }
+}
+
+/// A file of an organization, if it exists there.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn get(pool: &Pool, id: Uuid, organization_id: Uuid) -> Result<Option<FileRow>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id \
+             WHERE f.id = $1 AND w.organization_id = $2"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id, &organization_id])
+        .await?
+        .as_ref()
+        .map(FileRow::from_row))
+}
+
+/// Pending → ready, in one guarded statement: the reservation becomes usage settled to
+/// the real size. Nothing happens (`None`) unless the file is still pending and the
+/// real size fits what it reserved, so concurrent completions make one transition.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn mark_ready(pool: &Pool, id: Uuid, size: i64) -> Result<Option<FileRow>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH old AS (
+                SELECT id, workspace_id, reserved_bytes AS held FROM files
+                 WHERE id = $1 AND status = 'pending' FOR UPDATE
+             ), w AS (
+                UPDATE workspaces w
+                   SET reserved_bytes = w.reserved_bytes - old.held, used_bytes = w.used_bytes + $2
+                  FROM old
+                 WHERE w.id = old.workspace_id AND $2 <= old.held
+                   AND w.used_bytes + w.reserved_bytes - old.held + $2 <= w.quota_bytes
+                RETURNING w.id, w.organization_id
+             ), f AS (
+                UPDATE files
+                   SET status = 'ready', size_bytes = $2, reserved_bytes = $2,
+                       completed_at = now(), updated_at = now()
+                  FROM w
+                 WHERE files.id = $1 AND files.workspace_id = w.id
+                RETURNING files.*, w.organization_id
+             )
+             SELECT {} FROM f",
+            FILE_COLUMNS.replace("w.organization_id", "f.organization_id")
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id, &size])
+        .await?
+        .as_ref()
+        .map(FileRow::from_row))
+}
+
+/// Pending → rejected, in one guarded statement: the reservation is released and the
+/// object is queued for deletion. `None` when the file was not pending.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn mark_rejected(
+    pool: &Pool,
+    id: Uuid,
+    reason: &str,
+) -> Result<Option<FileRow>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH old AS (
+                SELECT id, workspace_id, reserved_bytes AS held FROM files
+                 WHERE id = $1 AND status = 'pending' FOR UPDATE
+             ), w AS (
+                UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - old.held
+                  FROM old WHERE w.id = old.workspace_id
+                RETURNING w.id, w.organization_id
+             ), f AS (
+                UPDATE files
+                   SET status = 'rejected', rejection_reason = $2, reserved_bytes = 0,
+                       completed_at = now(), updated_at = now()
+                  FROM w
+                 WHERE files.id = $1 AND files.workspace_id = w.id
+                RETURNING files.*, w.organization_id
+             ), d AS (
+                INSERT INTO object_deletions (object_key, final_after)
+                SELECT object_key, upload_expires_at FROM f
+                ON CONFLICT (object_key) DO UPDATE SET due_at = now()
+             )
+             SELECT {} FROM f",
+            FILE_COLUMNS.replace("w.organization_id", "f.organization_id")
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id, &reason])
+        .await?
+        .as_ref()
+        .map(FileRow::from_row))
 }

@@ -8,6 +8,7 @@ mod pool;
 
 pub mod files;
 pub mod keys;
+pub mod lifecycle;
 pub mod orgs;
 pub mod workspaces;
 

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use filegate::settings::{Cli, Command};
 use filegate::startup::Application;
-use filegate::{admin, telemetry};
+use filegate::{admin, reaper, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,6 +33,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(?applied, "migrations up to date");
         }
         Command::Admin(args) => admin::run(args).await?,
+        Command::Reap(args) => {
+            let pool = filegate_db::connect(&args.database.pool())?;
+            let storage = filegate_storage::Storage::new(&args.storage.storage()).await;
+            if args.once {
+                let report = reaper::run_once(&pool, &storage, &args.reaper).await?;
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("{}", serde_json::to_string(&report)?);
+                }
+            } else {
+                reaper::run_forever(pool, storage, args.reaper).await;
+            }
+        }
     }
     Ok(())
 }

@@ -25,6 +25,8 @@ pub enum Command {
     Serve(Box<ServeSettings>),
     /// Apply the database migrations and exit (a no-op when up to date).
     Migrate(MigrateArgs),
+    /// Expire abandoned uploads and delete queued objects (once, or in a loop).
+    Reap(Box<ReapArgs>),
     /// Manage organizations, workspaces and API keys.
     Admin(AdminArgs),
 }
@@ -61,6 +63,38 @@ pub struct ServeSettings {
     pub limits: LimitSettings,
     #[command(flatten)]
     pub rate_limit: RateLimitSettings,
+    #[command(flatten)]
+    pub reaper: ReaperSettings,
+}
+
+/// The background reaper of abandoned uploads.
+#[derive(Debug, Clone, Args)]
+pub struct ReaperSettings {
+    /// Seconds between reaper passes in `serve` (0: no background reaper, e.g. when a
+    /// cron job runs `filegate reap --once`).
+    #[arg(long, env = "FILEGATE_REAPER_INTERVAL_SECS", default_value_t = 30)]
+    pub reaper_interval_secs: u64,
+    /// Seconds past a file's upload expiry before it is expired, so a completion racing
+    /// the deadline still wins.
+    #[arg(long, env = "FILEGATE_REAPER_GRACE_SECS", default_value_t = 60)]
+    pub reaper_grace_secs: u64,
+    /// Rows per reaper statement.
+    #[arg(long, env = "FILEGATE_REAPER_BATCH", default_value_t = 100,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub reaper_batch: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub reaper: ReaperSettings,
+    /// One pass, then exit (prints a JSON report).
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Clone, Args)]

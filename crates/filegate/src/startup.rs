@@ -34,6 +34,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    reaper: Option<(filegate_db::Pool, Storage, crate::settings::ReaperSettings)>,
 }
 
 impl Application {
@@ -60,6 +61,8 @@ impl Application {
         }
         let listener = TcpListener::bind(settings.http.listen)?;
         let port = listener.local_addr()?.port();
+        let reaper = (settings.reaper.reaper_interval_secs > 0)
+            .then(|| (pool.clone(), storage.clone(), settings.reaper.clone()));
         let state = web::Data::new(AppState {
             pool,
             storage,
@@ -94,6 +97,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            reaper,
         })
     }
 
@@ -109,6 +113,13 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let reaper = self.reaper.map(|(pool, storage, settings)| {
+            tokio::spawn(crate::reaper::run_forever(pool, storage, settings))
+        });
+        let result = self.server.await;
+        if let Some(task) = reaper {
+            task.abort();
+        }
+        result
     }
 }

@@ -16,6 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v2")
                 .service(resource("/files", "POST").route(web::post().to(files::create::create)))
                 .service(
+                    resource("/files/{file_uuid}/complete", "POST")
+                        .route(web::post().to(files::complete::complete)),
+                )
+                .service(
                     resource("/workspaces/{workspace_uuid}/usage", "GET")
                         .route(web::get().to(workspaces::usage)),
                 ),

@@ -1,3 +1,74 @@
-//! `/v2/files…`: one module per operation.
+//! `/v2/files…`: one module per operation, and the file object they share.
 
+pub mod complete;
 pub mod create;
+
+use chrono::{DateTime, Utc};
+use filegate_db::files::FileRow;
+use filegate_domain::FileStatus;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The file object of the API contract.
+#[derive(Debug, Serialize)]
+pub struct FileObject {
+    pub file_uuid: Uuid,
+    pub workspace_uuid: Uuid,
+    pub name: String,
+    pub path: String,
+    pub labels: Vec<String>,
+    pub public_url: Option<String>,
+    pub content_type: String,
+    pub size_bytes: Option<i64>,
+    pub checksum_sha256: Option<String>,
+    pub status: FileStatus,
+    pub rejection_reason: Option<String>,
+    pub remote_file_path: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<FileRow> for FileObject {
+    fn from(f: FileRow) -> Self {
+        Self {
+            file_uuid: f.id,
+            workspace_uuid: f.workspace_id,
+            name: f.name,
+            path: f.path,
+            labels: f.labels,
+            public_url: f.public_url,
+            content_type: f.content_type,
+            size_bytes: f.size_bytes,
+            checksum_sha256: f.checksum_sha256,
+            status: f.status,
+            rejection_reason: f.rejection_reason,
+            remote_file_path: f.object_key,
+            created_by: f.created_by,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+            completed_at: f.completed_at,
+        }
+    }
+}
+
+/// The one answer for a file a key may not see, whether or not it exists.
+pub fn file_not_found() -> ApiError {
+    ApiError::not_found("no such file")
+}
+
+/// A file the caller may reach (its organization and, if scoped, its workspaces).
+///
+/// # Errors
+/// 404 for anything else; 503 when the database is down.
+pub async fn load(state: &AppState, caller: &Caller, id: Uuid) -> Result<FileRow, ApiError> {
+    filegate_db::files::get(&state.pool, id, caller.organization_id)
+        .await?
+        .filter(|f| caller.scope_admits(f.workspace_id))
+        .ok_or_else(file_not_found)
+}

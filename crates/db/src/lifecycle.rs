@@ -1,0 +1,112 @@
+//! The reaper's statements: expiring abandoned uploads, deleting queued objects and
+//! forgetting old idempotency records. Each is safe with any number of replicas
+//! running it at once (`FOR UPDATE SKIP LOCKED`, small batches, guarded updates).
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+
+use crate::DbError;
+
+/// Expires up to `batch` pending files whose upload window closed more than `grace`
+/// ago: their reservations are released and their objects queued for deletion, in one
+/// statement. Returns how many were expired.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn expire_batch(pool: &Pool, grace: Duration, batch: i64) -> Result<u64, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "WITH due AS (
+                SELECT id, workspace_id, reserved_bytes, object_key FROM files
+                 WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1)
+                 ORDER BY upload_expires_at
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED
+             ), per_ws AS (
+                SELECT workspace_id, sum(reserved_bytes)::int8 AS held FROM due GROUP BY workspace_id
+             ), w AS (
+                UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - per_ws.held
+                  FROM per_ws WHERE w.id = per_ws.workspace_id
+             ), f AS (
+                UPDATE files SET status = 'expired', reserved_bytes = 0, updated_at = now()
+                  FROM due WHERE files.id = due.id
+                RETURNING files.object_key
+             ), d AS (
+                INSERT INTO object_deletions (object_key) SELECT object_key FROM f
+                ON CONFLICT (object_key) DO UPDATE SET due_at = now()
+             )
+             SELECT count(*) FROM f",
+        )
+        .await?;
+    let n: i64 = client
+        .query_one(&stmt, &[&grace.as_secs_f64(), &batch])
+        .await?
+        .get(0);
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// Claims up to `batch` due object deletions for `lease` (another replica skips them
+/// meanwhile) and returns their keys.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn claim_deletions(
+    pool: &Pool,
+    batch: i64,
+    lease: Duration,
+) -> Result<Vec<String>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "UPDATE object_deletions SET due_at = now() + make_interval(secs => $2), attempts = attempts + 1
+              WHERE object_key IN (
+                SELECT object_key FROM object_deletions WHERE due_at <= now()
+                 ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+             RETURNING object_key",
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&batch, &lease.as_secs_f64()])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Records that the store confirmed an object's deletion: the entry goes away, unless
+/// the object's upload URL is still valid, in which case one more deletion is due then.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn finish_deletion(pool: &Pool, object_key: &str) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "WITH gone AS (
+                DELETE FROM object_deletions WHERE object_key = $1 AND final_after <= now()
+             )
+             UPDATE object_deletions SET due_at = final_after, attempts = 0
+              WHERE object_key = $1 AND final_after > now()",
+        )
+        .await?;
+    client.execute(&stmt, &[&object_key]).await?;
+    Ok(())
+}
+
+/// Deletes up to `batch` idempotency records older than 24 hours.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn purge_idempotency(pool: &Pool, batch: i64) -> Result<u64, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "DELETE FROM idempotency_keys WHERE ctid IN (
+                SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '24 hours'
+                 LIMIT $1 FOR UPDATE SKIP LOCKED)",
+        )
+        .await?;
+    Ok(client.execute(&stmt, &[&batch]).await?)
+}

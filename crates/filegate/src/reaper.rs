@@ -1,0 +1,86 @@
+//! The reaper: expires abandoned uploads (releasing their reservations), deletes queued
+//! objects, and forgets idempotency records past their 24 hours. It runs in every
+//! replica (`--reaper-interval-secs`) and as `filegate reap --once` for cron; any number
+//! of them may run at once, because every step claims rows with `SKIP LOCKED` and moves
+//! them with guarded statements.
+
+use std::time::Duration;
+
+use filegate_db::{DbError, Pool, lifecycle};
+use filegate_storage::Storage;
+
+use crate::settings::ReaperSettings;
+
+/// How long a claimed deletion is held before another reaper may retry it.
+const DELETION_LEASE: Duration = Duration::from_secs(60);
+/// Most batches of one kind per run, so one run stays short.
+const MAX_BATCHES: usize = 100;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ReapReport {
+    /// Pending files expired (reservations released).
+    pub expired: u64,
+    /// Objects the store confirmed deleted.
+    pub objects_deleted: u64,
+    /// Deletions that failed and will be retried.
+    pub deletion_failures: u64,
+    /// Idempotency records forgotten.
+    pub idempotency_purged: u64,
+}
+
+/// One pass over everything due.
+///
+/// # Errors
+/// [`DbError`] when the database fails; object-store failures are counted and retried later.
+pub async fn run_once(
+    pool: &Pool,
+    storage: &Storage,
+    settings: &ReaperSettings,
+) -> Result<ReapReport, DbError> {
+    let mut report = ReapReport::default();
+    let batch = settings.reaper_batch;
+    let grace = Duration::from_secs(settings.reaper_grace_secs);
+    for _ in 0..MAX_BATCHES {
+        let n = lifecycle::expire_batch(pool, grace, batch).await?;
+        report.expired += n;
+        if n < u64::try_from(batch).unwrap_or(0) {
+            break;
+        }
+    }
+    for _ in 0..MAX_BATCHES {
+        let keys = lifecycle::claim_deletions(pool, batch, DELETION_LEASE).await?;
+        for key in &keys {
+            match storage.delete(key).await {
+                Ok(()) => {
+                    lifecycle::finish_deletion(pool, key).await?;
+                    report.objects_deleted += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, key, "object deletion failed; will retry");
+                    report.deletion_failures += 1;
+                }
+            }
+        }
+        if keys.len() < usize::try_from(batch).unwrap_or(0) || report.deletion_failures > 0 {
+            break;
+        }
+    }
+    report.idempotency_purged =
+        lifecycle::purge_idempotency(pool, batch.saturating_mul(10)).await?;
+    Ok(report)
+}
+
+/// Runs [`run_once`] every `--reaper-interval-secs` until the task is dropped.
+pub async fn run_forever(pool: Pool, storage: Storage, settings: ReaperSettings) {
+    let mut tick = tokio::time::interval(Duration::from_secs(settings.reaper_interval_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match run_once(&pool, &storage, &settings).await {
+            Ok(report) if report != ReapReport::default() => tracing::info!(?report, "reaper pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reaper pass failed; will retry"),
+        }
+    }
+}

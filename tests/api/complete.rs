@@ -1,0 +1,445 @@
+//! POST /v2/files/{id}/complete and the reaper, against real Postgres and Garage.
+
+use std::time::Duration;
+
+use filegate_domain::Limits;
+use filegate_tests::proxy::FaultProxy;
+use filegate_tests::{TestApp, backends, samples, sha256_b64, spawn_app, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn key(file: &Value) -> &str {
+    file["remote_file_path"].as_str().unwrap()
+}
+
+/// The file was rejected, its object is gone, and the quota is back to `(0, 0)`.
+async fn assert_rejected(app: &TestApp, file: &Value, reason_contains: &str) {
+    let res = app.complete(file).await;
+    res.assert_error(422, "upload_mismatch");
+    let (status, reason) = app.file_status(file).await;
+    assert_eq!(status, "rejected");
+    let reason = reason.unwrap_or_default();
+    assert!(
+        reason.contains(reason_contains),
+        "reason {reason:?} should mention {reason_contains:?}"
+    );
+    assert_eq!(
+        res.body["error"]["details"]["rejection_reason"],
+        reason.as_str()
+    );
+    assert!(
+        !app.object_exists(key(file)).await,
+        "the rejected object is deleted"
+    );
+    assert_eq!(
+        app.counters(app.tenant.workspace).await,
+        (0, 0),
+        "the reservation is released"
+    );
+    assert_eq!(app.row_sums(app.tenant.workspace).await, (0, 0));
+    // Completing again is a state conflict, not a second rejection.
+    app.complete(file).await.assert_error(409, "invalid_state");
+}
+
+#[tokio::test]
+async fn each_allowed_type_completes_to_ready_and_counts_as_usage() {
+    let app = spawn_app().await;
+    let samples = [
+        ("q3.pdf", samples::pdf(), "application/pdf"),
+        (
+            "memo.docx",
+            samples::docx(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        ("page.html", samples::html(), "text/html"),
+        ("notes.txt", samples::txt(), "text/plain"),
+        ("readme.md", samples::markdown(), "text/markdown"),
+    ];
+    let mut total = 0;
+    for (name, bytes, mime) in samples {
+        let len = bytes.len() as i64;
+        let file = app.reserve_and_upload(name, bytes.clone()).await;
+        let res = app.complete(&file).await;
+        assert_eq!(res.status, 200, "{name}: {:?}", res.body);
+        assert_eq!(res.body["status"], "ready");
+        assert_eq!(res.body["content_type"], mime);
+        assert_eq!(res.body["size_bytes"], len);
+        assert_eq!(res.body["checksum_sha256"], sha256_b64(&bytes));
+        assert_eq!(res.body["remote_file_path"], file["remote_file_path"]);
+        assert!(res.body["completed_at"].is_string());
+        total += len;
+        // A repeat answers the same 200 with the same object.
+        let again = app.complete(&file).await;
+        assert_eq!((again.status, &again.body), (200, &res.body));
+    }
+    assert_eq!(app.counters(app.tenant.workspace).await, (total, 0));
+    assert_eq!(app.row_sums(app.tenant.workspace).await, (total, 0));
+}
+
+#[tokio::test]
+async fn a_size_other_than_the_declared_one_is_rejected() {
+    let app = spawn_app().await;
+    let file = app
+        .reserve(json!({ "name": "a.txt", "size_bytes": 10 }))
+        .await;
+    app.put_object(key(&file), b"twelve bytes".to_vec(), "text/plain", None)
+        .await;
+    assert_rejected(&app, &file, "but 10 were declared").await;
+}
+
+#[tokio::test]
+async fn a_stored_content_type_other_than_the_declared_one_is_rejected() {
+    let app = spawn_app().await;
+    let file = app
+        .reserve(json!({ "name": "a.txt", "size_bytes": 5 }))
+        .await;
+    app.put_object(key(&file), b"hello".to_vec(), "text/html", None)
+        .await;
+    assert_rejected(&app, &file, "content type").await;
+}
+
+#[tokio::test]
+async fn a_wrong_digest_is_rejected_whether_or_not_the_store_kept_one() {
+    let app = spawn_app().await;
+    // The store keeps the digest of what was written, which is not the declared one.
+    let file = app
+        .reserve(
+            json!({ "name": "a.txt", "size_bytes": 5, "checksum_sha256": sha256_b64(b"hello") }),
+        )
+        .await;
+    app.put_object(
+        key(&file),
+        b"HELLO".to_vec(),
+        "text/plain",
+        Some(sha256_b64(b"HELLO")),
+    )
+    .await;
+    assert_rejected(&app, &file, "SHA-256").await;
+    // Written without a digest: filegate hashes the object itself.
+    let file = app
+        .reserve(
+            json!({ "name": "b.txt", "size_bytes": 5, "checksum_sha256": sha256_b64(b"hello") }),
+        )
+        .await;
+    app.put_object(key(&file), b"HELLO".to_vec(), "text/plain", None)
+        .await;
+    assert_rejected(&app, &file, "SHA-256").await;
+    // And the right bytes without a stored digest pass.
+    let file = app
+        .reserve(
+            json!({ "name": "c.txt", "size_bytes": 5, "checksum_sha256": sha256_b64(b"hello") }),
+        )
+        .await;
+    app.put_object(key(&file), b"hello".to_vec(), "text/plain", None)
+        .await;
+    assert_eq!(app.complete(&file).await.status, 200);
+}
+
+#[tokio::test]
+async fn first_bytes_that_contradict_the_type_are_rejected() {
+    let app = spawn_app().await;
+    for (name, bytes, says) in [
+        ("elf.pdf", samples::elf(), "application/x-executable"),
+        (
+            "pe.pdf",
+            samples::pe(),
+            "application/vnd.microsoft.portable-executable",
+        ),
+        ("png.txt", samples::png(), "image/png"),
+        ("random.docx", samples::random(2048), "DOCX"),
+        (
+            "zip.docx",
+            samples::zip(&[("photo.jpg", "not a document")]),
+            "application/zip",
+        ),
+    ] {
+        // The presigned URL accepts them: the declared type and length are right.
+        let file = app.reserve_and_upload(name, bytes).await;
+        assert_rejected(&app, &file, says).await;
+    }
+}
+
+#[tokio::test]
+async fn an_undeclared_size_settles_to_the_real_size() {
+    let app = spawn_app().await;
+    let file = app.reserve(json!({ "name": "a.txt" })).await;
+    assert_eq!(
+        app.counters(app.tenant.workspace).await,
+        (0, 5 << 20),
+        "reserves the max file size"
+    );
+    assert_eq!(app.upload(&file, vec![b'x'; 1234]).await, 200);
+    let res = app.complete(&file).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["size_bytes"], 1234);
+    assert_eq!(app.counters(app.tenant.workspace).await, (1234, 0));
+}
+
+#[tokio::test]
+async fn an_undeclared_size_over_the_max_file_size_is_rejected() {
+    let app = spawn_app().await;
+    let small = app
+        .create_tenant(&Limits {
+            max_file_bytes: 1000,
+            ..Limits::default()
+        })
+        .await;
+    let res = app
+        .request_as(&small.key, Method::POST, "/v2/files")
+        .json(&json!({ "files": [{ "name": "a.txt" }] }));
+    let file = res.send().await.unwrap().json::<Value>().await.unwrap()["files"][0].clone();
+    assert_eq!(
+        app.upload(&file, vec![b'x'; 1001]).await,
+        200,
+        "the URL does not pin a length"
+    );
+    let id = file["file_uuid"].as_str().unwrap();
+    let res = app
+        .request_as(
+            &small.key,
+            Method::POST,
+            &format!("/v2/files/{id}/complete"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let res = filegate_tests::Answer::of(res).await;
+    res.assert_error(422, "upload_mismatch");
+    assert!(
+        res.body["error"]["details"]["rejection_reason"]
+            .as_str()
+            .unwrap()
+            .contains("1001 bytes")
+    );
+    assert_eq!(app.counters(small.workspace).await, (0, 0));
+    assert!(!app.object_exists(key(&file)).await);
+}
+
+#[tokio::test]
+async fn concurrent_completions_make_one_transition_and_agree() {
+    let app = spawn_app().await;
+    let bytes = samples::pdf();
+    let file = app.reserve_and_upload("race.pdf", bytes.clone()).await;
+    let answers = futures_util::future::join_all((0..20).map(|_| app.complete(&file))).await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{:?}", a.body);
+        assert_eq!(
+            a.body, answers[0].body,
+            "every caller sees the same file object"
+        );
+    }
+    assert_eq!(
+        app.counters(app.tenant.workspace).await,
+        (bytes.len() as i64, 0),
+        "usage counted once"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_object_is_upload_missing_and_the_file_stays_pending() {
+    let app = spawn_app().await;
+    let file = app
+        .reserve(json!({ "name": "a.pdf", "size_bytes": 100 }))
+        .await;
+    app.complete(&file)
+        .await
+        .assert_error(422, "upload_missing");
+    assert_eq!(app.file_status(&file).await.0, "pending");
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 100));
+}
+
+#[tokio::test]
+async fn another_tenants_file_is_not_found() {
+    let app = spawn_app().await;
+    let file = app.reserve_and_upload("a.txt", samples::txt()).await;
+    let other = app.create_tenant(&Limits::default()).await;
+    let id = file["file_uuid"].as_str().unwrap();
+    let res = app
+        .request_as(
+            &other.key,
+            Method::POST,
+            &format!("/v2/files/{id}/complete"),
+        )
+        .send()
+        .await
+        .unwrap();
+    filegate_tests::Answer::of(res)
+        .await
+        .assert_error(404, "not_found");
+    let unknown = format!("/v2/files/{}/complete", uuid::Uuid::new_v4());
+    filegate_tests::Answer::of(app.request(Method::POST, &unknown).send().await.unwrap())
+        .await
+        .assert_error(404, "not_found");
+    assert_eq!(app.file_status(&file).await.0, "pending");
+}
+
+#[tokio::test]
+async fn with_the_object_store_unreachable_complete_is_503_and_the_file_stays_pending() {
+    let upstream = backends()
+        .await
+        .s3_endpoint
+        .trim_start_matches("http://")
+        .to_owned();
+    let proxy = FaultProxy::start(&upstream).await;
+    let app = spawn_app_with(|s| {
+        s.storage.s3_endpoint = Some(proxy.url());
+        s.storage.s3_timeout_ms = 1000;
+    })
+    .await;
+    let file = app.reserve_and_upload("a.md", samples::markdown()).await;
+    proxy.cut();
+    let res = app.complete(&file).await;
+    res.assert_error(503, "unavailable");
+    assert!(
+        res.header("retry-after")
+            .is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1))
+    );
+    assert_eq!(app.file_status(&file).await.0, "pending");
+    assert_eq!(
+        app.counters(app.tenant.workspace).await,
+        (0, samples::markdown().len() as i64)
+    );
+
+    proxy.restore();
+    let res = app.complete(&file).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert_eq!(res.body["status"], "ready");
+}
+
+fn reaper_settings() -> filegate::settings::ReaperSettings {
+    filegate::settings::ReaperSettings {
+        reaper_interval_secs: 0,
+        reaper_grace_secs: 0,
+        reaper_batch: 7,
+    }
+}
+
+/// Waits until every pending upload window of the app (TTL 1 s) has closed.
+async fn past_expiry() {
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+}
+
+#[tokio::test]
+async fn the_reaper_expires_abandoned_uploads_releases_them_and_deletes_strays() {
+    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    // A ready file that must be left alone.
+    let kept = app.reserve_and_upload("kept.txt", samples::txt()).await;
+    assert_eq!(app.complete(&kept).await.status, 200);
+    let before = app.counters(app.tenant.workspace).await;
+    // An upload that was PUT but never completed, and one never uploaded.
+    let stray = app.reserve_and_upload("stray.txt", samples::txt()).await;
+    let abandoned = app
+        .reserve(json!({ "name": "never.pdf", "size_bytes": 1000 }))
+        .await;
+    assert!(app.counters(app.tenant.workspace).await.1 > 0);
+    past_expiry().await;
+
+    let report = filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings())
+        .await
+        .unwrap();
+    assert_eq!(report.expired, 2);
+    assert_eq!(
+        app.counters(app.tenant.workspace).await,
+        before,
+        "reserved bytes back to their prior value"
+    );
+    assert_eq!(app.row_sums(app.tenant.workspace).await, before);
+    assert!(
+        !app.object_exists(key(&stray)).await,
+        "the stray object is deleted"
+    );
+    assert!(app.object_exists(key(&kept)).await, "ready objects stay");
+    for f in [&stray, &abandoned] {
+        assert_eq!(app.file_status(f).await.0, "expired");
+        app.complete(f).await.assert_error(409, "invalid_state");
+    }
+    // Nothing left to do.
+    let again = filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings())
+        .await
+        .unwrap();
+    assert_eq!((again.expired, again.objects_deleted), (0, 0));
+}
+
+#[tokio::test]
+async fn two_reapers_at_once_never_double_release() {
+    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let files: Vec<Value> = (0..40)
+        .map(|i| json!({ "name": format!("f{i}.txt"), "size_bytes": 100 }))
+        .collect();
+    for chunk in files.chunks(20) {
+        assert_eq!(
+            app.create_files(&json!({ "files": chunk })).await.status,
+            200
+        );
+    }
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 4000));
+    past_expiry().await;
+    let settings = reaper_settings();
+    let (a, b) = tokio::join!(
+        filegate::reaper::run_once(&app.pool, &app.storage, &settings),
+        filegate::reaper::run_once(&app.pool, &app.storage, &settings),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.expired + b.expired,
+        40,
+        "each file expired exactly once: {a:?} {b:?}"
+    );
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 0));
+    assert_eq!(app.row_sums(app.tenant.workspace).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_deletion_that_fails_is_retried_by_the_reaper() {
+    let upstream = backends()
+        .await
+        .s3_endpoint
+        .trim_start_matches("http://")
+        .to_owned();
+    let proxy = FaultProxy::start(&upstream).await;
+    let app = spawn_app_with(|s| {
+        s.storage.s3_endpoint = Some(proxy.url());
+        s.storage.s3_timeout_ms = 1000;
+        s.storage.presign_ttl_secs = 1;
+    })
+    .await;
+    let file = app.reserve_and_upload("x.pdf", samples::png()).await;
+    // Verification reads through the proxy; cut it only for the deletion that follows.
+    let verdict = app.complete(&file).await;
+    verdict.assert_error(422, "upload_mismatch");
+    assert!(!app.object_exists(key(&file)).await);
+    // Now a rejection whose deletion fails: write the object back (as the still-valid
+    // URL allows) and let the reaper run with the store cut, then restored.
+    app.put_object(key(&file), samples::png(), "application/pdf", None)
+        .await;
+    past_expiry().await;
+    // The reaper talks to the store the way the app does: through the proxy.
+    let proxied = filegate_storage::Storage::new(&app.settings.storage.storage()).await;
+    proxy.cut();
+    let failed = filegate::reaper::run_once(&app.pool, &proxied, &reaper_settings())
+        .await
+        .unwrap();
+    assert_eq!(failed.deletion_failures, 1);
+    assert!(app.object_exists(key(&file)).await);
+    proxy.restore();
+    // The failed claim holds a lease; make it due now, as time would.
+    let client = app.pool.get().await.unwrap();
+    client
+        .execute("UPDATE object_deletions SET due_at = now()", &[])
+        .await
+        .unwrap();
+    let retried = filegate::reaper::run_once(&app.pool, &proxied, &reaper_settings())
+        .await
+        .unwrap();
+    assert_eq!(retried.objects_deleted, 1);
+    assert!(
+        !app.object_exists(key(&file)).await,
+        "the object is gone after the retry"
+    );
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM object_deletions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "nothing left queued once the upload window closed");
+}
