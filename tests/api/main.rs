@@ -8,4 +8,5 @@ mod complete;
 mod create;
 mod errors;
 mod health;
+mod library;
 mod migrations;

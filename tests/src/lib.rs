@@ -217,6 +217,7 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             s3_create_bucket: true,
             s3_apply_cors: false,
             presign_ttl_secs: 900,
+            download_ttl_secs: 300,
         },
         limits: LimitSettings {
             default_quota_bytes: Limits::DEFAULT_QUOTA_BYTES,

@@ -416,3 +416,225 @@ pub async fn mark_rejected(
         .as_ref()
         .map(FileRow::from_row))
 }
+
+/// A position in a newest-first listing: the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// What `GET /v2/files` asks for; every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery<'a> {
+    pub workspace_id: Uuid,
+    /// Exact name.
+    pub name: Option<&'a str>,
+    /// Path prefix, matched literally and case-sensitively.
+    pub path_prefix: Option<&'a str>,
+    /// Files carrying any of these labels.
+    pub labels: &'a [String],
+    pub status: Option<FileStatus>,
+    /// Rows after this position (exclusive).
+    pub after: Option<ListPosition>,
+    pub limit: i64,
+}
+
+/// Which filters a listing uses; each shape is its own prepared statement and plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListShape {
+    pub name: bool,
+    pub path_prefix: bool,
+    pub labels: bool,
+    pub status: bool,
+    pub after: bool,
+}
+
+/// The statement for a shape. Parameters: `$1` workspace, then in order the name, the
+/// path prefix, the labels, the status, the position (`created_at`, id) of those
+/// present, and last the limit.
+#[must_use]
+pub fn list_sql(shape: ListShape) -> String {
+    let mut sql = format!(
+        "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE f.workspace_id = $1"
+    );
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if shape.name {
+        sql.push_str(&format!(" AND f.name = ${}", next()));
+    }
+    if shape.path_prefix {
+        // starts_with compares literally: %, _ and \ have no special meaning.
+        sql.push_str(&format!(" AND starts_with(f.path, ${})", next()));
+    }
+    if shape.labels {
+        sql.push_str(&format!(" AND f.labels && ${}::text[]", next()));
+    }
+    if shape.status {
+        sql.push_str(&format!(" AND f.status = ${}", next()));
+    }
+    if shape.after {
+        let (at, id) = (next(), next());
+        sql.push_str(&format!(" AND (f.created_at, f.id) < (${at}, ${id})"));
+    }
+    sql.push_str(&format!(
+        " ORDER BY f.created_at DESC, f.id DESC LIMIT ${}",
+        next()
+    ));
+    sql
+}
+
+/// One page of a workspace's files, newest first (`created_at`, then id, descending).
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbError> {
+    let status = q.status.map(FileStatus::as_str);
+    let (after_at, after_id) = (q.after.map(|p| p.created_at), q.after.map(|p| p.id));
+    let shape = ListShape {
+        name: q.name.is_some(),
+        path_prefix: q.path_prefix.is_some(),
+        labels: !q.labels.is_empty(),
+        status: status.is_some(),
+        after: q.after.is_some(),
+    };
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&q.workspace_id];
+    if let Some(name) = &q.name {
+        params.push(name);
+    }
+    if let Some(prefix) = &q.path_prefix {
+        params.push(prefix);
+    }
+    if shape.labels {
+        params.push(&q.labels);
+    }
+    if let Some(status) = &status {
+        params.push(status);
+    }
+    if let (Some(at), Some(id)) = (&after_at, &after_id) {
+        params.push(at);
+        params.push(id);
+    }
+    params.push(&q.limit);
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached(&list_sql(shape)).await?;
+    Ok(client
+        .query(&stmt, &params)
+        .await?
+        .iter()
+        .map(FileRow::from_row)
+        .collect())
+}
+
+/// The metadata a PATCH changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FilePatch<'a> {
+    pub name: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub labels: Option<Vec<String>>,
+    /// `Some(None)` clears the URL.
+    pub public_url: Option<Option<&'a str>>,
+}
+
+/// How a PATCH ended.
+#[derive(Debug, Clone)]
+pub enum UpdateOutcome {
+    Updated(Box<FileRow>),
+    NotFound,
+    /// The new name + path is held by another live file.
+    Duplicate,
+}
+
+/// Applies a patch to a file of `workspace_id`; `updated_at` moves.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn update(
+    pool: &Pool,
+    id: Uuid,
+    workspace_id: Uuid,
+    patch: &FilePatch<'_>,
+) -> Result<UpdateOutcome, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH f AS (
+                UPDATE files SET
+                    name = coalesce($3, name),
+                    path = coalesce($4, path),
+                    labels = coalesce($5, labels),
+                    public_url = CASE WHEN $6 THEN $7 ELSE public_url END,
+                    updated_at = now()
+                 WHERE id = $1 AND workspace_id = $2
+                RETURNING *
+             )
+             SELECT {FILE_COLUMNS} FROM f JOIN workspaces w ON w.id = f.workspace_id"
+        ))
+        .await?;
+    let set_url = patch.public_url.is_some();
+    let url = patch.public_url.flatten();
+    match client
+        .query_opt(
+            &stmt,
+            &[
+                &id,
+                &workspace_id,
+                &patch.name,
+                &patch.path,
+                &patch.labels,
+                &set_url,
+                &url,
+            ],
+        )
+        .await
+    {
+        Ok(Some(row)) => Ok(UpdateOutcome::Updated(Box::new(FileRow::from_row(&row)))),
+        Ok(None) => Ok(UpdateOutcome::NotFound),
+        Err(e) => {
+            let e = DbError::from(e);
+            if e.constraint() == Some(LIVE_NAME_CONSTRAINT) {
+                Ok(UpdateOutcome::Duplicate)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Deletes a file of `workspace_id` in one guarded statement: its bytes leave the
+/// counters (usage if ready, reservation if pending), the row goes, and its object is
+/// queued for deletion. Returns the object key, or `None` when there was no such file.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn delete(pool: &Pool, id: Uuid, workspace_id: Uuid) -> Result<Option<String>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "WITH old AS (
+                SELECT id, workspace_id, status, reserved_bytes, object_key, upload_expires_at FROM files
+                 WHERE id = $1 AND workspace_id = $2 FOR UPDATE
+             ), w AS (
+                UPDATE workspaces w SET
+                    used_bytes = w.used_bytes - CASE WHEN old.status = 'ready' THEN old.reserved_bytes ELSE 0 END,
+                    reserved_bytes = w.reserved_bytes - CASE WHEN old.status = 'pending' THEN old.reserved_bytes ELSE 0 END
+                  FROM old WHERE w.id = old.workspace_id
+             ), d AS (
+                DELETE FROM files USING old WHERE files.id = old.id RETURNING files.object_key
+             ), q AS (
+                INSERT INTO object_deletions (object_key, final_after)
+                SELECT old.object_key, greatest(old.upload_expires_at, now()) FROM old JOIN d USING (object_key)
+                ON CONFLICT (object_key) DO UPDATE
+                   SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
+             )
+             SELECT object_key FROM d",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id, &workspace_id])
+        .await?
+        .map(|r| r.get(0)))
+}

@@ -395,3 +395,52 @@ mod tests {
         assert!(Checksum::parse("not base64!").is_err());
     }
 }
+
+impl FileName {
+    /// A `Content-Disposition` that downloads the file as an attachment under its name
+    /// (RFC 6266), with an ASCII fallback and the exact name in `filename*` (RFC 5987).
+    #[must_use]
+    pub fn attachment_disposition(&self) -> String {
+        let fallback: String = self
+            .0
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut encoded = String::with_capacity(self.0.len() * 3);
+        for b in self.0.bytes() {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                encoded.push(char::from(b));
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    }
+}
+
+#[cfg(test)]
+mod disposition_tests {
+    use super::FileName;
+
+    #[test]
+    fn non_ascii_names_are_percent_encoded_with_an_ascii_fallback() {
+        let name = FileName::parse("résumé \"2026\" ✓.txt").map(|n| n.attachment_disposition());
+        assert_eq!(
+            name.as_deref(),
+            Ok(
+                "attachment; filename=\"r_sum_ _2026_ _.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%222026%22%20%E2%9C%93.txt"
+            )
+        );
+        let plain = FileName::parse("q3.pdf").map(|n| n.attachment_disposition());
+        assert_eq!(
+            plain.as_deref(),
+            Ok("attachment; filename=\"q3.pdf\"; filename*=UTF-8''q3.pdf")
+        );
+    }
+}

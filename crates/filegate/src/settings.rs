@@ -220,6 +220,9 @@ pub struct StorageArgs {
     /// Seconds a presigned upload URL stays valid.
     #[arg(long, env = "FILEGATE_PRESIGN_TTL_SECS", default_value_t = 900)]
     pub presign_ttl_secs: u64,
+    /// Seconds a presigned download URL (`download_url`) stays valid.
+    #[arg(long, env = "FILEGATE_DOWNLOAD_TTL_SECS", default_value_t = 300)]
+    pub download_ttl_secs: u64,
 }
 
 impl std::fmt::Debug for StorageArgs {
@@ -242,6 +245,7 @@ impl std::fmt::Debug for StorageArgs {
             .field("s3_create_bucket", &self.s3_create_bucket)
             .field("s3_apply_cors", &self.s3_apply_cors)
             .field("presign_ttl_secs", &self.presign_ttl_secs)
+            .field("download_ttl_secs", &self.download_ttl_secs)
             .finish()
     }
 }
@@ -404,6 +408,7 @@ mod tests {
                 s3_create_bucket: false,
                 s3_apply_cors: false,
                 presign_ttl_secs: 1,
+                download_ttl_secs: 1,
             }
         );
         assert!(

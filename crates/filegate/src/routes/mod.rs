@@ -14,7 +14,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(
             web::scope("/v2")
-                .service(resource("/files", "POST").route(web::post().to(files::create::create)))
+                .service(
+                    resource("/files", "GET, POST")
+                        .route(web::get().to(files::list::list))
+                        .route(web::post().to(files::create::create)),
+                )
+                .service(
+                    resource("/files/{file_uuid}", "GET, PATCH, DELETE")
+                        .route(web::get().to(files::get::get))
+                        .route(web::patch().to(files::update::update))
+                        .route(web::delete().to(files::delete::delete)),
+                )
                 .service(
                     resource("/files/{file_uuid}/complete", "POST")
                         .route(web::post().to(files::complete::complete)),

@@ -2,6 +2,10 @@
 
 pub mod complete;
 pub mod create;
+pub mod delete;
+pub mod get;
+pub mod list;
+pub mod update;
 
 use chrono::{DateTime, Utc};
 use filegate_db::files::FileRow;

@@ -1,0 +1,26 @@
+//! `DELETE /v2/files/{file_uuid}`: the record and its bytes leave the counters in one
+//! guarded statement that also queues the object's deletion; the object is deleted
+//! right away when the store answers, else by the reaper. No quota leak, no orphan.
+
+use actix_web::{HttpResponse, web};
+use uuid::Uuid;
+
+use super::{file_not_found, load};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::files::complete::delete_object;
+use crate::state::AppState;
+
+/// `DELETE /v2/files/{file_uuid}`.
+pub async fn delete(
+    caller: Caller,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let file = load(&state, &caller, path.into_inner()).await?;
+    let key = filegate_db::files::delete(&state.pool, file.id, file.workspace_id)
+        .await?
+        .ok_or_else(file_not_found)?;
+    delete_object(&state, &key).await;
+    Ok(HttpResponse::NoContent().finish())
+}

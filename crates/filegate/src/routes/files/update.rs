@@ -1,0 +1,99 @@
+//! `PATCH /v2/files/{file_uuid}`: rename, move, relabel, set or clear the public URL,
+//! with the same rules and errors as creation.
+
+use actix_web::{HttpResponse, web};
+use filegate_db::files::{FilePatch, UpdateOutcome};
+use filegate_domain::{FileName, Labels, LibraryPath, PublicUrl, RuleViolation};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{FileObject, file_not_found, load};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(v))`.
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The request body: any of the four fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    path: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    labels: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    public_url: Option<Option<String>>,
+}
+
+fn rule(field: &str, v: RuleViolation) -> ApiError {
+    ApiError::unprocessable(v.code.as_str(), v.message).with_details(json!({ "field": field }))
+}
+
+fn not_null<T>(field: &str, v: Option<Option<T>>) -> Result<Option<T>, ApiError> {
+    match v {
+        Some(None) => Err(ApiError::unprocessable(
+            "invalid_metadata",
+            format!("{field} cannot be null"),
+        )
+        .with_details(json!({ "field": field }))),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+/// `PATCH /v2/files/{file_uuid}`.
+pub async fn update(
+    caller: Caller,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+    body: web::Json<PatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let file = load(&state, &caller, path.into_inner()).await?;
+    let name = not_null("name", body.name)?
+        .map(|n| FileName::parse(&n).map_err(|e| rule("name", e)))
+        .transpose()?;
+    let lib_path = not_null("path", body.path)?
+        .map(|p| LibraryPath::parse(&p).map_err(|e| rule("path", e)))
+        .transpose()?;
+    let labels = not_null("labels", body.labels)?
+        .map(|l| Labels::parse(&l).map_err(|e| rule("labels", e)))
+        .transpose()?;
+    let public_url = match body.public_url {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(u)) => Some(Some(
+            PublicUrl::parse(&u).map_err(|e| rule("public_url", e))?,
+        )),
+    };
+    if name.is_none() && lib_path.is_none() && labels.is_none() && public_url.is_none() {
+        // Nothing to change: the file as it is, updated_at untouched.
+        return Ok(HttpResponse::Ok().json(FileObject::from(file)));
+    }
+    let patch = FilePatch {
+        name: name.as_ref().map(FileName::as_str),
+        path: lib_path.as_ref().map(LibraryPath::as_str),
+        labels: labels.as_ref().map(Labels::to_strings),
+        public_url: public_url
+            .as_ref()
+            .map(|u| u.as_ref().map(PublicUrl::as_str)),
+    };
+    match filegate_db::files::update(&state.pool, file.id, file.workspace_id, &patch).await? {
+        UpdateOutcome::Updated(row) => Ok(HttpResponse::Ok().json(FileObject::from(*row))),
+        UpdateOutcome::NotFound => Err(file_not_found()),
+        UpdateOutcome::Duplicate => Err(ApiError::unprocessable(
+            "duplicate_file",
+            "a live file with this name and path exists in the workspace",
+        )
+        .with_details(json!({ "field": "name" }))),
+    }
+}
