@@ -10,3 +10,4 @@ mod errors;
 mod health;
 mod library;
 mod migrations;
+mod ratelimit;

@@ -21,8 +21,8 @@ pub mod samples;
 use std::sync::OnceLock;
 
 use filegate::settings::{
-    DatabaseSettings, HttpSettings, LimitSettings, RateLimitSettings, ReaperSettings,
-    ServeSettings, StorageArgs,
+    DatabaseSettings, HttpSettings, LimitSettings, RateLimitSettings, RateLimitStore,
+    ReaperSettings, ServeSettings, StorageArgs,
 };
 use filegate::startup::Application;
 use filegate_db::Pool;
@@ -227,6 +227,9 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
         rate_limit: RateLimitSettings {
             rate_limit_per_second: 10_000.0,
             rate_limit_burst: 10_000,
+            rate_limit_store: RateLimitStore::Local,
+            rate_limit_max_buckets: 100_000,
+            trusted_proxies: Vec::new(),
         },
         // Reaper tests drive passes themselves.
         reaper: ReaperSettings {
@@ -560,6 +563,17 @@ impl TestApp {
             .await
             .expect("file row");
         (row.get(0), row.get(1))
+    }
+
+    /// Starts another instance on the same database and bucket (another replica);
+    /// returns its base URL.
+    pub async fn spawn_replica(&self) -> String {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("build a replica");
+        let port = app.port();
+        tokio::spawn(app.run_until_stopped());
+        format!("http://127.0.0.1:{port}")
     }
 
     /// A plain `GET` without credentials.

@@ -26,8 +26,12 @@ impl DbError {
 impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
         let transient = match e.as_db_error() {
-            // No server answer at all: I/O error or closed connection.
-            None => true,
+            // No server answer: a closed connection or an I/O error is transient; a
+            // client-side error (a parameter that does not serialize) is not.
+            None => {
+                e.is_closed()
+                    || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+            }
             Some(db) => {
                 let code = db.code();
                 code.code().starts_with("08")

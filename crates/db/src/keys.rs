@@ -17,6 +17,8 @@ pub struct ApiKey {
     pub secret_sha256: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The rate-limit override (per second, burst) of the key's default workspace.
+    pub rate_limit: Option<(f64, i32)>,
 }
 
 /// What a new key is allowed to reach.
@@ -59,8 +61,9 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<ApiKey>, DbError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
-            "SELECT id, organization_id, workspace_scope, default_workspace_id, secret_sha256, created_at, revoked_at \
-             FROM api_keys WHERE id = $1",
+            "SELECT k.id, k.organization_id, k.workspace_scope, k.default_workspace_id, k.secret_sha256, \
+                    k.created_at, k.revoked_at, w.rate_limit_per_second, w.rate_limit_burst \
+             FROM api_keys k LEFT JOIN workspaces w ON w.id = k.default_workspace_id WHERE k.id = $1",
         )
         .await?;
     Ok(client.query_opt(&stmt, &[&id]).await?.map(|row| ApiKey {
@@ -71,6 +74,9 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<ApiKey>, DbError> {
         secret_sha256: row.get(4),
         created_at: row.get(5),
         revoked_at: row.get(6),
+        rate_limit: row
+            .get::<_, Option<f64>>(7)
+            .zip(row.get::<_, Option<i32>>(8)),
     }))
 }
 

@@ -10,6 +10,7 @@ pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
+pub mod ratelimit;
 pub mod workspaces;
 
 pub use deadpool_postgres::Pool;

@@ -110,3 +110,24 @@ pub async fn usage(pool: &Pool, id: Uuid) -> Result<Option<Usage>, DbError> {
         file_count: row.get(9),
     }))
 }
+
+/// Sets (or, with `None`, clears) a workspace's rate-limit override. Returns `false`
+/// when the workspace does not exist.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn set_rate_limit(
+    pool: &Pool,
+    id: Uuid,
+    limit: Option<(f64, i32)>,
+) -> Result<bool, DbError> {
+    let client = pool.get().await?;
+    let (rate, burst) = (limit.map(|l| l.0), limit.map(|l| l.1));
+    let n = client
+        .execute(
+            "UPDATE workspaces SET rate_limit_per_second = $2, rate_limit_burst = $3 WHERE id = $1",
+            &[&id, &rate, &burst],
+        )
+        .await?;
+    Ok(n == 1)
+}

@@ -33,6 +33,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             quota_bytes,
             max_file_bytes,
             allowed_types,
+            rate_limit_per_second,
+            rate_limit_burst,
         } => {
             if !orgs::exists(&pool, org).await? {
                 bail!("no organization {org}");
@@ -48,12 +50,17 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 },
             };
             let ws = workspaces::create(&pool, org, &name, &limits).await?;
+            let rate_limit = rate_limit_per_second.zip(rate_limit_burst);
+            if rate_limit.is_some() {
+                workspaces::set_rate_limit(&pool, ws.id, rate_limit).await?;
+            }
             Output {
                 text: ws.id.to_string(),
                 json: json!({
                     "id": ws.id, "organization_id": org, "name": ws.name,
                     "quota_bytes": ws.limits.quota_bytes, "max_file_bytes": ws.limits.max_file_bytes,
                     "allowed_content_types": ws.limits.allowed_types.iter().map(|t| t.mime()).collect::<Vec<_>>(),
+                    "rate_limit": rate_limit.map(|(r, b)| json!({ "per_second": r, "burst": b })),
                 }),
             }
         }
@@ -62,6 +69,24 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             workspaces,
             default_workspace,
         } => create_key(&pool, org, workspaces, default_workspace).await?,
+        AdminCommand::SetRateLimit {
+            workspace,
+            per_second,
+            burst,
+            clear,
+        } => {
+            let limit = if clear { None } else { per_second.zip(burst) };
+            if !workspaces::set_rate_limit(&pool, workspace, limit).await? {
+                bail!("no workspace {workspace}");
+            }
+            Output {
+                text: limit.map_or_else(
+                    || format!("cleared {workspace}"),
+                    |(r, b)| format!("{workspace}: {r}/s, burst {b}"),
+                ),
+                json: json!({ "workspace": workspace, "rate_limit": limit.map(|(r, b)| json!({ "per_second": r, "burst": b })) }),
+            }
+        }
         AdminCommand::RevokeKey { id } => {
             if !keys::revoke(&pool, id).await? {
                 bail!("no API key {id}");

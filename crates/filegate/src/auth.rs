@@ -76,6 +76,8 @@ pub struct Caller {
     /// `None`: every workspace of the organization.
     pub workspace_scope: Option<Arc<[Uuid]>>,
     pub default_workspace: Option<Uuid>,
+    /// The rate-limit override of the key's default workspace.
+    pub rate_limit: Option<crate::ratelimit::Quota>,
 }
 
 impl Caller {
@@ -152,7 +154,10 @@ impl KeyCache {
 }
 
 /// The key a request presents, from `Authorization: Bearer` or `X-API-Key`.
-fn presented_key(req: &HttpRequest) -> Result<&str, ApiError> {
+///
+/// # Errors
+/// 401 when neither header is there, or they are malformed or disagree.
+pub fn presented_key(req: &HttpRequest) -> Result<&str, ApiError> {
     let bearer = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -216,6 +221,12 @@ pub async fn authenticate(state: &AppState, key: &str) -> Result<Caller, ApiErro
         organization_id: row.organization_id,
         workspace_scope: row.workspace_scope.as_deref().map(Arc::from),
         default_workspace: row.default_workspace_id,
+        rate_limit: row.rate_limit.and_then(|(per_second, burst)| {
+            Some(crate::ratelimit::Quota {
+                per_second,
+                burst: u32::try_from(burst).ok()?,
+            })
+        }),
     })
 }
 

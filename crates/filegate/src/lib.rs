@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod ratelimit;
 pub mod reaper;
 pub mod request_id;
 pub mod routes;

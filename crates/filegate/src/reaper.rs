@@ -27,6 +27,8 @@ pub struct ReapReport {
     pub deletion_failures: u64,
     /// Idempotency records forgotten.
     pub idempotency_purged: u64,
+    /// Refilled (idle) buckets dropped from the `postgres` rate-limit store.
+    pub rate_limit_buckets_evicted: u64,
 }
 
 /// One pass over everything due.

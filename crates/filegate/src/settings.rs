@@ -295,6 +295,13 @@ impl LimitSettings {
     }
 }
 
+fn positive_f64(raw: &str) -> Result<f64, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("{raw:?} is not a positive number"))
+}
+
 fn parse_content_type(raw: &str) -> Result<ContentType, String> {
     ContentType::parse(raw).map_err(|e| e.message)
 }
@@ -303,11 +310,35 @@ fn parse_content_type(raw: &str) -> Result<ContentType, String> {
 #[derive(Debug, Clone, Args)]
 pub struct RateLimitSettings {
     /// Tokens added per second to each bucket.
-    #[arg(long, env = "FILEGATE_RATE_LIMIT_PER_SECOND", default_value_t = 50.0)]
+    #[arg(long, env = "FILEGATE_RATE_LIMIT_PER_SECOND", default_value_t = 50.0, value_parser = positive_f64)]
     pub rate_limit_per_second: f64,
     /// Bucket size: the most requests admitted at once.
-    #[arg(long, env = "FILEGATE_RATE_LIMIT_BURST", default_value_t = 100)]
+    #[arg(long, env = "FILEGATE_RATE_LIMIT_BURST", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+    /// Where buckets live: `local` (per process), `postgres` (shared by every replica), or `off`.
+    #[arg(long, env = "FILEGATE_RATE_LIMIT_STORE", value_enum, default_value_t = RateLimitStore::Local)]
+    pub rate_limit_store: RateLimitStore,
+    /// Most buckets the `local` store keeps (idle ones are evicted first).
+    #[arg(
+        long,
+        env = "FILEGATE_RATE_LIMIT_MAX_BUCKETS",
+        default_value_t = 100_000
+    )]
+    pub rate_limit_max_buckets: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (comma-separated IPs or CIDR ranges).
+    #[arg(long, env = "FILEGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::ratelimit::IpNet>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RateLimitStore {
+    /// In-process buckets; each replica limits on its own.
+    Local,
+    /// Buckets in Postgres; N replicas enforce one shared limit per key.
+    Postgres,
+    /// No rate limiting.
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -353,6 +384,28 @@ pub enum AdminCommand {
         /// Allowed content types (comma-separated or repeated).
         #[arg(long, value_delimiter = ',', value_parser = parse_content_type)]
         allowed_types: Vec<ContentType>,
+        /// Rate-limit override for keys defaulting to this workspace (with `--rate-limit-burst`).
+        #[arg(long, value_parser = positive_f64, requires = "rate_limit_burst")]
+        rate_limit_per_second: Option<f64>,
+        /// Rate-limit bucket size override (with `--rate-limit-per-second`).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..), requires = "rate_limit_per_second")]
+        rate_limit_burst: Option<i32>,
+    },
+    /// Set or clear a workspace's rate-limit override (applies to keys whose default
+    /// workspace it is, within `--auth-cache-ttl-secs`).
+    SetRateLimit {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: Uuid,
+        /// Tokens per second.
+        #[arg(long, value_parser = positive_f64, required_unless_present = "clear", requires = "burst")]
+        per_second: Option<f64>,
+        /// Bucket size.
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..), requires = "per_second")]
+        burst: Option<i32>,
+        /// Remove the override (back to the service settings).
+        #[arg(long, conflicts_with_all = ["per_second", "burst"])]
+        clear: bool,
     },
     /// Create an API key; its secret is printed once and never stored.
     CreateKey {

@@ -12,7 +12,8 @@ use filegate_storage::Storage;
 
 use crate::auth::KeyCache;
 use crate::error::ApiError;
-use crate::settings::ServeSettings;
+use crate::ratelimit::{Limiter, LocalStore};
+use crate::settings::{RateLimitStore, ServeSettings};
 use crate::state::AppState;
 use crate::{request_id, routes};
 
@@ -61,12 +62,21 @@ impl Application {
         }
         let listener = TcpListener::bind(settings.http.listen)?;
         let port = listener.local_addr()?.port();
+        let reaper_pool = pool.clone();
         let reaper = (settings.reaper.reaper_interval_secs > 0)
             .then(|| (pool.clone(), storage.clone(), settings.reaper.clone()));
         let state = web::Data::new(AppState {
             pool,
             storage,
             keys: KeyCache::new(Duration::from_secs(settings.http.auth_cache_ttl_secs)),
+            limiter: match settings.rate_limit.rate_limit_store {
+                RateLimitStore::Off => Limiter::Off,
+                RateLimitStore::Local => {
+                    Limiter::Local(LocalStore::new(settings.rate_limit.rate_limit_max_buckets))
+                }
+                RateLimitStore::Postgres => Limiter::Postgres(reaper_pool.clone()),
+            },
+            trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
             settings: Arc::new(settings.clone()),
         });
         let max_body = settings.http.max_body_bytes;

@@ -6,6 +6,7 @@ use filegate_db::Pool;
 use filegate_storage::Storage;
 
 use crate::auth::KeyCache;
+use crate::ratelimit::{IpNet, Limiter};
 use crate::settings::ServeSettings;
 
 /// Shared by all workers of one process.
@@ -15,4 +16,6 @@ pub struct AppState {
     pub storage: Storage,
     pub keys: KeyCache,
     pub settings: Arc<ServeSettings>,
+    pub limiter: Limiter,
+    pub trusted_proxies: Vec<IpNet>,
 }

@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(
             web::scope("/v2")
+                .wrap(crate::ratelimit::RateLimit)
                 .service(
                     resource("/files", "GET, POST")
                         .route(web::get().to(files::list::list))

@@ -1,0 +1,251 @@
+//! The token-bucket middleware: 429 with an accurate Retry-After, refill, per-key and
+//! per-IP buckets, headers, per-workspace overrides, and one limit across replicas.
+
+use std::time::Duration;
+
+use filegate::settings::{RateLimitStore, ServeSettings};
+use filegate_domain::Limits;
+use filegate_tests::{Answer, TestApp, spawn_app_with};
+use reqwest::Method;
+
+fn limited(per_second: f64, burst: u32) -> impl FnOnce(&mut ServeSettings) {
+    move |s| {
+        s.rate_limit.rate_limit_per_second = per_second;
+        s.rate_limit.rate_limit_burst = burst;
+    }
+}
+
+async fn usage_as(app: &TestApp, key: &str) -> Answer {
+    let path = format!("/v2/workspaces/{}/usage", app.tenant.workspace);
+    Answer::of(
+        app.request_as(key, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn num(a: &Answer, header: &str) -> Option<u64> {
+    a.header(header).and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn a_burst_beyond_the_bucket_gets_429_with_a_retry_after_that_works() {
+    let app = spawn_app_with(limited(1.0, 3)).await;
+    let key = app.tenant.key.clone();
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let res = usage_as(&app, &key).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(num(&res, "ratelimit-limit"), Some(3));
+        remaining.push(num(&res, "ratelimit-remaining").unwrap());
+        assert!(num(&res, "ratelimit-reset").is_some());
+    }
+    assert_eq!(remaining, [2, 1, 0], "RateLimit-Remaining decreases");
+    let refused = usage_as(&app, &key).await;
+    refused.assert_error(429, "rate_limited");
+    let retry = num(&refused, "retry-after").expect("Retry-After");
+    assert!(retry >= 1);
+    assert_eq!(num(&refused, "ratelimit-remaining"), Some(0));
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    assert_eq!(
+        usage_as(&app, &key).await.status,
+        200,
+        "a retry after Retry-After succeeds"
+    );
+}
+
+#[tokio::test]
+async fn tokens_refill_at_the_configured_rate() {
+    let app = spawn_app_with(limited(2.0, 2)).await;
+    let key = app.tenant.key.clone();
+    while usage_as(&app, &key).await.status == 200 {}
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(usage_as(&app, &key).await.status);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "one second at 2/s is two requests"
+    );
+}
+
+#[tokio::test]
+async fn exhausting_one_key_leaves_another_untouched() {
+    let app = spawn_app_with(limited(0.01, 2)).await;
+    let (other, _) = app
+        .create_key(app.tenant.org, None, Some(app.tenant.workspace))
+        .await;
+    for _ in 0..2 {
+        assert_eq!(usage_as(&app, &app.tenant.key).await.status, 200);
+    }
+    usage_as(&app, &app.tenant.key)
+        .await
+        .assert_error(429, "rate_limited");
+    let res = usage_as(&app, &other).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(num(&res, "ratelimit-remaining"), Some(1));
+}
+
+#[tokio::test]
+async fn bad_keys_from_one_ip_are_throttled_without_touching_good_keys() {
+    let app = spawn_app_with(limited(0.01, 3)).await;
+    let bad = filegate::auth::mint().unwrap().secret;
+    for i in 0..3 {
+        let res = usage_as(&app, &bad).await;
+        res.assert_error(401, "unauthenticated");
+        assert_eq!(
+            num(&res, "ratelimit-remaining"),
+            Some(2 - i),
+            "the IP bucket drains"
+        );
+    }
+    usage_as(&app, &bad).await.assert_error(429, "rate_limited");
+    // No key at all draws from the same IP bucket.
+    let anonymous = Answer::of(app.get_anonymous("/v2/files").await).await;
+    anonymous.assert_error(429, "rate_limited");
+    assert_eq!(
+        usage_as(&app, &app.tenant.key).await.status,
+        200,
+        "a valid key has its own bucket"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_separates_clients_only_behind_a_trusted_proxy() {
+    let send = |app: &TestApp, ip: &str| {
+        let req = app
+            .http
+            .get(format!("{}/v2/files", app.address))
+            .header("X-Forwarded-For", ip)
+            .header("X-API-Key", "fg_bad");
+        async move { Answer::of(req.send().await.unwrap()).await }
+    };
+    let trusted = spawn_app_with(|s| {
+        limited(0.01, 1)(s);
+        s.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    assert_eq!(send(&trusted, "203.0.113.1").await.status, 401);
+    assert_eq!(
+        send(&trusted, "203.0.113.2").await.status,
+        401,
+        "another client, another bucket"
+    );
+    assert_eq!(send(&trusted, "203.0.113.1").await.status, 429);
+
+    let untrusted = spawn_app_with(limited(0.01, 1)).await;
+    assert_eq!(send(&untrusted, "203.0.113.1").await.status, 401);
+    assert_eq!(
+        send(&untrusted, "203.0.113.2").await.status,
+        429,
+        "a forged header is ignored"
+    );
+}
+
+#[tokio::test]
+async fn every_v2_response_has_the_headers_and_operations_routes_are_exempt() {
+    let app = spawn_app_with(limited(0.01, 5)).await;
+    let list = Answer::of(app.request(Method::GET, "/v2/files").send().await.unwrap()).await;
+    assert_eq!(num(&list, "ratelimit-remaining"), Some(4));
+    let missing = Answer::of(app.request(Method::GET, "/v2/nope").send().await.unwrap()).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(num(&missing, "ratelimit-remaining"), Some(3));
+    for _ in 0..10 {
+        let health = app.get_anonymous("/healthz").await;
+        assert_eq!(health.status(), 200);
+        assert!(health.headers().get("ratelimit-limit").is_none());
+        assert_eq!(app.get_anonymous("/readyz").await.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn a_workspace_override_applies_to_keys_defaulting_to_it() {
+    let app = spawn_app_with(limited(100.0, 50)).await;
+    let slow = app
+        .create_workspace(app.tenant.org, &Limits::default())
+        .await;
+    assert!(
+        filegate_db::workspaces::set_rate_limit(&app.pool, slow, Some((0.01, 2)))
+            .await
+            .unwrap()
+    );
+    let (slow_key, _) = app
+        .create_key(app.tenant.org, Some(vec![slow]), Some(slow))
+        .await;
+    let path = format!("/v2/workspaces/{slow}/usage");
+    for _ in 0..2 {
+        let res = Answer::of(
+            app.request_as(&slow_key, Method::GET, &path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((res.status, num(&res, "ratelimit-limit")), (200, Some(2)));
+    }
+    let res = Answer::of(
+        app.request_as(&slow_key, Method::GET, &path)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    res.assert_error(429, "rate_limited");
+    assert!(
+        num(&res, "retry-after").is_some_and(|s| s >= 99),
+        "at 0.01/s a token takes 100 s"
+    );
+    let other = usage_as(&app, &app.tenant.key).await;
+    assert_eq!(
+        (other.status, num(&other, "ratelimit-limit")),
+        (200, Some(50))
+    );
+}
+
+#[tokio::test]
+async fn with_the_postgres_store_two_replicas_share_one_bucket() {
+    let app = spawn_app_with(|s| {
+        limited(0.001, 10)(s);
+        s.rate_limit.rate_limit_store = RateLimitStore::Postgres;
+    })
+    .await;
+    let replica = app.spawn_replica().await;
+    let path = format!("/v2/workspaces/{}/usage", app.tenant.workspace);
+    let requests = (0..30).map(|i| {
+        let base = if i % 2 == 0 {
+            app.address.clone()
+        } else {
+            replica.clone()
+        };
+        let req = app
+            .http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&app.tenant.key);
+        async move { req.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        admitted, 10,
+        "one bucket's worth across both replicas: {statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20);
+}
+
+#[tokio::test]
+async fn the_limiter_can_be_turned_off() {
+    let app = spawn_app_with(|s| {
+        limited(0.01, 1)(s);
+        s.rate_limit.rate_limit_store = RateLimitStore::Off;
+    })
+    .await;
+    for _ in 0..5 {
+        let res = usage_as(&app, &app.tenant.key).await;
+        assert_eq!(res.status, 200);
+        assert!(res.header("ratelimit-limit").is_none());
+    }
+}
