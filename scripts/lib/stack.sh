@@ -157,3 +157,28 @@ stop_pidfile() { # stop_pidfile FILE: TERM, then KILL after 10 s
   fi
   rm -f "$f"
 }
+
+# A venv with scripts/requirements-test.txt, cached outside the clone by content hash;
+# also unpacks the compose-spec JSON schema (shipped inside the docker-compose wheel).
+# Sets VENV and COMPOSE_SCHEMA.
+ensure_venv() {
+  local req="$ROOT/scripts/requirements-test.txt" hash
+  hash=$(sha256sum "$req" | cut -c1-12)
+  VENV="$FILEGATE_CACHE/venv-$hash"
+  COMPOSE_SCHEMA="$FILEGATE_CACHE/compose-spec/compose/config/compose_spec.json"
+  if [ ! -x "$VENV/bin/schemathesis" ]; then
+    log "installing the Python test tools into $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+  fi
+  if [ ! -f "$COMPOSE_SCHEMA" ]; then
+    local tmp; tmp=$(mktemp -d)
+    "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$tmp" docker-compose==1.29.2
+    mkdir -p "$FILEGATE_CACHE/compose-spec"
+    python3 -m zipfile -e "$tmp"/docker_compose-*.whl "$tmp/x"
+    mkdir -p "$(dirname "$COMPOSE_SCHEMA")"
+    cp "$tmp/x/compose/config/compose_spec.json" "$COMPOSE_SCHEMA"
+    rm -rf "$tmp"
+  fi
+}

@@ -260,3 +260,78 @@ async fn reap_once_expires_abandoned_uploads_and_prints_a_report() {
     );
     assert_eq!(app.counters(app.tenant.workspace).await, (0, 0));
 }
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_its_id_route_status_latency_and_key_id() {
+    let app = filegate_tests::spawn_app().await;
+    let backends = filegate_tests::backends().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new(filegate_bin())
+        .arg("serve")
+        .env_clear()
+        .env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FILEGATE_DATABASE_URL", &app.database_url)
+        .env("FILEGATE_S3_ENDPOINT", &backends.s3_endpoint)
+        .env("FILEGATE_S3_REGION", &backends.s3_region)
+        .env("FILEGATE_S3_BUCKET", &app.settings.storage.s3_bucket)
+        .env("FILEGATE_S3_ACCESS_KEY_ID", &backends.s3_access_key_id)
+        .env(
+            "FILEGATE_S3_SECRET_ACCESS_KEY",
+            &backends.s3_secret_access_key,
+        )
+        .env("FILEGATE_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "filegate did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let usage = format!("{base}/v2/workspaces/{}/usage", app.tenant.workspace);
+    let res = client
+        .get(&usage)
+        .bearer_auth(&app.tenant.key)
+        .header("X-Request-Id", "log-test-1")
+        .send()
+        .await;
+    assert_eq!(res.unwrap().status(), 200);
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains(&app.tenant.key),
+        "the key's secret never reaches the log"
+    );
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "request" && l["span"]["request_id"] == "log-test-1")
+        .collect();
+    assert_eq!(lines.len(), 1, "one line per request: {stderr}");
+    let line = &lines[0];
+    assert_eq!(
+        line["span"]["route"],
+        "/v2/workspaces/{workspace_uuid}/usage"
+    );
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].as_f64().is_some());
+    assert_eq!(line["span"]["key_id"], app.tenant.key_id.to_string());
+}

@@ -5,9 +5,11 @@
 mod auth;
 mod cli;
 mod complete;
+mod containers;
 mod create;
 mod errors;
 mod health;
 mod library;
 mod migrations;
+mod observability;
 mod ratelimit;

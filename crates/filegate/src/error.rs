@@ -30,18 +30,60 @@ pub struct ApiError {
     source: Option<BoxError>,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The body of every non-2xx response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorEnvelope)]
+pub struct Envelope<'a> {
     error: Body<'a>,
+    /// Also sent as the `X-Request-Id` header.
     request_id: &'a str,
 }
 
-#[derive(Serialize)]
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
 struct Body<'a> {
+    /// A stable code.
+    #[schema(value_type = ErrorCode)]
     code: &'a str,
+    /// One human-readable sentence.
     message: &'a str,
+    /// Structured context; for a batch, `files` lists `{index, code, message}` per failing entry.
+    #[schema(value_type = Object)]
     details: &'a Value,
 }
+
+/// The stable error codes, by status: 400 `invalid_request`; 401 `unauthenticated`;
+/// 403 `forbidden`; 404 `not_found`; 405 `method_not_allowed`; 409 `quota_exceeded`,
+/// `idempotency_conflict`, `invalid_state`; 413 `payload_too_large`; 422
+/// `unsupported_type`, `file_too_large`, `duplicate_file`, `invalid_metadata`,
+/// `upload_missing`, `upload_mismatch`; 429 `rate_limited`; 500 `internal`; 503 `unavailable`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // The codes travel as strings; this enum documents them in the OpenAPI document.
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    QuotaExceeded,
+    IdempotencyConflict,
+    InvalidState,
+    PayloadTooLarge,
+    UnsupportedType,
+    FileTooLarge,
+    DuplicateFile,
+    InvalidMetadata,
+    UploadMissing,
+    UploadMismatch,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+/// The name the OpenAPI document gives [`Envelope`].
+pub type ErrorEnvelope = Envelope<'static>;
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {

@@ -6,6 +6,8 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
 pub mod reaper;
 pub mod request_id;

@@ -22,6 +22,27 @@ async fn main() -> ExitCode {
     }
 }
 
+/// One `GET /healthz` over a plain socket, with a 2-second budget.
+fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = std::time::Duration::from_secs(2);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.") && &head[9..12] == b"200",
+        "unhealthy: {}",
+        String::from_utf8_lossy(&head)
+    );
+    Ok(())
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => {
@@ -33,9 +54,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(?applied, "migrations up to date");
         }
         Command::Admin(args) => admin::run(args).await?,
+        Command::Healthcheck { listen } => healthcheck(listen)?,
+        Command::Openapi => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", filegate::openapi::document());
+            }
+        }
         Command::Reap(args) => {
             let pool = filegate_db::connect(&args.database.pool())?;
-            let storage = filegate_storage::Storage::new(&args.storage.storage()).await;
+            let storage = filegate_storage::Storage::new(&args.storage.storage())
+                .await
+                .with_observer(std::sync::Arc::new(filegate::metrics::observe_store_call));
             if args.once {
                 let report = reaper::run_once(&pool, &storage, &args.reaper).await?;
                 #[allow(clippy::print_stdout)]

@@ -70,6 +70,21 @@ pub async fn run_once(
     }
     report.idempotency_purged =
         lifecycle::purge_idempotency(pool, batch.saturating_mul(10)).await?;
+    report.rate_limit_buckets_evicted =
+        filegate_db::ratelimit::evict_full(pool, batch.saturating_mul(100)).await?;
+    let actions = &crate::metrics::get().reaper;
+    for (action, n) in [
+        ("expired", report.expired),
+        ("object_deleted", report.objects_deleted),
+        ("deletion_failed", report.deletion_failures),
+        ("idempotency_purged", report.idempotency_purged),
+        (
+            "rate_limit_bucket_evicted",
+            report.rate_limit_buckets_evicted,
+        ),
+    ] {
+        actions.with_label_values(&[action]).inc_by(n);
+    }
     Ok(report)
 }
 

@@ -68,13 +68,19 @@ pub async fn middleware(
         key_id = tracing::field::Empty,
     );
     let started = Instant::now();
+    let method = req.method().as_str().to_owned();
     let result = REQUEST_ID
         .scope(id.clone(), next.call(req).instrument(span.clone()))
         .await;
     let log = |status: u16, route: &str, path: &str| {
         span.record("route", route);
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed().as_secs_f64();
+        let latency_ms = elapsed * 1000.0;
         span.in_scope(|| tracing::info!(status, latency_ms, path, "request"));
+        let m = crate::metrics::get();
+        let labels = [route, method.as_str(), &status.to_string()];
+        m.http_requests.with_label_values(&labels).inc();
+        m.http_duration.with_label_values(&labels).observe(elapsed);
     };
     match result {
         Ok(res) => {

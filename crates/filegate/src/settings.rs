@@ -29,6 +29,14 @@ pub enum Command {
     Reap(Box<ReapArgs>),
     /// Manage organizations, workspaces and API keys.
     Admin(AdminArgs),
+    /// Print the OpenAPI 3.1 document (the one served at /openapi.json).
+    Openapi,
+    /// Exit 0 when the local server answers /healthz (a container HEALTHCHECK without curl).
+    Healthcheck {
+        /// The server's listen address; an unspecified IP (0.0.0.0) means this host.
+        #[arg(long, env = "FILEGATE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
 }
 
 /// How filegate logs.

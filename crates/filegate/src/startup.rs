@@ -50,7 +50,9 @@ impl Application {
             tracing::info!(?applied, "migrations applied");
         }
         let pool = filegate_db::connect(&settings.database.pool())?;
-        let storage = Storage::new(&settings.storage.storage()).await;
+        let storage = Storage::new(&settings.storage.storage())
+            .await
+            .with_observer(Arc::new(crate::metrics::observe_store_call));
         if settings.storage.s3_create_bucket && storage.ensure_bucket().await? {
             tracing::info!(bucket = storage.bucket(), "bucket created");
         }

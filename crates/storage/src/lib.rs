@@ -8,6 +8,7 @@
 
 mod error;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::Client;
@@ -89,13 +90,26 @@ pub struct ObjectInfo {
     pub checksum_sha256: Option<String>,
 }
 
+/// Called after every object-store call with its name, duration and success.
+pub type Observer = Arc<dyn Fn(&'static str, Duration, bool) + Send + Sync>;
+
 /// The object-store client. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Storage {
     internal: Client,
     public: Client,
     bucket: String,
     timeout: Duration,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("bucket", &self.bucket)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Storage {
@@ -145,7 +159,15 @@ impl Storage {
             public: Client::from_conf(public.build()),
             bucket: settings.bucket.clone(),
             timeout: settings.timeout,
+            observer: None,
         }
+    }
+
+    /// Reports every call to `observer` (for metrics).
+    #[must_use]
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The bucket name.
@@ -156,17 +178,28 @@ impl Storage {
 
     async fn bounded<T, E>(
         &self,
+        op: &'static str,
         fut: impl Future<Output = Result<T, E>>,
     ) -> Result<T, StorageError>
     where
         StorageError: From<E>,
     {
-        match tokio::time::timeout(self.timeout, fut).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout, fut).await {
             Ok(result) => result.map_err(StorageError::from),
             Err(_) => Err(StorageError::Unavailable(
                 "the object store did not answer in time".into(),
             )),
+        };
+        if let Some(observe) = &self.observer {
+            // "Not found" and "empty range" are answers, not failures.
+            let ok = matches!(
+                result,
+                Ok(_) | Err(StorageError::NotFound | StorageError::InvalidRange)
+            );
+            observe(op, started.elapsed(), ok);
         }
+        result
     }
 
     /// Checks that the bucket is reachable with the configured credentials.
@@ -174,8 +207,11 @@ impl Storage {
     /// # Errors
     /// [`StorageError`] when it is not.
     pub async fn check(&self) -> Result<(), StorageError> {
-        self.bounded(self.internal.head_bucket().bucket(&self.bucket).send())
-            .await?;
+        self.bounded(
+            "head_bucket",
+            self.internal.head_bucket().bucket(&self.bucket).send(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -190,7 +226,10 @@ impl Storage {
             Err(e) => return Err(e),
         }
         match self
-            .bounded(self.internal.create_bucket().bucket(&self.bucket).send())
+            .bounded(
+                "create_bucket",
+                self.internal.create_bucket().bucket(&self.bucket).send(),
+            )
             .await
         {
             Ok(_) => Ok(true),
@@ -221,6 +260,7 @@ impl Storage {
             .build()
             .map_err(|e| StorageError::Other(Box::new(e)))?;
         self.bounded(
+            "put_bucket_cors",
             self.internal
                 .put_bucket_cors()
                 .bucket(&self.bucket)
@@ -312,7 +352,7 @@ impl Storage {
             .bucket(&self.bucket)
             .key(key)
             .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
-        match self.bounded(sent.send()).await {
+        match self.bounded("head_object", sent.send()).await {
             Ok(out) => Ok(Some(ObjectInfo {
                 size: out.content_length().unwrap_or_default(),
                 content_type: out.content_type().map(str::to_owned),
@@ -350,6 +390,11 @@ impl Storage {
         key: &str,
         range: Option<String>,
     ) -> Result<Option<Vec<u8>>, StorageError> {
+        let op = if range.is_some() {
+            "get_object_range"
+        } else {
+            "get_object"
+        };
         let fut = async {
             let out = self
                 .internal
@@ -366,7 +411,7 @@ impl Storage {
                 .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
             Ok::<_, StorageError>(body.into_bytes().to_vec())
         };
-        match self.bounded(fut).await {
+        match self.bounded(op, fut).await {
             Ok(bytes) => Ok(Some(bytes)),
             // A ranged read of an empty object is "range not satisfiable": it is empty.
             Err(StorageError::InvalidRange) => Ok(Some(Vec::new())),
@@ -382,6 +427,7 @@ impl Storage {
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self
             .bounded(
+                "delete_object",
                 self.internal
                     .delete_object()
                     .bucket(&self.bucket)

@@ -19,6 +19,8 @@ struct Args {
     seconds: u64,
     size: u64,
     workspace: Option<String>,
+    /// `create` (POST /v2/files) or `usage` (GET /v2/workspaces/{workspace}/usage).
+    route: String,
 }
 
 fn parse_args() -> Args {
@@ -30,6 +32,7 @@ fn parse_args() -> Args {
         seconds: 10,
         size: 1000,
         workspace: None,
+        route: "create".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +45,7 @@ fn parse_args() -> Args {
             "--seconds" => args.seconds = value.parse().expect("--seconds"),
             "--size" => args.size = value.parse().expect("--size"),
             "--workspace" => args.workspace = Some(value),
+            "--route" => args.route = value,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -70,12 +74,19 @@ async fn main() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                let files: Vec<_> = (0..args.files)
-                    .map(|i| json!({ "name": format!("w{worker}-{n}-{i}-{}.txt", uuid::Uuid::new_v4().simple()), "size_bytes": args.size }))
-                    .collect();
-                let body = json!({ "workspace_uuid": args.workspace, "files": files });
-                let t = Instant::now();
-                let res = client.post(format!("{}/v2/files", args.url)).bearer_auth(&args.key).json(&body).send().await;
+                let t;
+                let res = if args.route == "usage" {
+                    let ws = args.workspace.as_deref().expect("--route usage needs --workspace");
+                    t = Instant::now();
+                    client.get(format!("{}/v2/workspaces/{ws}/usage", args.url)).bearer_auth(&args.key).send().await
+                } else {
+                    let files: Vec<_> = (0..args.files)
+                        .map(|i| json!({ "name": format!("w{worker}-{n}-{i}-{}.txt", uuid::Uuid::new_v4().simple()), "size_bytes": args.size }))
+                        .collect();
+                    let body = json!({ "workspace_uuid": args.workspace, "files": files });
+                    t = Instant::now();
+                    client.post(format!("{}/v2/files", args.url)).bearer_auth(&args.key).json(&body).send().await
+                };
                 match res {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
@@ -105,7 +116,8 @@ async fn main() {
     };
     let rps = all.len() as f64 / elapsed;
     println!(
-        "files/request={} concurrency={} ok={} errors={} req/s={:.0} files/s={:.0} p50={:.2}ms p99={:.2}ms",
+        "route={} files/request={} concurrency={} ok={} errors={} req/s={:.0} files/s={:.0} p50={:.2}ms p99={:.2}ms",
+        args.route,
         args.files,
         args.concurrency,
         all.len(),

@@ -117,6 +117,11 @@ where
                     .map(ServiceResponse::map_into_left_body);
             };
             if !decision.allowed {
+                let kind = if refused.is_some() { "ip" } else { "key" };
+                crate::metrics::get()
+                    .rate_limited
+                    .with_label_values(&[kind])
+                    .inc();
                 let mut res = ApiError::rate_limited(decision.retry_after_secs).error_response();
                 set_headers(&mut res, &decision);
                 return Ok(req.into_response(res).map_into_right_body());

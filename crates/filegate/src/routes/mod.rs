@@ -1,8 +1,9 @@
 //! One module per resource; handlers extract, parse, call db/storage and shape the answer.
 
-mod files;
-mod health;
-mod workspaces;
+pub(crate) mod files;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod workspaces;
 
 use actix_web::web;
 
@@ -11,6 +12,10 @@ use crate::error::ApiError;
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
+        .service(
+            resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi_json)),
+        )
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(
             web::scope("/v2")

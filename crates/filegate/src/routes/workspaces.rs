@@ -3,21 +3,31 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::{Caller, forbidden_workspace};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
-#[derive(Serialize)]
-struct UsageResponse {
+/// A workspace's limits and counters.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UsageResponse {
     workspace_uuid: Uuid,
     quota_bytes: i64,
     used_bytes: i64,
     reserved_bytes: i64,
+    /// Live files: pending or ready.
     file_count: i64,
     max_file_bytes: i64,
     allowed_content_types: Vec<&'static str>,
 }
 
-/// `GET /v2/workspaces/{workspace_uuid}/usage`.
+/// A workspace's quota, usage and limits.
+#[utoipa::path(
+    get, path = "/v2/workspaces/{workspace_uuid}/usage", tag = "workspaces",
+    params(("workspace_uuid" = Uuid, Path, description = "The workspace")),
+    responses(
+        (status = 200, description = "Usage", body = UsageResponse),
+        (status = 403, description = "Workspace outside the key's reach", body = ErrorEnvelope),
+    )
+)]
 pub async fn usage(
     caller: Caller,
     path: web::Path<Uuid>,

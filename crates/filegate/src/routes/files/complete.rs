@@ -10,17 +10,33 @@ use uuid::Uuid;
 
 use super::{FileObject, load};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
 /// What the stored object turned out to be.
 enum Verdict {
     Missing,
-    Valid { size: i64 },
-    Invalid(String),
+    Valid {
+        size: i64,
+    },
+    /// Which check failed (a metric label) and the sentence for the file's record.
+    Invalid(&'static str, String),
 }
 
-/// `POST /v2/files/{file_uuid}/complete`.
+/// The completion callback: verify the stored object, then mark the file ready.
+///
+/// Checks, in order: the object exists; its size; its stored content type; its
+/// SHA-256 (when declared); its first bytes against the declared type.
+#[utoipa::path(
+    post, path = "/v2/files/{file_uuid}/complete", tag = "files",
+    params(("file_uuid" = Uuid, Path, description = "The file")),
+    responses(
+        (status = 200, description = "Ready (also for a repeat on a ready file)", body = FileObject),
+        (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
+        (status = 409, description = "`invalid_state`: the file was rejected or expired", body = ErrorEnvelope),
+        (status = 422, description = "`upload_missing` (still pending) or `upload_mismatch` (rejected, object deleted)", body = ErrorEnvelope),
+    )
+)]
 pub async fn complete(
     caller: Caller,
     path: web::Path<Uuid>,
@@ -34,20 +50,41 @@ pub async fn complete(
         .await?
         .map_or(file.reserved_bytes, |w| w.limits.max_file_bytes);
     match verify(&state, &file, max_file_bytes).await? {
-        Verdict::Missing => Err(ApiError::unprocessable(
-            "upload_missing",
-            "no object was uploaded for this file yet; PUT it to its file_url, then complete again",
+        Verdict::Missing => Err(count(
+            "missing",
+            ApiError::unprocessable(
+                "upload_missing",
+                "no object was uploaded for this file yet; PUT it to its file_url, then complete again",
+            ),
         )),
         Verdict::Valid { size } => {
             match filegate_db::files::mark_ready(&state.pool, file.id, size).await? {
-                Some(ready) => Ok(HttpResponse::Ok().json(FileObject::from(ready))),
+                Some(ready) => {
+                    let m = crate::metrics::get();
+                    m.completions.with_label_values(&["ready"]).inc();
+                    let used = u64::try_from(ready.reserved_bytes).unwrap_or(0);
+                    m.quota_bytes.with_label_values(&["used"]).inc_by(used);
+                    let released =
+                        u64::try_from(file.reserved_bytes - ready.reserved_bytes).unwrap_or(0);
+                    m.quota_bytes
+                        .with_label_values(&["released"])
+                        .inc_by(released);
+                    Ok(HttpResponse::Ok().json(FileObject::from(ready)))
+                }
                 // A concurrent completion (or the reaper) moved it first.
                 None => settled(reload(&state, &caller, file.id).await?),
             }
         }
-        Verdict::Invalid(reason) => {
+        Verdict::Invalid(check, reason) => {
             match filegate_db::files::mark_rejected(&state.pool, file.id, &reason).await? {
                 Some(rejected) => {
+                    let m = crate::metrics::get();
+                    m.rejections.with_label_values(&[check]).inc();
+                    let released = u64::try_from(file.reserved_bytes).unwrap_or(0);
+                    m.quota_bytes
+                        .with_label_values(&["released"])
+                        .inc_by(released);
+                    m.completions.with_label_values(&["rejected"]).inc();
                     delete_object(&state, &rejected.object_key).await;
                     Err(mismatch(&rejected))
                 }
@@ -55,6 +92,15 @@ pub async fn complete(
             }
         }
     }
+}
+
+/// Counts a completion outcome and passes its error through.
+fn count(outcome: &str, e: ApiError) -> ApiError {
+    crate::metrics::get()
+        .completions
+        .with_label_values(&[outcome])
+        .inc();
+    e
 }
 
 async fn reload(state: &AppState, caller: &Caller, id: Uuid) -> Result<FileRow, ApiError> {
@@ -130,24 +176,33 @@ async fn verify(
     if let Some(size) = file.size_bytes
         && head.size != size
     {
-        return Ok(Verdict::Invalid(format!(
-            "the object is {} bytes, but {size} were declared",
-            head.size
-        )));
+        return Ok(Verdict::Invalid(
+            "size",
+            format!(
+                "the object is {} bytes, but {size} were declared",
+                head.size
+            ),
+        ));
     }
     let limit = max_file_bytes.min(file.reserved_bytes);
     if head.size > limit {
-        return Ok(Verdict::Invalid(format!(
-            "the object is {} bytes, more than the {limit} bytes allowed",
-            head.size
-        )));
+        return Ok(Verdict::Invalid(
+            "size",
+            format!(
+                "the object is {} bytes, more than the {limit} bytes allowed",
+                head.size
+            ),
+        ));
     }
     let stored_type = head.content_type.as_deref().unwrap_or("");
     if ContentType::parse(stored_type).ok() != Some(declared) {
-        return Ok(Verdict::Invalid(format!(
-            "the object's content type is {stored_type:?}, but {} was declared",
-            declared.mime()
-        )));
+        return Ok(Verdict::Invalid(
+            "content_type",
+            format!(
+                "the object's content type is {stored_type:?}, but {} was declared",
+                declared.mime()
+            ),
+        ));
     }
     if let Some(expected) = &file.checksum_sha256 {
         let actual = match head
@@ -165,6 +220,7 @@ async fn verify(
         };
         if actual.map(|c| c.to_base64()).as_deref() != Some(expected.as_str()) {
             return Ok(Verdict::Invalid(
+                "checksum",
                 "the object's SHA-256 does not match checksum_sha256".to_owned(),
             ));
         }
@@ -177,7 +233,7 @@ async fn verify(
         return Ok(Verdict::Missing);
     };
     if let Err(reason) = declared.sniff(&prefix) {
-        return Ok(Verdict::Invalid(reason));
+        return Ok(Verdict::Invalid("content", reason));
     }
     Ok(Verdict::Valid { size: head.size })
 }

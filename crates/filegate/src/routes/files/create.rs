@@ -11,55 +11,93 @@ use filegate_storage::PutSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Caller, forbidden_workspace};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
 /// The request body.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFilesRequest {
+    /// The workspace; `null` or absent: the key's default workspace.
     #[serde(default)]
     pub workspace_uuid: Option<Uuid>,
+    /// One to fifty files, reserved all or nothing.
+    #[schema(min_items = 1, max_items = 50)]
     pub files: Vec<FileEntry>,
 }
 
-/// One requested upload.
-#[derive(Debug, Deserialize, Serialize)]
+/// One requested upload. One of `local_file_path` or `name` is required.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {
+    /// The client-side path; `name` defaults to its last segment.
     #[serde(default)]
+    #[schema(max_length = 4096, example = "reports/q3.pdf")]
     pub local_file_path: Option<String>,
+    /// 1–255 bytes, no `/`, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$",
+        example = "q3.pdf"
+    )]
     pub name: Option<String>,
+    /// Library path, at most 1024 bytes, case-sensitive (default `""`).
     #[serde(default)]
+    #[schema(max_length = 1024, example = "finance/2026/")]
     pub path: Option<String>,
+    /// At most 20 labels of 1–64 bytes each.
     #[serde(default)]
+    #[schema(max_items = 20, example = json!(["finance"]))]
     pub labels: Option<Vec<String>>,
+    /// An absolute http(s) URL of at most 2048 bytes, stored as given.
     #[serde(default)]
+    #[schema(max_length = 2048, example = "https://example.com/q3.pdf")]
     pub public_url: Option<String>,
+    /// Default: implied by the name's extension.
     #[serde(default)]
+    #[schema(example = "application/pdf")]
     pub content_type: Option<String>,
+    /// Signed into the upload URL when given.
     #[serde(default)]
+    #[schema(minimum = 0, example = 48213)]
     pub size_bytes: Option<u64>,
+    /// Base64 of the SHA-256 digest; signed into the upload URL when given.
     #[serde(default)]
     pub checksum_sha256: Option<String>,
 }
 
-#[derive(Serialize)]
-struct CreatedFile<'a> {
-    file_uuid: Uuid,
-    local_file_path: Option<&'a str>,
-    name: &'a str,
-    path: &'a str,
-    remote_file_path: &'a str,
-    status: &'static str,
-    file_url: String,
-    upload_method: String,
-    upload_headers: serde_json::Map<String, Value>,
-    expires_at: chrono::DateTime<chrono::Utc>,
+/// `200` of `POST /v2/files`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateFilesResponse {
+    pub workspace_uuid: Uuid,
+    pub files: Vec<CreatedFile>,
+}
+
+/// One reserved upload and how to send its bytes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedFile {
+    pub file_uuid: Uuid,
+    pub local_file_path: Option<String>,
+    pub name: String,
+    pub path: String,
+    /// The object key in the bucket (`{workspace_uuid}/{file_uuid}`).
+    pub remote_file_path: String,
+    #[schema(example = "pending")]
+    pub status: String,
+    /// The presigned PUT URL.
+    pub file_url: String,
+    #[schema(example = "PUT")]
+    pub upload_method: String,
+    /// Exactly the headers the PUT must send.
+    #[schema(value_type = Object, example = json!({ "Content-Type": "application/pdf", "Content-Length": "48213" }))]
+    pub upload_headers: serde_json::Map<String, Value>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// One failing entry of a batch, as `details.files` lists it.
@@ -104,7 +142,23 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     })
 }
 
-/// `POST /v2/files`.
+/// Reserve one to fifty files and get presigned PUT URLs.
+///
+/// The batch is all-or-nothing. `size_bytes` and `checksum_sha256`, when given, are
+/// signed into the URL so the object store refuses any other body.
+#[utoipa::path(
+    post, path = "/v2/files", tag = "files", request_body = CreateFilesRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+            pattern = "^[!-~]{1,255}$",
+            description = "Replays the stored response for 24 h for the same key and body (1–255 visible ASCII characters)")),
+    responses(
+        (status = 200, description = "Reserved", body = CreateFilesResponse),
+        (status = 403, description = "Workspace outside the key's reach", body = ErrorEnvelope),
+        (status = 409, description = "`quota_exceeded` or `idempotency_conflict`", body = ErrorEnvelope),
+        (status = 413, description = "Body over the limit", body = ErrorEnvelope),
+        (status = 422, description = "A rule failed: `details.files` lists each failing entry", body = ErrorEnvelope),
+    )
+)]
 pub async fn create(
     req: HttpRequest,
     caller: Caller,
@@ -176,16 +230,16 @@ pub async fn create(
         created.push((id, signed));
     }
     let upload_expires_at = expires_at.unwrap_or_else(chrono::Utc::now);
-    let files: Vec<CreatedFile<'_>> = created
+    let files: Vec<CreatedFile> = created
         .into_iter()
         .zip(&new_files)
         .map(|((id, signed), nf)| CreatedFile {
             file_uuid: id,
-            local_file_path: nf.spec.local_file_path.as_deref(),
-            name: nf.spec.name.as_str(),
-            path: nf.spec.path.as_str(),
-            remote_file_path: &nf.object_key,
-            status: "pending",
+            local_file_path: nf.spec.local_file_path.clone(),
+            name: nf.spec.name.as_str().to_owned(),
+            path: nf.spec.path.as_str().to_owned(),
+            remote_file_path: nf.object_key.clone(),
+            status: "pending".to_owned(),
             file_url: signed.url,
             upload_method: signed.method,
             upload_headers: signed
@@ -196,7 +250,11 @@ pub async fn create(
             expires_at: signed.expires_at,
         })
         .collect();
-    let response = json!({ "workspace_uuid": workspace_id, "files": files });
+    let response = serde_json::to_value(CreateFilesResponse {
+        workspace_uuid: workspace_id,
+        files,
+    })
+    .map_err(ApiError::internal)?;
 
     let reservation = Reservation {
         workspace_id,
@@ -213,8 +271,21 @@ pub async fn create(
             }),
     };
     match filegate_db::files::reserve(&state.pool, &reservation).await? {
-        ReserveOutcome::Reserved => Ok(HttpResponse::Ok().json(&response)),
+        ReserveOutcome::Reserved => {
+            let m = crate::metrics::get();
+            m.reservations.with_label_values(&["reserved"]).inc();
+            m.files_reserved.inc_by(new_files.len() as u64);
+            let bytes: i64 = new_files.iter().map(|f| f.reserved_bytes).sum();
+            m.quota_bytes
+                .with_label_values(&["reserved"])
+                .inc_by(u64::try_from(bytes).unwrap_or(0));
+            Ok(HttpResponse::Ok().json(&response))
+        }
         ReserveOutcome::QuotaExceeded => {
+            crate::metrics::get()
+                .reservations
+                .with_label_values(&["quota_exceeded"])
+                .inc();
             Err(quota_exceeded(&state, workspace_id, &new_files).await)
         }
         // With an Idempotency-Key, a concurrent twin may have won the same names or
@@ -228,6 +299,10 @@ pub async fn create(
             }
             match outcome {
                 ReserveOutcome::Duplicate => {
+                    crate::metrics::get()
+                        .reservations
+                        .with_label_values(&["duplicate"])
+                        .inc();
                     Err(duplicates(&state, workspace_id, &new_files).await?)
                 }
                 _ => Err(ApiError::conflict(
@@ -243,6 +318,10 @@ fn replay(
     stored: &filegate_db::files::StoredResponse,
     digest: &[u8; 32],
 ) -> Result<HttpResponse, ApiError> {
+    crate::metrics::get()
+        .reservations
+        .with_label_values(&["replayed"])
+        .inc();
     if stored.request_sha256.as_slice() != digest.as_slice() {
         return Err(ApiError::conflict(
             "idempotency_conflict",
@@ -287,10 +366,13 @@ fn parse_entries(entries: &[FileEntry], limits: &Limits) -> Result<Vec<FileSpec>
         }
     }
     if failures.is_empty() {
-        Ok(specs)
-    } else {
-        Err(batch_error(entries.len(), failures))
+        return Ok(specs);
     }
+    crate::metrics::get()
+        .reservations
+        .with_label_values(&["invalid"])
+        .inc();
+    Err(batch_error(entries.len(), failures))
 }
 
 async fn quota_exceeded(state: &AppState, workspace_id: Uuid, files: &[NewFile<'_>]) -> ApiError {

@@ -7,11 +7,19 @@ use uuid::Uuid;
 
 use super::{file_not_found, load};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::routes::files::complete::delete_object;
 use crate::state::AppState;
 
-/// `DELETE /v2/files/{file_uuid}`.
+/// Delete a file: its object, its record and its bytes from the quota.
+#[utoipa::path(
+    delete, path = "/v2/files/{file_uuid}", tag = "files",
+    params(("file_uuid" = Uuid, Path, description = "The file")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
+    )
+)]
 pub async fn delete(
     caller: Caller,
     path: web::Path<Uuid>,

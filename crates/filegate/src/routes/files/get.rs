@@ -11,20 +11,30 @@ use uuid::Uuid;
 
 use super::{FileObject, load};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
-#[derive(Serialize)]
-struct FileWithDownload {
+/// A file, with a download URL when it is ready.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FileWithDownload {
     #[serde(flatten)]
     file: FileObject,
+    /// A short-lived presigned GET that downloads as an attachment (ready files only).
     #[serde(skip_serializing_if = "Option::is_none")]
     download_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     download_expires_at: Option<DateTime<Utc>>,
 }
 
-/// `GET /v2/files/{file_uuid}`.
+/// One file.
+#[utoipa::path(
+    get, path = "/v2/files/{file_uuid}", tag = "files",
+    params(("file_uuid" = Uuid, Path, description = "The file")),
+    responses(
+        (status = 200, description = "The file", body = FileWithDownload),
+        (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
+    )
+)]
 pub async fn get(
     caller: Caller,
     path: web::Path<Uuid>,

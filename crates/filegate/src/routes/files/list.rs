@@ -6,12 +6,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use filegate_db::files::{ListPosition, ListQuery};
 use filegate_domain::{FileStatus, Label};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::FileObject;
+use super::{FileObject, FileStatusSchema};
+
+/// A page of files.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ListResponse {
+    pub files: Vec<FileObject>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
 use crate::auth::{Caller, forbidden_workspace};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -32,6 +39,16 @@ struct Params {
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::invalid_request(message)
+}
+
+/// A name or path filter: what could be stored (no control characters, bounded length).
+fn filter_text(key: &str, value: String, max: usize) -> Result<String, ApiError> {
+    if value.len() > max || value.chars().any(char::is_control) {
+        return Err(bad(format!(
+            "{key} must be at most {max} bytes without control characters"
+        )));
+    }
+    Ok(value)
 }
 
 /// Repeated keys (`label`) are why this is not `web::Query`.
@@ -55,11 +72,11 @@ fn parse(query: &str) -> Result<Params, ApiError> {
             }
             "name" => {
                 once(p.name.is_some())?;
-                p.name = Some(value);
+                p.name = Some(filter_text("name", value, 255)?);
             }
             "path" => {
                 once(p.path.is_some())?;
-                p.path = Some(value);
+                p.path = Some(filter_text("path", value, 1024)?);
             }
             "label" => {
                 Label::parse(&value).map_err(|e| bad(format!("label: {e}")))?;
@@ -86,7 +103,8 @@ fn parse(query: &str) -> Result<Params, ApiError> {
             }
             "cursor" => {
                 once(p.cursor.is_some())?;
-                p.cursor = Some(value);
+                // An empty cursor is the first page.
+                p.cursor = Some(value).filter(|c| !c.is_empty());
             }
             other => return Err(bad(format!("unknown query parameter {other:?}"))),
         }
@@ -122,7 +140,26 @@ fn decode_cursor(workspace: Uuid, cursor: &str) -> Result<ListPosition, ApiError
     Ok(ListPosition { created_at, id })
 }
 
-/// `GET /v2/files`.
+/// A page of a workspace's files, newest first.
+#[utoipa::path(
+    get, path = "/v2/files", tag = "files",
+    params(
+        ("workspace_uuid" = Option<Uuid>, Query, description = "Default: the key's default workspace"),
+        ("name" = Option<String>, Query, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+         description = "Exact name (never a substring)"),
+        ("path" = Option<String>, Query, max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+         description = "Path prefix, literal and case-sensitive"),
+        ("label" = Option<Vec<String>>, Query, explode = true, style = Form, min_length = 1, max_length = 64,
+         description = "Files having any of these labels (repeatable, 1–64 bytes each, at most 100)"),
+        ("status" = Option<FileStatusSchema>, Query, description = "Only files in this state"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = ListResponse),
+        (status = 403, description = "Workspace outside the key's reach", body = ErrorEnvelope),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     caller: Caller,
@@ -169,7 +206,7 @@ pub async fn list(
         None
     };
     let files: Vec<FileObject> = rows.into_iter().map(FileObject::from).collect();
-    Ok(HttpResponse::Ok().json(json!({ "files": files, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(ListResponse { files, next_cursor }))
 }
 
 #[cfg(test)]
@@ -203,6 +240,8 @@ mod tests {
             Some("x%_".to_owned())
         );
         for bad in [
+            "name=a%00b",
+            "path=%0A",
             "limit=0",
             "limit=1001",
             "limit=x",

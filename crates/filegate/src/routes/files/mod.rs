@@ -17,8 +17,20 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A file's lifecycle state.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Documents `FileStatus` (a domain type) in the OpenAPI document.
+pub enum FileStatusSchema {
+    Pending,
+    Ready,
+    Rejected,
+    Expired,
+}
+
 /// The file object of the API contract.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = File)]
 pub struct FileObject {
     pub file_uuid: Uuid,
     pub workspace_uuid: Uuid,
@@ -28,10 +40,14 @@ pub struct FileObject {
     pub public_url: Option<String>,
     pub content_type: String,
     pub size_bytes: Option<i64>,
+    /// Base64 SHA-256, when declared.
     pub checksum_sha256: Option<String>,
+    #[schema(value_type = FileStatusSchema)]
     pub status: FileStatus,
     pub rejection_reason: Option<String>,
+    /// The object key in the bucket.
     pub remote_file_path: String,
+    /// The id of the API key that created the file.
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{FileObject, file_not_found, load};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
 /// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(v))`.
@@ -20,17 +20,22 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The request body: any of the four fields.
-#[derive(Debug, Deserialize)]
+/// The request body: any of the four fields, with the creation rules.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRequest {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 1024)]
     path: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 20)]
     labels: Option<Option<Vec<String>>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2048)]
     public_url: Option<Option<String>>,
 }
 
@@ -50,7 +55,17 @@ fn not_null<T>(field: &str, v: Option<Option<T>>) -> Result<Option<T>, ApiError>
     }
 }
 
-/// `PATCH /v2/files/{file_uuid}`.
+/// Rename, move, relabel, or set or clear the public URL.
+#[utoipa::path(
+    patch, path = "/v2/files/{file_uuid}", tag = "files", request_body = PatchRequest,
+    params(("file_uuid" = Uuid, Path, description = "The file")),
+    responses(
+        (status = 200, description = "The updated file", body = FileObject),
+        (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
+        (status = 413, description = "Body over the limit", body = ErrorEnvelope),
+        (status = 422, description = "A rule failed (`invalid_metadata`, `duplicate_file`)", body = ErrorEnvelope),
+    )
+)]
 pub async fn update(
     caller: Caller,
     path: web::Path<Uuid>,

@@ -1,0 +1,171 @@
+//! Prometheus metrics, served at `/metrics`. Labels have bounded values only (route
+//! patterns, outcomes), never ids.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::state::AppState;
+
+/// Every metric filegate exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `filegate_http_requests_total{route,method,status}`
+    pub http_requests: IntCounterVec,
+    /// `filegate_http_request_duration_seconds{route,method,status}`
+    pub http_duration: HistogramVec,
+    /// `filegate_reservations_total{outcome}`: reserved, quota_exceeded, duplicate, invalid, replayed
+    pub reservations: IntCounterVec,
+    /// `filegate_files_reserved_total`
+    pub files_reserved: IntCounter,
+    /// `filegate_completions_total{outcome}`: ready, rejected, missing, invalid_state
+    pub completions: IntCounterVec,
+    /// `filegate_rejections_total{reason}`: size, content_type, checksum, content
+    pub rejections: IntCounterVec,
+    /// `filegate_reaper_actions_total{action}`
+    pub reaper: IntCounterVec,
+    /// `filegate_quota_bytes_total{change}`: reserved, used (settled on completion), released
+    pub quota_bytes: IntCounterVec,
+    /// `filegate_rate_limited_total{bucket}`: key, ip
+    pub rate_limited: IntCounterVec,
+    /// `filegate_db_pool_connections{state}`: size, available, waiting (sampled at scrape)
+    pub db_pool: IntGaugeVec,
+    /// `filegate_object_store_call_duration_seconds{op,outcome}`
+    pub store_calls: HistogramVec,
+}
+
+#[allow(clippy::expect_used)] // Constant definitions: a failure is a programming error the unit test catches.
+fn build() -> Metrics {
+    let registry = Registry::new_custom(Some("filegate".into()), None).expect("registry");
+    let counter = |name: &str, help: &str, labels: &[&str]| {
+        let c = IntCounterVec::new(Opts::new(name, help), labels).expect("counter");
+        registry
+            .register(Box::new(c.clone()))
+            .expect("register counter");
+        c
+    };
+    let histogram = |name: &str, help: &str, labels: &[&str], buckets: Vec<f64>| {
+        let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+            .expect("histogram");
+        registry
+            .register(Box::new(h.clone()))
+            .expect("register histogram");
+        h
+    };
+    let latency = vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    let files_reserved =
+        IntCounter::new("files_reserved_total", "Files reserved by POST /v2/files")
+            .expect("counter");
+    registry
+        .register(Box::new(files_reserved.clone()))
+        .expect("register counter");
+    let db_pool = IntGaugeVec::new(
+        Opts::new("db_pool_connections", "Postgres pool connections"),
+        &["state"],
+    )
+    .expect("gauge");
+    registry
+        .register(Box::new(db_pool.clone()))
+        .expect("register gauge");
+    Metrics {
+        http_requests: counter(
+            "http_requests_total",
+            "HTTP requests",
+            &["route", "method", "status"],
+        ),
+        http_duration: histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            &["route", "method", "status"],
+            latency.clone(),
+        ),
+        reservations: counter(
+            "reservations_total",
+            "POST /v2/files outcomes",
+            &["outcome"],
+        ),
+        files_reserved,
+        completions: counter("completions_total", "Completion outcomes", &["outcome"]),
+        rejections: counter(
+            "rejections_total",
+            "Rejected uploads by reason",
+            &["reason"],
+        ),
+        reaper: counter("reaper_actions_total", "Reaper actions", &["action"]),
+        quota_bytes: counter(
+            "quota_bytes_total",
+            "Bytes moved in workspace quotas",
+            &["change"],
+        ),
+        rate_limited: counter(
+            "rate_limited_total",
+            "Requests refused by the rate limiter",
+            &["bucket"],
+        ),
+        db_pool,
+        store_calls: histogram(
+            "object_store_call_duration_seconds",
+            "Object-store call latency",
+            &["op", "outcome"],
+            latency,
+        ),
+        registry,
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(build);
+
+/// The process-wide metrics.
+#[must_use]
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+/// Records one object-store call (installed as the storage client's observer).
+pub fn observe_store_call(op: &'static str, elapsed: Duration, ok: bool) {
+    get()
+        .store_calls
+        .with_label_values(&[op, if ok { "ok" } else { "error" }])
+        .observe(elapsed.as_secs_f64());
+}
+
+/// The text exposition, with the pool gauges sampled now.
+#[must_use]
+pub fn render(state: &AppState) -> String {
+    let m = get();
+    let status = state.pool.status();
+    m.db_pool
+        .with_label_values(&["size"])
+        .set(i64::try_from(status.size).unwrap_or(i64::MAX));
+    m.db_pool
+        .with_label_values(&["available"])
+        .set(i64::try_from(status.available).unwrap_or(i64::MAX));
+    m.db_pool
+        .with_label_values(&["waiting"])
+        .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+    let mut out = Vec::new();
+    let _ = TextEncoder::new().encode(&m.registry.gather(), &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_definitions_are_valid() {
+        let m = super::get();
+        m.reservations.with_label_values(&["reserved"]).inc();
+        assert!(
+            m.registry
+                .gather()
+                .iter()
+                .any(|f| f.name() == "filegate_reservations_total")
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! /openapi.json and /metrics.
+
+use filegate_tests::{Answer, samples, spawn_app, spawn_app_with};
+use reqwest::Method;
+
+#[tokio::test]
+async fn the_served_document_is_the_checked_in_openapi_3_1_document() {
+    let app = spawn_app().await;
+    let res = app.get_anonymous("/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().get("ratelimit-limit").is_none(),
+        "operations routes are not limited"
+    );
+    let served = res.text().await.unwrap();
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .unwrap();
+    assert_eq!(served.trim_end(), checked_in.trim_end());
+    let doc: serde_json::Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/v2/files",
+        "/v2/files/{file_uuid}",
+        "/v2/files/{file_uuid}/complete",
+        "/v2/workspaces/{workspace_uuid}/usage",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap();
+    assert_eq!(codes.len(), 18, "every error code of the contract");
+}
+
+/// The value of one sample line of the exposition, 0 when absent.
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_move_after_an_upload_a_rejection_and_a_429() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.rate_limit_per_second = 0.01;
+        s.rate_limit.rate_limit_burst = 6;
+    })
+    .await;
+    let scrape = || async { app.get_anonymous("/metrics").await.text().await.unwrap() };
+    let before = scrape().await;
+
+    let good = app.reserve_and_upload("a.txt", samples::txt()).await;
+    assert_eq!(app.complete(&good).await.status, 200);
+    let bad = app.reserve_and_upload("b.pdf", samples::elf()).await;
+    app.complete(&bad)
+        .await
+        .assert_error(422, "upload_mismatch");
+    // Six tokens: four requests above, one more, then the bucket is empty.
+    let path = format!("/v2/workspaces/{}/usage", app.tenant.workspace);
+    Answer::of(app.request(Method::GET, &path).send().await.unwrap()).await;
+    loop {
+        let res = Answer::of(app.request(Method::GET, &path).send().await.unwrap()).await;
+        if res.status == 429 {
+            break;
+        }
+    }
+    let after = scrape().await;
+    let delta = |name: &str| sample(&after, name) - sample(&before, name);
+    assert_eq!(
+        delta("filegate_reservations_total{outcome=\"reserved\"}"),
+        2.0
+    );
+    assert_eq!(delta("filegate_files_reserved_total"), 2.0);
+    assert_eq!(delta("filegate_completions_total{outcome=\"ready\"}"), 1.0);
+    assert_eq!(
+        delta("filegate_completions_total{outcome=\"rejected\"}"),
+        1.0
+    );
+    assert_eq!(delta("filegate_rejections_total{reason=\"content\"}"), 1.0);
+    assert!(delta("filegate_rate_limited_total{bucket=\"key\"}") >= 1.0);
+    assert!(delta("filegate_quota_bytes_total{change=\"used\"}") >= samples::txt().len() as f64);
+    assert!(
+        delta("filegate_http_requests_total{method=\"POST\",route=\"/v2/files\",status=\"200\"}")
+            >= 2.0,
+        "{after}"
+    );
+    assert!(after.contains("filegate_http_request_duration_seconds_bucket{"));
+    assert!(after.contains(
+        "filegate_object_store_call_duration_seconds_bucket{op=\"head_object\",outcome=\"ok\""
+    ));
+    assert!(after.contains("filegate_db_pool_connections{state=\"size\"}"));
+}
+
+#[tokio::test]
+async fn reaper_actions_are_counted() {
+    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let scrape = || async { app.get_anonymous("/metrics").await.text().await.unwrap() };
+    app.reserve(serde_json::json!({ "name": "gone.pdf", "size_bytes": 10 }))
+        .await;
+    let before = scrape().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let settings = filegate::settings::ReaperSettings {
+        reaper_interval_secs: 0,
+        reaper_grace_secs: 0,
+        reaper_batch: 10,
+    };
+    filegate::reaper::run_once(&app.pool, &app.storage, &settings)
+        .await
+        .unwrap();
+    let after = scrape().await;
+    let name = "filegate_reaper_actions_total{action=\"expired\"}";
+    assert_eq!(sample(&after, name) - sample(&before, name), 1.0);
+}
