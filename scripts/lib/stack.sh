@@ -182,3 +182,20 @@ ensure_venv() {
     rm -rf "$tmp"
   fi
 }
+
+# Debian's Chromium and playwright-core (pinned in tests/browser/package.json, installed
+# once into the cache). Sets NODE_MODULES_DIR.
+ensure_browser() {
+  ensure_apt_package chromium chromium
+  ensure_apt_package node nodejs npm
+  local pkg="$ROOT/tests/browser/package.json" hash
+  hash=$(sha256sum "$pkg" | cut -c1-12)
+  local dir="$FILEGATE_CACHE/node-$hash"
+  NODE_MODULES_DIR="$dir/node_modules"
+  if [ ! -d "$NODE_MODULES_DIR/playwright-core" ]; then
+    log "installing playwright-core into $dir"
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp "$pkg" "$dir/package.json"
+    (cd "$dir" && npm install --silent --no-audit --no-fund >/dev/null)
+  fi
+}

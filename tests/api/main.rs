@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod client_cli;
 mod complete;
 mod containers;
 mod create;

@@ -198,6 +198,7 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             shutdown_timeout_secs: 1,
             auth_cache_ttl_secs: 1,
             migrate_on_start: false,
+            upload_page: false,
         },
         database: DatabaseSettings {
             database_url: database_url.to_owned(),

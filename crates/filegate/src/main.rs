@@ -5,21 +5,26 @@ use filegate::settings::{Cli, Command};
 use filegate::startup::Application;
 use filegate::{admin, reaper, telemetry};
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(&cli.log);
-    match run(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "filegate failed");
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {e:#}");
-            }
-            ExitCode::FAILURE
+    run(cli.command).await.unwrap_or_else(|e| {
+        let mut message = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
         }
-    }
+        tracing::debug!(error = message, "filegate failed");
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("error: {message}");
+        }
+        ExitCode::FAILURE
+    })
 }
 
 /// One `GET /healthz` over a plain socket, with a 2-second budget.
@@ -43,8 +48,13 @@ fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> Result<ExitCode, BoxError> {
     match command {
+        // The client commands decide their own exit status (1 when a file failed).
+        Command::Upload(args) => return filegate_client::cli::upload(args).await,
+        Command::Ls(args) => return filegate_client::cli::ls(args).await,
+        Command::Rm(args) => return filegate_client::cli::rm(args).await,
+        Command::Usage(args) => return filegate_client::cli::usage(args).await,
         Command::Serve(settings) => {
             let app = Application::build(*settings).await?;
             app.run_until_stopped().await?;
@@ -77,5 +87,5 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

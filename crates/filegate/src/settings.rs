@@ -31,6 +31,14 @@ pub enum Command {
     Admin(AdminArgs),
     /// Print the OpenAPI 3.1 document (the one served at /openapi.json).
     Openapi,
+    /// Upload files or folders: reserve, PUT with progress, complete; exit 1 if any is not ready.
+    Upload(filegate_client::cli::UploadArgs),
+    /// List a workspace's files.
+    Ls(filegate_client::cli::LsArgs),
+    /// Delete files by id.
+    Rm(filegate_client::cli::RmArgs),
+    /// Show a workspace's quota and usage.
+    Usage(filegate_client::cli::UsageArgs),
     /// Exit 0 when the local server answers /healthz (a container HEALTHCHECK without curl).
     Healthcheck {
         /// The server's listen address; an unspecified IP (0.0.0.0) means this host.
@@ -129,6 +137,10 @@ pub struct HttpSettings {
     /// Apply database migrations before serving.
     #[arg(long, env = "FILEGATE_MIGRATE_ON_START")]
     pub migrate_on_start: bool,
+    /// Serve the browser upload page at `/` (it uses the API with a key the user pastes;
+    /// list the page's origin in `--cors-origins` so browsers may PUT to the bucket).
+    #[arg(long, env = "FILEGATE_UPLOAD_PAGE")]
+    pub upload_page: bool,
 }
 
 #[derive(Clone, Args)]

@@ -82,6 +82,7 @@ impl Application {
             settings: Arc::new(settings.clone()),
         });
         let max_body = settings.http.max_body_bytes;
+        let upload_page = settings.http.upload_page;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -96,7 +97,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::invalid_request(format!("invalid path: {err}")).into()
                 }))
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, upload_page))
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(request_id::middleware))
         })

@@ -3,14 +3,20 @@
 pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod metrics;
+pub(crate) mod ui;
 pub(crate) mod workspaces;
 
 use actix_web::web;
 
 use crate::error::ApiError;
 
-/// Registers every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route; the upload page only when enabled.
+pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool) {
+    if upload_page {
+        cfg.service(resource("/", "GET").route(web::get().to(ui::index)))
+            .service(resource("/ui/app.js", "GET").route(web::get().to(ui::app_js)))
+            .service(resource("/ui/app.css", "GET").route(web::get().to(ui::app_css)));
+    }
     cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
         .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
         .service(

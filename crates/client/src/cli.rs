@@ -1,0 +1,454 @@
+//! `filegate upload | ls | rm | usage`: the API from a terminal. They read
+//! `FILEGATE_URL` and `FILEGATE_API_KEY` (and `FILEGATE_WORKSPACE` where a workspace is
+//! meant), which `scripts/dev` writes to `.dev/env`.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use clap::Args;
+use futures_util::StreamExt as _;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{Client, ClientError, CreateFiles, CreatedFile, ListQuery, NewFile, ProgressBody};
+
+/// Where the API is and how to authenticate.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// filegate's base URL.
+    #[arg(long, env = "FILEGATE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The API key.
+    #[arg(long, env = "FILEGATE_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+}
+
+impl ClientArgs {
+    fn client(&self) -> Result<Client, ClientError> {
+        Client::new(&self.url, &self.api_key)
+    }
+}
+
+/// `filegate upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The workspace (default: the key's default workspace).
+    #[arg(long, env = "FILEGATE_WORKSPACE")]
+    pub workspace: Option<Uuid>,
+    /// Library path for every file.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// A label for every file (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Uploads at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Files, or folders to upload recursively.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// `filegate ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The workspace (default: the key's default workspace).
+    #[arg(long, env = "FILEGATE_WORKSPACE")]
+    pub workspace: Option<Uuid>,
+    /// Exact name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Path prefix.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Files with any of these labels (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// pending, ready, rejected or expired.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Most files to show (all pages are followed up to this many).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `filegate rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// File ids.
+    #[arg(required = true)]
+    pub ids: Vec<Uuid>,
+}
+
+/// `filegate usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The workspace.
+    #[arg(long, env = "FILEGATE_WORKSPACE")]
+    pub workspace: Uuid,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How one file of an upload ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ready { id: Uuid, size: i64 },
+    Rejected { id: Uuid, reason: String },
+    Failed { reason: String },
+}
+
+struct LocalFile {
+    path: PathBuf,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = BTreeSet::new();
+    fn walk(p: &Path, out: &mut BTreeSet<PathBuf>) -> std::io::Result<()> {
+        if p.is_dir() {
+            for entry in std::fs::read_dir(p)? {
+                walk(&entry?.path(), out)?;
+            }
+        } else {
+            out.insert(p.to_path_buf());
+        }
+        Ok(())
+    }
+    for p in paths {
+        walk(p, &mut out)?;
+    }
+    Ok(out.into_iter().collect())
+}
+
+#[allow(clippy::print_stdout)]
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// `filegate upload`: hash, reserve in batches of up to 50, upload in parallel with
+/// progress, complete each, print a summary. Exit status 1 when any file is not ready.
+///
+/// # Errors
+/// When the files cannot be read or the client cannot be built.
+pub async fn upload(
+    args: UploadArgs,
+) -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
+    let client = args.client.client()?;
+    let mut files = Vec::new();
+    for path in collect(&args.files)? {
+        let bytes = std::fs::read(&path)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push(LocalFile { path, name, bytes });
+    }
+    let total: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+    let bars = MultiProgress::new();
+    let style =
+        ProgressStyle::with_template("{prefix:>24.bold} {bar:30} {bytes:>9}/{total_bytes:9} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let overall = bars.add(
+        ProgressBar::new(total)
+            .with_style(style.clone())
+            .with_prefix("total"),
+    );
+    let mut outcomes: Vec<(String, Outcome)> = Vec::new();
+
+    for batch in files.chunks(50) {
+        let (created, refused) = reserve(&client, &args, batch).await;
+        outcomes.extend(refused);
+        let jobs = created.into_iter().map(|(local, file)| {
+            let bar = bars.insert_before(
+                &overall,
+                ProgressBar::new(local.bytes.len() as u64).with_style(style.clone()),
+            );
+            bar.set_prefix(truncate(&local.name, 24));
+            let (client, overall) = (client.clone(), overall.clone());
+            async move {
+                let outcome = send_and_complete(&client, local, &file, &bar, &overall).await;
+                bar.finish_with_message(match &outcome {
+                    Outcome::Ready { .. } => "ready".to_owned(),
+                    Outcome::Rejected { .. } => "rejected".to_owned(),
+                    Outcome::Failed { .. } => "failed".to_owned(),
+                });
+                (local.name.clone(), outcome)
+            }
+        });
+        let done: Vec<_> = futures_util::stream::iter(jobs)
+            .buffer_unordered(usize::from(args.parallel))
+            .collect()
+            .await;
+        outcomes.extend(done);
+    }
+    overall.finish();
+    let _ = bars.clear();
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut ready, mut rejected, mut failed) = (0, 0, 0);
+    for (name, outcome) in &outcomes {
+        match outcome {
+            Outcome::Ready { id, size } => {
+                ready += 1;
+                say(&format!("ready     {name}  ({size} bytes, {id})"));
+            }
+            Outcome::Rejected { id, reason } => {
+                rejected += 1;
+                say(&format!("rejected  {name}  {reason} ({id})"));
+            }
+            Outcome::Failed { reason } => {
+                failed += 1;
+                say(&format!("failed    {name}  {reason}"));
+            }
+        }
+    }
+    say(&format!(
+        "{ready} ready, {rejected} rejected, {failed} failed"
+    ));
+    Ok(if rejected + failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// Reserves a batch; entries the API refuses (by index) are reported and the rest retried.
+async fn reserve<'a>(
+    client: &Client,
+    args: &UploadArgs,
+    batch: &'a [LocalFile],
+) -> (Vec<(&'a LocalFile, CreatedFile)>, Vec<(String, Outcome)>) {
+    let mut pending: Vec<&LocalFile> = batch.iter().collect();
+    let mut refused = Vec::new();
+    loop {
+        if pending.is_empty() {
+            return (Vec::new(), refused);
+        }
+        let request = CreateFiles {
+            workspace_uuid: args.workspace,
+            files: pending
+                .iter()
+                .map(|f| NewFile {
+                    local_file_path: Some(f.path.display().to_string()),
+                    name: Some(f.name.clone()),
+                    path: Some(args.path.clone()),
+                    labels: args.labels.clone(),
+                    size_bytes: Some(f.bytes.len() as u64),
+                    checksum_sha256: Some(
+                        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&f.bytes)),
+                    ),
+                    ..NewFile::default()
+                })
+                .collect(),
+        };
+        match client.create_files(&request).await {
+            Ok(created) => return (pending.into_iter().zip(created.files).collect(), refused),
+            Err(ClientError::Api {
+                details, message, ..
+            }) if details["files"].is_array() => {
+                let bad: BTreeSet<usize> = details["files"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| {
+                        let index = usize::try_from(f["index"].as_u64()?).ok()?;
+                        let reason = f["message"].as_str().unwrap_or(&message).to_owned();
+                        let name = pending.get(index)?.name.clone();
+                        refused.push((name, Outcome::Failed { reason }));
+                        Some(index)
+                    })
+                    .collect();
+                if bad.is_empty() {
+                    refused.extend(pending.iter().map(|f| {
+                        (
+                            f.name.clone(),
+                            Outcome::Failed {
+                                reason: message.clone(),
+                            },
+                        )
+                    }));
+                    return (Vec::new(), refused);
+                }
+                pending = pending
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !bad.contains(i))
+                    .map(|(_, f)| f)
+                    .collect();
+            }
+            Err(e) => {
+                refused.extend(pending.iter().map(|f| {
+                    (
+                        f.name.clone(),
+                        Outcome::Failed {
+                            reason: e.to_string(),
+                        },
+                    )
+                }));
+                return (Vec::new(), refused);
+            }
+        }
+    }
+}
+
+async fn send_and_complete(
+    client: &Client,
+    local: &LocalFile,
+    file: &CreatedFile,
+    bar: &ProgressBar,
+    overall: &ProgressBar,
+) -> Outcome {
+    let (bar, overall) = (bar.clone(), overall.clone());
+    let body = ProgressBody::new(bytes::Bytes::from(local.bytes.clone()), move |n| {
+        bar.inc(n);
+        overall.inc(n);
+    });
+    if let Err(e) = client.upload(file, reqwest::Body::wrap(body)).await {
+        return Outcome::Failed {
+            reason: e.to_string(),
+        };
+    }
+    match client.complete(file.file_uuid).await {
+        Ok(done) => Outcome::Ready {
+            id: done.file_uuid,
+            size: done.size_bytes.unwrap_or_default(),
+        },
+        Err(ClientError::Api {
+            code,
+            details,
+            message,
+            ..
+        }) if code == "upload_mismatch" => Outcome::Rejected {
+            id: file.file_uuid,
+            reason: details["rejection_reason"]
+                .as_str()
+                .map_or(message, str::to_owned),
+        },
+        Err(e) => Outcome::Failed {
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// `filegate ls`.
+///
+/// # Errors
+/// When the API refuses the listing.
+pub async fn ls(args: LsArgs) -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
+    let client = args.client.client()?;
+    let mut query = ListQuery {
+        workspace_uuid: args.workspace,
+        name: args.name,
+        path: args.path,
+        labels: args.labels,
+        status: args.status,
+        limit: Some(u32::try_from(args.limit.min(1000)).unwrap_or(1000)),
+        cursor: None,
+    };
+    let mut shown = 0;
+    if !args.json {
+        say(&format!(
+            "{:<8}  {:>10}  {:<36}  {:<40}  LABELS",
+            "STATUS", "SIZE", "ID", "PATH"
+        ));
+    }
+    loop {
+        let page = client.list(&query).await?;
+        for f in &page.files {
+            if shown == args.limit {
+                return Ok(ExitCode::SUCCESS);
+            }
+            shown += 1;
+            if args.json {
+                say(&serde_json::to_string(f)?);
+            } else {
+                let size = f
+                    .size_bytes
+                    .map_or_else(|| "-".to_owned(), |s| s.to_string());
+                say(&format!(
+                    "{:<8}  {:>10}  {:<36}  {:<40}  {}",
+                    f.status,
+                    size,
+                    f.file_uuid,
+                    format!("{}{}", f.path, f.name),
+                    f.labels.join(",")
+                ));
+            }
+        }
+        match page.next_cursor {
+            Some(c) if shown < args.limit => query.cursor = Some(c),
+            _ => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+/// `filegate rm`: exit status 1 when any deletion failed.
+///
+/// # Errors
+/// When the client cannot be built.
+pub async fn rm(args: RmArgs) -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
+    let client = args.client.client()?;
+    let mut ok = true;
+    for id in args.ids {
+        match client.delete(id).await {
+            Ok(()) => say(&format!("deleted {id}")),
+            Err(e) => {
+                ok = false;
+                say(&format!("failed  {id}  {e}"));
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `filegate usage`.
+///
+/// # Errors
+/// When the API refuses.
+pub async fn usage(args: UsageArgs) -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
+    let u = args.client.client()?.usage(args.workspace).await?;
+    if args.json {
+        say(&serde_json::to_string(&u)?);
+    } else {
+        say(&format!("workspace       {}", u.workspace_uuid));
+        say(&format!("quota           {} bytes", u.quota_bytes));
+        say(&format!("used            {} bytes", u.used_bytes));
+        say(&format!("reserved        {} bytes", u.reserved_bytes));
+        say(&format!("files           {}", u.file_count));
+        say(&format!("max file size   {} bytes", u.max_file_bytes));
+        say(&format!(
+            "allowed types   {}",
+            u.allowed_content_types.join(", ")
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,224 @@
+//! A typed client for filegate's HTTP API ([`Client`]), and the `filegate upload`,
+//! `ls`, `rm` and `usage` commands built on it ([`cli`]).
+
+pub mod cli;
+mod progress;
+mod types;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+pub use progress::ProgressBody;
+pub use types::*;
+
+/// What can go wrong talking to filegate or the object store.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// filegate answered with its error envelope.
+    #[error("{status} {code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        details: serde_json::Value,
+        request_id: String,
+    },
+    /// The object store refused an upload.
+    #[error("the object store answered {status}: {body}")]
+    Store { status: u16, body: String },
+    /// No answer, or one that is not what the API promises.
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl ClientError {
+    /// The API error code, if filegate answered with one.
+    #[must_use]
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A filegate API client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    /// A client for the API at `base` (e.g. `http://127.0.0.1:8080`) using `api_key`.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built (no TLS backend).
+    pub fn new(base: &str, api_key: &str) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key: api_key.to_owned(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn read<T: DeserializeOwned>(res: reqwest::Response) -> Result<T, ClientError> {
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res.json().await?);
+        }
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            code: body["error"]["code"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned(),
+            message: body["error"]["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_owned(),
+            details: body["error"]["details"].clone(),
+            request_id: body["request_id"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// `POST /v2/files`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] with the contract's codes (`invalid_metadata`, `quota_exceeded`, …).
+    pub async fn create_files(&self, req: &CreateFiles) -> Result<CreatedFiles, ClientError> {
+        Self::read(
+            self.http
+                .post(self.url("/v2/files"))
+                .bearer_auth(&self.key)
+                .json(req)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// PUTs `body` to a created file's presigned URL with exactly its `upload_headers`
+    /// (the HTTP client sets `Content-Length` from the body).
+    ///
+    /// # Errors
+    /// [`ClientError::Store`] when the object store refuses the upload.
+    pub async fn upload(
+        &self,
+        file: &CreatedFile,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<(), ClientError> {
+        let mut req = self.http.put(&file.file_url).body(body);
+        for (name, value) in &file.upload_headers {
+            if !name.eq_ignore_ascii_case("content-length") {
+                req = req.header(name, value);
+            }
+        }
+        let res = req.send().await?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        let status = res.status().as_u16();
+        Err(ClientError::Store {
+            status,
+            body: res.text().await.unwrap_or_default(),
+        })
+    }
+
+    /// `POST /v2/files/{id}/complete`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`]: `upload_mismatch` (rejected), `upload_missing`, `invalid_state`, …
+    pub async fn complete(&self, id: Uuid) -> Result<File, ClientError> {
+        let url = self.url(&format!("/v2/files/{id}/complete"));
+        Self::read(self.http.post(url).bearer_auth(&self.key).send().await?).await
+    }
+
+    /// `GET /v2/files` (one page).
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] for a bad query or a workspace out of reach.
+    pub async fn list(&self, query: &ListQuery) -> Result<FilePage, ClientError> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(ws) = query.workspace_uuid {
+            params.push(("workspace_uuid", ws.to_string()));
+        }
+        for (key, value) in [
+            ("name", &query.name),
+            ("path", &query.path),
+            ("status", &query.status),
+            ("cursor", &query.cursor),
+        ] {
+            if let Some(v) = value {
+                params.push((key, v.clone()));
+            }
+        }
+        for label in &query.labels {
+            params.push(("label", label.clone()));
+        }
+        if let Some(limit) = query.limit {
+            params.push(("limit", limit.to_string()));
+        }
+        Self::read(
+            self.http
+                .get(self.url("/v2/files"))
+                .bearer_auth(&self.key)
+                .query(&params)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// `GET /v2/files/{id}`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] `not_found` for a file out of reach.
+    pub async fn get(&self, id: Uuid) -> Result<File, ClientError> {
+        Self::read(
+            self.http
+                .get(self.url(&format!("/v2/files/{id}")))
+                .bearer_auth(&self.key)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// `DELETE /v2/files/{id}`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] `not_found` for a file out of reach or already deleted.
+    pub async fn delete(&self, id: Uuid) -> Result<(), ClientError> {
+        let res = self
+            .http
+            .delete(self.url(&format!("/v2/files/{id}")))
+            .bearer_auth(&self.key)
+            .send()
+            .await?;
+        if res.status().is_success() {
+            return Ok(());
+        }
+        Self::read::<serde_json::Value>(res).await.map(|_| ())
+    }
+
+    /// `GET /v2/workspaces/{id}/usage`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] `forbidden` for a workspace out of reach.
+    pub async fn usage(&self, workspace: Uuid) -> Result<Usage, ClientError> {
+        let url = self.url(&format!("/v2/workspaces/{workspace}/usage"));
+        Self::read(self.http.get(url).bearer_auth(&self.key).send().await?).await
+    }
+}

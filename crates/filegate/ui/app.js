@@ -1,0 +1,167 @@
+// filegate upload page: plain JS on the public API. Everything user-provided is put in
+// the page with textContent, never as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const KEY = "filegate-api-key";
+
+function key() { return $("key").value.trim(); }
+
+function headers(extra) {
+  return Object.assign({ "Authorization": "Bearer " + key() }, extra || {});
+}
+
+function cell(row, text, cls) {
+  const td = row.insertCell();
+  if (text instanceof Node) td.appendChild(text); else td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method, headers: headers(body ? { "Content-Type": "application/json" } : {}),
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = new Error((data && data.error && data.error.message) || ("HTTP " + res.status));
+    err.status = res.status; err.body = data;
+    throw err;
+  }
+  return data;
+}
+
+async function sha256(file) {
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  let binary = "";
+  for (const b of new Uint8Array(digest)) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+function put(created, file, bar) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(created.upload_method, created.file_url);
+    for (const [name, value] of Object.entries(created.upload_headers)) {
+      // The browser sets Content-Length from the body itself.
+      if (name.toLowerCase() !== "content-length") xhr.setRequestHeader(name, value);
+    }
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
+    xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve() : reject(new Error("the store answered " + xhr.status)));
+    xhr.onerror = () => reject(new Error("the upload failed (network or CORS)"));
+    xhr.send(file);
+  });
+}
+
+function setStatus(row, status, text) {
+  const td = row.cells[3];
+  td.textContent = text || status;
+  td.className = "status-" + status;
+  row.dataset.status = status;
+}
+
+async function uploadAll(files) {
+  if (!key()) { alert("Paste an API key first."); return; }
+  const tbody = $("uploads").tBodies[0];
+  const rows = files.map((file) => {
+    const row = tbody.insertRow();
+    row.dataset.name = file.name;
+    cell(row, file.name);
+    cell(row, file.type || "(from extension)");
+    const bar = document.createElement("progress"); bar.max = 1; bar.value = 0;
+    cell(row, bar);
+    cell(row, "hashing");
+    setStatus(row, "pending", "hashing");
+    return { file, row, bar };
+  });
+  const labels = $("labels").value.split(",").map((s) => s.trim()).filter(Boolean);
+  for (let i = 0; i < rows.length; i += 50) {
+    let batch = rows.slice(i, i + 50);
+    for (const r of batch) r.checksum = await sha256(r.file);
+    let created = null;
+    while (batch.length && !created) {
+      const body = {
+        files: batch.map((r) => ({
+          name: r.file.name, size_bytes: r.file.size, checksum_sha256: r.checksum,
+          content_type: r.file.type || undefined, path: $("path").value || undefined,
+          labels: labels.length ? labels : undefined,
+        })),
+      };
+      const ws = $("workspace").value.trim();
+      if (ws) body.workspace_uuid = ws;
+      try {
+        created = await api("POST", "/v2/files", body);
+      } catch (err) {
+        const failing = (err.body && err.body.error && err.body.error.details && err.body.error.details.files) || [];
+        if (!failing.length) { for (const r of batch) setStatus(r.row, "failed", err.message); batch = []; break; }
+        const bad = new Set(failing.map((f) => f.index));
+        failing.forEach((f) => setStatus(batch[f.index].row, "failed", f.message));
+        batch = batch.filter((_, idx) => !bad.has(idx));
+      }
+    }
+    if (!created) continue;
+    await Promise.all(batch.map(async (r, idx) => {
+      const c = created.files[idx];
+      try {
+        setStatus(r.row, "uploading", "uploading");
+        await put(c, r.file, r.bar);
+        setStatus(r.row, "checking", "checking");
+        await api("POST", "/v2/files/" + c.file_uuid + "/complete");
+        setStatus(r.row, "ready", "ready");
+      } catch (err) {
+        const reason = err.body && err.body.error && err.body.error.details && err.body.error.details.rejection_reason;
+        if (reason) setStatus(r.row, "rejected", "rejected: " + reason);
+        else setStatus(r.row, "failed", err.message);
+      }
+    }));
+  }
+  await refresh();
+}
+
+async function download(id) {
+  const file = await api("GET", "/v2/files/" + id);
+  if (file.download_url) window.location.href = file.download_url;
+}
+
+async function refresh() {
+  if (!key()) return;
+  const tbody = $("library").tBodies[0];
+  $("library-error").textContent = "";
+  try {
+    const ws = $("workspace").value.trim();
+    const page = await api("GET", "/v2/files?limit=100" + (ws ? "&workspace_uuid=" + encodeURIComponent(ws) : ""));
+    tbody.replaceChildren();
+    for (const f of page.files) {
+      const row = tbody.insertRow();
+      row.dataset.name = f.name;
+      row.dataset.status = f.status;
+      cell(row, f.name);
+      cell(row, f.path || "");
+      const labels = document.createElement("span");
+      for (const l of f.labels) { const s = document.createElement("span"); s.className = "label"; s.textContent = l; labels.appendChild(s); }
+      cell(row, labels);
+      cell(row, f.size_bytes == null ? "" : String(f.size_bytes));
+      cell(row, f.rejection_reason ? f.status + ": " + f.rejection_reason : f.status, "status-" + f.status);
+      if (f.status === "ready") {
+        const b = document.createElement("button"); b.type = "button"; b.textContent = "Download";
+        b.addEventListener("click", () => download(f.file_uuid).catch((e) => alert(e.message)));
+        cell(row, b);
+      } else cell(row, "");
+    }
+  } catch (err) {
+    $("library-error").textContent = err.message;
+  }
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  $("key").value = sessionStorage.getItem(KEY) || "";
+  $("key").addEventListener("change", () => { sessionStorage.setItem(KEY, key()); refresh(); });
+  $("files").addEventListener("change", (e) => { uploadAll(Array.from(e.target.files)); e.target.value = ""; });
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); uploadAll(Array.from(e.dataTransfer.files)); });
+  $("refresh").addEventListener("click", refresh);
+  refresh();
+});

@@ -1,0 +1,72 @@
+// End-to-end: the upload page in headless Chromium uploads a real PDF and a mislabeled
+// file (a PNG named .pdf); the first must end ready, the second rejected, and the
+// library list must show both. Saves a screenshot.
+//
+// Env: FILEGATE_URL, FILEGATE_API_KEY, NODE_MODULES_DIR (where playwright-core is),
+// SCREENSHOT (png path), CHROMIUM (default /usr/bin/chromium).
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
+
+const require = createRequire(process.env.NODE_MODULES_DIR + "/");
+const { chromium } = require("playwright-core");
+
+function pdf() {
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+  ];
+  let out = "%PDF-1.4\n";
+  const offsets = [];
+  objects.forEach((body, i) => { offsets.push(out.length); out += `${i + 1} 0 obj\n${body}\nendobj\n`; });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const o of offsets) out += `${String(o).padStart(10, "0")} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, "latin1");
+}
+
+const png = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000" + "1f15c489", "hex");
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+let failed = false;
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 820 } });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push("page error: " + e.message));
+  page.on("console", (m) => { if (m.type() === "error") problems.push("console: " + m.text()); });
+  await page.goto(process.env.FILEGATE_URL + "/");
+  await page.fill("#key", process.env.FILEGATE_API_KEY);
+  await page.press("#key", "Tab");
+  await page.fill("#path", "browser/");
+  await page.fill("#labels", "e2e");
+  await page.setInputFiles("#files", [
+    { name: "report.pdf", mimeType: "application/pdf", buffer: pdf() },
+    { name: "photo.pdf", mimeType: "application/pdf", buffer: png },
+  ]);
+  const row = (table, name, status) => `#${table} tr[data-name="${name}"][data-status="${status}"]`;
+  await page.waitForSelector(row("uploads", "report.pdf", "ready"), { timeout: 30000 });
+  await page.waitForSelector(row("uploads", "photo.pdf", "rejected"), { timeout: 30000 });
+  await page.waitForSelector(row("library", "report.pdf", "ready"), { timeout: 30000 });
+  await page.waitForSelector(row("library", "photo.pdf", "rejected"), { timeout: 30000 });
+  const reason = await page.textContent(row("uploads", "photo.pdf", "rejected") + " td:nth-child(4)");
+  assert.match(reason, /image\/png/, "the rejection reason names what the bytes are");
+  const labels = await page.textContent(row("library", "report.pdf", "ready"));
+  assert.match(labels, /browser\//);
+  assert.match(labels, /e2e/);
+  await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+  // CORS preflights that fail show up as console errors; there must be none.
+  assert.deepEqual(problems.filter((p) => !p.includes("422")), [], problems.join("\n"));
+  console.log("screenshot: " + process.env.SCREENSHOT);
+} catch (e) {
+  failed = true;
+  console.error(e);
+} finally {
+  await browser.close();
+}
+console.log(failed ? "browser: 0 passed, 1 failed" : "browser: 1 passed, 0 failed");
+process.exit(failed ? 1 : 0);
