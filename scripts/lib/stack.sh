@@ -68,6 +68,14 @@ ensure_postgres() { # ensure_postgres DIR PORT
   if psql "postgres://postgres@127.0.0.1:5432/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
     PG_URL="postgres://postgres@127.0.0.1:5432/postgres"; log "using Postgres at 127.0.0.1:5432"; return 0
   fi
+  start_private_postgres "$dir" "$port"
+  PG_STARTED_DIR="$dir"
+}
+
+# A private cluster in DIR on 127.0.0.1:PORT (trust auth), from Debian's postgresql
+# package, installed if missing. Sets PG_URL.
+start_private_postgres() { # start_private_postgres DIR PORT
+  local dir=$1 port=$2
   pg_bindir >/dev/null || apt_install postgresql
   local bin; bin=$(pg_bindir) || die "postgresql installed but initdb not found"
   local as=()
@@ -75,14 +83,14 @@ ensure_postgres() { # ensure_postgres DIR PORT
   if [ ! -s "$dir/PG_VERSION" ]; then
     log "initializing a private Postgres cluster in $dir"
     mkdir -p "$dir"
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    # initdb refuses root: the cluster belongs to the postgres user, who must reach it.
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir" && chmod o+x "$(dirname "$dir")"
     "${as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
   fi
   log "starting a private Postgres on 127.0.0.1:$port"
   "${as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 30 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
   PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  PG_STARTED_DIR="$dir"
 }
 
 stop_postgres() { # stop_postgres DIR
