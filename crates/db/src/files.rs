@@ -172,7 +172,8 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
     }
 }
 
-const RESERVE_SQL: &str = "\
+/// The reservation statement (also driven by `scripts/bench` through pgbench).
+pub const RESERVE_SQL: &str = "\
 WITH ws AS (
     UPDATE workspaces
        SET reserved_bytes = reserved_bytes + $3
