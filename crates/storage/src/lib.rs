@@ -7,6 +7,7 @@
 //! Every call is bounded by the configured timeout.
 
 mod error;
+mod presign;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -101,6 +102,8 @@ pub struct Storage {
     bucket: String,
     timeout: Duration,
     observer: Option<Observer>,
+    /// Static credentials and path style: PUT URLs are signed without the SDK pipeline.
+    direct: Option<presign::DirectPresigner>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -160,6 +163,22 @@ impl Storage {
             bucket: settings.bucket.clone(),
             timeout: settings.timeout,
             observer: None,
+            direct: match (
+                &settings.access_key_id,
+                &settings.secret_access_key,
+                public_endpoint_of(settings),
+            ) {
+                (Some(id), Some(secret), Some(endpoint)) if settings.path_style => {
+                    Some(presign::DirectPresigner::new(
+                        id,
+                        secret,
+                        &settings.region,
+                        endpoint,
+                        &settings.bucket,
+                    ))
+                }
+                _ => None,
+            },
         }
     }
 
@@ -282,6 +301,33 @@ impl Storage {
         spec: &PutSpec<'_>,
         ttl: Duration,
     ) -> Result<Presigned, StorageError> {
+        if let Some(direct) = &self.direct {
+            if ttl > MAX_PRESIGN_TTL {
+                return Err(StorageError::Other(
+                    "presigned URLs may last at most 7 days".into(),
+                ));
+            }
+            let now = SystemTime::now();
+            let length = spec.content_length.map(|l| l.to_string());
+            let checksum = spec.checksum.map(|c| c.to_base64());
+            let mut headers = vec![("content-type", spec.content_type)];
+            if let Some(l) = &length {
+                headers.push(("content-length", l.as_str()));
+            }
+            if let Some(c) = &checksum {
+                headers.push(("x-amz-checksum-sha256", c.as_str()));
+            }
+            let url = direct.put_url(key, &headers, ttl, now)?;
+            return Ok(Presigned {
+                url,
+                method: "PUT".to_owned(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (canonical_header(k), (*v).to_owned()))
+                    .collect(),
+                expires_at: DateTime::<Utc>::from(now + ttl),
+            });
+        }
         let (config, expires_at) = presigning(ttl)?;
         let mut req = self
             .public
@@ -442,6 +488,17 @@ impl Storage {
     }
 }
 
+/// SigV4's limit on a presigned URL's lifetime.
+const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The endpoint signed into URLs: the public one, else the internal one.
+fn public_endpoint_of(settings: &StorageSettings) -> Option<&str> {
+    settings
+        .public_endpoint
+        .as_deref()
+        .or(settings.endpoint.as_deref())
+}
+
 fn presigning(ttl: Duration) -> Result<(PresigningConfig, DateTime<Utc>), StorageError> {
     let now = SystemTime::now();
     let config = PresigningConfig::builder()
@@ -460,5 +517,87 @@ fn canonical_header(name: &str) -> String {
         "content-length" => "Content-Length".to_owned(),
         "content-md5" => "Content-MD5".to_owned(),
         other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature(url: &str) -> Option<&str> {
+        url.split(['?', '&'])
+            .find_map(|p| p.strip_prefix("X-Amz-Signature="))
+    }
+
+    /// The direct presigner and the SDK sign the same request identically.
+    #[tokio::test]
+    async fn direct_put_urls_carry_the_sdks_signature() {
+        let settings = StorageSettings {
+            endpoint: Some("http://store.internal:9000".into()),
+            public_endpoint: Some("http://localhost:3900".into()),
+            region: "garage".into(),
+            bucket: "files".into(),
+            access_key_id: Some("GK0123456789abcdef01234567".into()),
+            secret_access_key: Some(
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+            ),
+            path_style: true,
+            timeout: Duration::from_secs(1),
+        };
+        let storage = Storage::new(&settings).await;
+        let direct = storage.direct.clone();
+        let direct = direct.as_ref();
+        assert!(
+            direct.is_some(),
+            "static credentials and path style take the direct path"
+        );
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let ttl = Duration::from_secs(900);
+        let key = "0f3c0c1e-0000-7000-8000-000000000001/0f3c0c1e-0000-7000-8000-000000000002";
+        let sum = Checksum::from_digest([7; 32]).to_base64();
+        let config = PresigningConfig::builder()
+            .start_time(at)
+            .expires_in(ttl)
+            .build()
+            .ok();
+        let sdk = match config {
+            Some(config) => storage
+                .public
+                .put_object()
+                .bucket("files")
+                .key(key)
+                .content_type("text/plain")
+                .content_length(5)
+                .checksum_sha256(&sum)
+                .presigned(config)
+                .await
+                .map(|p| p.uri().to_owned())
+                .ok(),
+            None => None,
+        };
+        let ours = direct.and_then(|d| {
+            d.put_url(
+                key,
+                &[
+                    ("content-type", "text/plain"),
+                    ("content-length", "5"),
+                    ("x-amz-checksum-sha256", &sum),
+                ],
+                ttl,
+                at,
+            )
+            .ok()
+        });
+        let (sdk, ours) = (sdk.unwrap_or_default(), ours.unwrap_or_default());
+        assert!(
+            ours.starts_with("http://localhost:3900/files/0f3c0c1e-"),
+            "{ours}"
+        );
+        assert!(signature(&sdk).is_some(), "{sdk}");
+        assert_eq!(
+            signature(&ours),
+            signature(&sdk),
+            "\nours: {ours}\nsdk:  {sdk}"
+        );
     }
 }
