@@ -410,8 +410,56 @@ async fn main() {
             }
         }
     };
+    let before = http
+        .get(format!("{url_on}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let stats = drive(conc, seconds, complete).await;
     let rss = peak_rss_mib(&pid_on);
+    let after = http
+        .get(format!("{url_on}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mean_ms = |series: &str| {
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        let v = |text: &str, suffix: &str| {
+            let prefix = if labels.is_empty() {
+                format!("{name}_{suffix} ")
+            } else {
+                format!("{name}_{suffix}{{{labels} ")
+            };
+            text.lines()
+                .find(|l| l.starts_with(&prefix))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let n = v(&after, "count") - v(&before, "count");
+        if n > 0.0 {
+            (v(&after, "sum") - v(&before, "sum")) / n * 1000.0
+        } else {
+            0.0
+        }
+    };
+    let breakdown = format!(
+        "completion (d), mean ms inside filegate: whole request {:.2}, HeadObject {:.2}, ranged GetObject {:.2} (concurrent)",
+        mean_ms(
+            "filegate_http_request_duration_seconds{method=\"POST\",route=\"/v2/files/{file_uuid}/complete\",status=\"200\"}"
+        ),
+        mean_ms("filegate_object_store_call_duration_seconds{op=\"head_object\",outcome=\"ok\"}"),
+        mean_ms(
+            "filegate_object_store_call_duration_seconds{op=\"get_object_range\",outcome=\"ok\"}"
+        ),
+    );
+    println!("{breakdown}");
     let keys = Arc::new(objects.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>());
     let raw = {
         let (storage, keys) = (storage.clone(), keys.clone());
@@ -447,7 +495,7 @@ async fn main() {
              SELECT gen_random_uuid(), '{big}', 'f' || i || '.txt', 'p/' || (i % 100) || '/', ARRAY['l' || (i % 10)],
                     'text/plain', 10, 10, 'ready', 'big/' || i, '{}', now() - make_interval(secs => i), now()
                FROM generate_series(1, 1000000) AS i;
-             ANALYZE files;",
+             VACUUM (ANALYZE) files;",
             minted.id
         ))
         .await
@@ -572,6 +620,7 @@ async fn main() {
             ));
         }
     }
+    table.push_str(&format!("\n{breakdown}\n"));
     println!("\n{table}");
     if let Ok(out) = std::env::var("BENCH_OUT") {
         std::fs::write(out, table).unwrap();

@@ -164,7 +164,12 @@ async fn verify(
     file: &FileRow,
     max_file_bytes: i64,
 ) -> Result<Verdict, ApiError> {
-    let Some(head) = state.storage.head(&file.object_key).await? else {
+    // HEAD and the ranged GET go out together: one round trip to the store, not two.
+    let (head, prefix) = tokio::join!(
+        state.storage.head(&file.object_key),
+        state.storage.read_prefix(&file.object_key, SNIFF_BYTES)
+    );
+    let Some(head) = head? else {
         return Ok(Verdict::Missing);
     };
     let declared = ContentType::parse(&file.content_type).map_err(|_| {
@@ -225,11 +230,7 @@ async fn verify(
             ));
         }
     }
-    let Some(prefix) = state
-        .storage
-        .read_prefix(&file.object_key, SNIFF_BYTES)
-        .await?
-    else {
+    let Some(prefix) = prefix? else {
         return Ok(Verdict::Missing);
     };
     if let Err(reason) = declared.sniff(&prefix) {
