@@ -281,12 +281,15 @@ pub struct FileRow {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub upload_expires_at: DateTime<Utc>,
+    /// The workspace's largest file, read with the row so completion needs no second look-up.
+    pub max_file_bytes: i64,
 }
 
 /// The columns [`FileRow::from_row`] reads, for a `files f JOIN workspaces w`.
 pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, f.name, f.path, f.local_file_path, \
      f.labels, f.public_url, f.content_type, f.size_bytes, f.reserved_bytes, f.checksum_sha256, f.status, \
-     f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at";
+     f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at, \
+     w.max_file_bytes";
 
 impl FileRow {
     pub(crate) fn from_row(row: &tokio_postgres::Row) -> Self {
@@ -313,6 +316,7 @@ impl FileRow {
             updated_at: row.get(17),
             completed_at: row.get(18),
             upload_expires_at: row.get(19),
+            max_file_bytes: row.get(20),
         }
     }
 }
@@ -355,17 +359,17 @@ pub async fn mark_ready(pool: &Pool, id: Uuid, size: i64) -> Result<Option<FileR
                   FROM old
                  WHERE w.id = old.workspace_id AND $2 <= old.held
                    AND w.used_bytes + w.reserved_bytes - old.held + $2 <= w.quota_bytes
-                RETURNING w.id, w.organization_id
+                RETURNING w.id, w.organization_id, w.max_file_bytes
              ), f AS (
                 UPDATE files
                    SET status = 'ready', size_bytes = $2, reserved_bytes = $2,
                        completed_at = now(), updated_at = now()
                   FROM w
                  WHERE files.id = $1 AND files.workspace_id = w.id
-                RETURNING files.*, w.organization_id
+                RETURNING files.*, w.organization_id, w.max_file_bytes
              )
              SELECT {} FROM f",
-            FILE_COLUMNS.replace("w.organization_id", "f.organization_id")
+            FILE_COLUMNS.replace("w.", "f.")
         ))
         .await?;
     Ok(client
@@ -394,21 +398,21 @@ pub async fn mark_rejected(
              ), w AS (
                 UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - old.held
                   FROM old WHERE w.id = old.workspace_id
-                RETURNING w.id, w.organization_id
+                RETURNING w.id, w.organization_id, w.max_file_bytes
              ), f AS (
                 UPDATE files
                    SET status = 'rejected', rejection_reason = $2, reserved_bytes = 0,
                        completed_at = now(), updated_at = now()
                   FROM w
                  WHERE files.id = $1 AND files.workspace_id = w.id
-                RETURNING files.*, w.organization_id
+                RETURNING files.*, w.organization_id, w.max_file_bytes
              ), d AS (
                 INSERT INTO object_deletions (object_key, final_after)
                 SELECT object_key, upload_expires_at FROM f
                 ON CONFLICT (object_key) DO UPDATE SET due_at = now()
              )
              SELECT {} FROM f",
-            FILE_COLUMNS.replace("w.organization_id", "f.organization_id")
+            FILE_COLUMNS.replace("w.", "f.")
         ))
         .await?;
     Ok(client

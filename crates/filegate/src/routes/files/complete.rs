@@ -46,9 +46,7 @@ pub async fn complete(
     if file.status != FileStatus::Pending {
         return settled(file);
     }
-    let max_file_bytes = filegate_db::workspaces::get(&state.pool, file.workspace_id)
-        .await?
-        .map_or(file.reserved_bytes, |w| w.limits.max_file_bytes);
+    let max_file_bytes = file.max_file_bytes;
     match verify(&state, &file, max_file_bytes).await? {
         Verdict::Missing => Err(count(
             "missing",
