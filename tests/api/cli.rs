@@ -1,25 +1,13 @@
 //! The `filegate` binary: secrets stay out of `--help`, and the admin CLI creates
 //! tenants whose keys work against a running app.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use filegate_tests::{Answer, spawn_app};
 use reqwest::Method;
 use serde_json::Value;
 
-/// `target/<profile>/filegate`, built by `scripts/test` before the suites run.
-fn filegate_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = dir.join("filegate");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p filegate` (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
+use filegate_tests::filegate_bin;
 
 fn admin(database_url: &str, args: &[&str]) -> (bool, Value, String) {
     let out = Command::new(filegate_bin())
@@ -264,25 +252,14 @@ async fn reap_once_expires_abandoned_uploads_and_prints_a_report() {
 #[tokio::test]
 async fn json_logs_have_one_line_per_request_with_its_id_route_status_latency_and_key_id() {
     let app = filegate_tests::spawn_app().await;
-    let backends = filegate_tests::backends().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = tokio::process::Command::new(filegate_bin())
-        .arg("serve")
-        .env_clear()
-        .env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("FILEGATE_DATABASE_URL", &app.database_url)
-        .env("FILEGATE_S3_ENDPOINT", &backends.s3_endpoint)
-        .env("FILEGATE_S3_REGION", &backends.s3_region)
-        .env("FILEGATE_S3_BUCKET", &app.settings.storage.s3_bucket)
-        .env("FILEGATE_S3_ACCESS_KEY_ID", &backends.s3_access_key_id)
-        .env(
-            "FILEGATE_S3_SECRET_ACCESS_KEY",
-            &backends.s3_secret_access_key,
-        )
+    let child = app
+        .serve_command(port)
+        .await
         .env("FILEGATE_LOG_FORMAT", "json")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -290,14 +267,7 @@ async fn json_logs_have_one_line_per_request_with_its_id_route_status_latency_an
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "filegate did not start"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    filegate_tests::wait_healthy(port).await;
     let usage = format!("{base}/v2/workspaces/{}/usage", app.tenant.workspace);
     let res = client
         .get(&usage)

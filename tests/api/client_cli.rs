@@ -6,17 +6,9 @@ use tokio::process::Command;
 use filegate_client::{Client, ListQuery};
 use filegate_tests::{TestApp, samples, spawn_app};
 
-fn filegate_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("filegate")
-}
-
 /// Runs the binary without blocking the test's runtime (the app under test shares it).
 async fn run(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(filegate_bin())
+    let out = Command::new(filegate_tests::filegate_bin())
         .env_clear()
         .env("FILEGATE_URL", &app.address)
         .env("FILEGATE_API_KEY", &app.tenant.key)

@@ -236,40 +236,16 @@ async fn garage_stopped_under_completion_load_changes_nothing_until_it_returns()
     assert_counters_match_rows(&app).await;
 }
 
-fn filegate_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(std::path::Path::parent)
-        .unwrap()
-        .join("filegate")
-}
-
 async fn start_binary(app: &TestApp, port: u16) -> tokio::process::Child {
-    let b = filegate_tests::backends().await;
-    let child = tokio::process::Command::new(filegate_bin())
-        .arg("serve")
-        .env_clear()
-        .env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("FILEGATE_DATABASE_URL", &app.database_url)
-        .env("FILEGATE_S3_ENDPOINT", &b.s3_endpoint)
-        .env("FILEGATE_S3_REGION", &b.s3_region)
-        .env("FILEGATE_S3_BUCKET", &app.settings.storage.s3_bucket)
-        .env("FILEGATE_S3_ACCESS_KEY_ID", &b.s3_access_key_id)
-        .env("FILEGATE_S3_SECRET_ACCESS_KEY", &b.s3_secret_access_key)
+    let child = app
+        .serve_command(port)
+        .await
         .env("FILEGATE_RATE_LIMIT_PER_SECOND", "100000")
         .env("FILEGATE_RATE_LIMIT_BURST", "100000")
         .env("FILEGATE_LOG", "warn")
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "filegate did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    filegate_tests::wait_healthy(port).await;
     child
 }
 

@@ -661,6 +661,61 @@ impl Answer {
     }
 }
 
+/// `target/<profile>/filegate`, which `scripts/test` builds before the suites run.
+///
+/// # Panics
+/// When the binary has not been built.
+#[must_use]
+pub fn filegate_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir");
+    let bin = dir.join("filegate");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p filegate` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Waits (up to 20 s) until a filegate on `port` answers `/healthz`.
+pub async fn wait_healthy(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "filegate did not start on port {port}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+impl TestApp {
+    /// `filegate serve` (a separate process) on `port` with this app's database and
+    /// bucket and nothing from the caller's environment.
+    pub async fn serve_command(&self, port: u16) -> tokio::process::Command {
+        let b = backends().await;
+        let mut cmd = tokio::process::Command::new(filegate_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FILEGATE_DATABASE_URL", &self.database_url)
+            .env("FILEGATE_S3_ENDPOINT", &b.s3_endpoint)
+            .env("FILEGATE_S3_REGION", &b.s3_region)
+            .env("FILEGATE_S3_BUCKET", &self.settings.storage.s3_bucket)
+            .env("FILEGATE_S3_ACCESS_KEY_ID", &b.s3_access_key_id)
+            .env("FILEGATE_S3_SECRET_ACCESS_KEY", &b.s3_secret_access_key)
+            .kill_on_drop(true);
+        cmd
+    }
+}
+
 /// Standard base64 of the SHA-256 of `bytes`, as `checksum_sha256` wants it.
 #[must_use]
 pub fn sha256_b64(bytes: &[u8]) -> String {

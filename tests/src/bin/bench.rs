@@ -107,6 +107,29 @@ async fn ok(res: reqwest::Result<reqwest::Response>) -> bool {
     }
 }
 
+/// CPU seconds used so far by processes named `filegate`, `postgres`, `garage` and
+/// `bench` (this load generator), from /proc (USER_HZ = 100).
+fn cpu_seconds_by_process() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..close];
+        if !["filegate", "postgres", "garage", "bench"].contains(&name) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+        *out.entry(name.to_owned()).or_insert(0.0) += ticks as f64 / 100.0;
+    }
+    out
+}
+
 fn reset_rss(pid: &str) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
@@ -422,8 +445,18 @@ async fn main() {
         .text()
         .await
         .unwrap();
+    let cpu_before = cpu_seconds_by_process();
     let stats = drive(conc, seconds, complete).await;
+    let cpu_after = cpu_seconds_by_process();
     let rss = peak_rss_mib(&pid_on);
+    let cores = std::thread::available_parallelism().map_or(2.0, |n| n.get() as f64);
+    let cpu_split: Vec<String> = cpu_after
+        .iter()
+        .map(|(name, after)| {
+            let used = after - cpu_before.get(name).copied().unwrap_or(0.0);
+            format!("{name} {:.0}%", used / stats.elapsed / cores * 100.0)
+        })
+        .collect();
     let after = http
         .get(format!("{url_on}/metrics"))
         .send()
@@ -462,6 +495,10 @@ async fn main() {
         mean_ms(
             "filegate_object_store_call_duration_seconds{op=\"get_object_range\",outcome=\"ok\"}"
         ),
+    );
+    let breakdown = format!(
+        "{breakdown}; CPU of the machine during (d): {}",
+        cpu_split.join(", ")
     );
     println!("{breakdown}");
     let keys = Arc::new(objects.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>());
