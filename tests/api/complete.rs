@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use filegate_domain::Limits;
-use filegate_tests::proxy::FaultProxy;
-use filegate_tests::{TestApp, backends, samples, sha256_b64, spawn_app, spawn_app_with};
+use filegate_tests::{TestApp, samples, sha256_b64, spawn_app, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -275,17 +274,7 @@ async fn another_tenants_file_is_not_found() {
 
 #[tokio::test]
 async fn with_the_object_store_unreachable_complete_is_503_and_the_file_stays_pending() {
-    let upstream = backends()
-        .await
-        .s3_endpoint
-        .trim_start_matches("http://")
-        .to_owned();
-    let proxy = FaultProxy::start(&upstream).await;
-    let app = spawn_app_with(|s| {
-        s.storage.s3_endpoint = Some(proxy.url());
-        s.storage.s3_timeout_ms = 1000;
-    })
-    .await;
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|_| {}).await;
     let file = app.reserve_and_upload("a.md", samples::markdown()).await;
     proxy.cut();
     let res = app.complete(&file).await;
@@ -391,18 +380,8 @@ async fn two_reapers_at_once_never_double_release() {
 
 #[tokio::test]
 async fn a_deletion_that_fails_is_retried_by_the_reaper() {
-    let upstream = backends()
-        .await
-        .s3_endpoint
-        .trim_start_matches("http://")
-        .to_owned();
-    let proxy = FaultProxy::start(&upstream).await;
-    let app = spawn_app_with(|s| {
-        s.storage.s3_endpoint = Some(proxy.url());
-        s.storage.s3_timeout_ms = 1000;
-        s.storage.presign_ttl_secs = 1;
-    })
-    .await;
+    let (app, proxy) =
+        filegate_tests::spawn_app_behind_store_proxy(|s| s.storage.presign_ttl_secs = 1).await;
     let file = app.reserve_and_upload("x.pdf", samples::png()).await;
     // Verification reads through the proxy; cut it only for the deletion that follows.
     let verdict = app.complete(&file).await;

@@ -1,5 +1,4 @@
-use filegate_tests::proxy::FaultProxy;
-use filegate_tests::{Answer, backends, spawn_app, spawn_app_with};
+use filegate_tests::{Answer, spawn_app};
 
 #[tokio::test]
 async fn healthz_answers_200_without_credentials() {
@@ -21,13 +20,7 @@ async fn readyz_answers_200_when_postgres_and_the_bucket_answer() {
 
 #[tokio::test]
 async fn readyz_turns_503_while_the_object_store_is_unreachable_and_recovers() {
-    let upstream = backends()
-        .await
-        .s3_endpoint
-        .trim_start_matches("http://")
-        .to_owned();
-    let proxy = FaultProxy::start(&upstream).await;
-    let app = spawn_app_with(|s| s.storage.s3_endpoint = Some(proxy.url())).await;
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|_| {}).await;
     assert_eq!(
         Answer::of(app.get_anonymous("/readyz").await).await.status,
         200

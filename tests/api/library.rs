@@ -3,8 +3,7 @@
 use std::collections::HashSet;
 
 use filegate_domain::Limits;
-use filegate_tests::proxy::FaultProxy;
-use filegate_tests::{Answer, TestApp, backends, samples, spawn_app, spawn_app_with};
+use filegate_tests::{Answer, TestApp, samples, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -346,17 +345,7 @@ async fn delete_releases_the_bytes_removes_the_object_and_a_second_delete_is_404
 
 #[tokio::test]
 async fn a_delete_while_the_store_is_down_leaks_nothing_and_the_reaper_finishes_it() {
-    let upstream = backends()
-        .await
-        .s3_endpoint
-        .trim_start_matches("http://")
-        .to_owned();
-    let proxy = FaultProxy::start(&upstream).await;
-    let app = spawn_app_with(|s| {
-        s.storage.s3_endpoint = Some(proxy.url());
-        s.storage.s3_timeout_ms = 1000;
-    })
-    .await;
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|_| {}).await;
     let file = app.reserve_and_upload("r.txt", samples::txt()).await;
     assert_eq!(app.complete(&file).await.status, 200);
     proxy.cut();

@@ -272,6 +272,27 @@ pub async fn spawn_app() -> TestApp {
 
 static TRACING: OnceLock<()> = OnceLock::new();
 
+/// Spawns the app talking to the object store through a [`proxy::FaultProxy`] the test
+/// can cut, with a 1-second store timeout so a cut shows quickly.
+pub async fn spawn_app_behind_store_proxy(
+    customize: impl FnOnce(&mut ServeSettings),
+) -> (TestApp, proxy::FaultProxy) {
+    let upstream = backends()
+        .await
+        .s3_endpoint
+        .trim_start_matches("http://")
+        .to_owned();
+    let proxy = proxy::FaultProxy::start(&upstream).await;
+    let url = proxy.url();
+    let app = spawn_app_with(|s| {
+        s.storage.s3_endpoint = Some(url);
+        s.storage.s3_timeout_ms = 1000;
+        customize(s);
+    })
+    .await;
+    (app, proxy)
+}
+
 /// Spawns the app after `customize` has adjusted the settings.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeSettings)) -> TestApp {
     TRACING.get_or_init(|| {
