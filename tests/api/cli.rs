@@ -152,11 +152,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
     )
     .await;
     let database_url = filegate_tests::fresh_database().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = filegate_tests::free_port();
     let mut child = tokio::process::Command::new(filegate_bin())
         .arg("serve")
         .env_clear()
@@ -195,14 +191,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
         async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    filegate_tests::sigterm(child.id().unwrap());
     assert_eq!(
         in_flight.await.unwrap().ok(),
         Some(200),
@@ -252,11 +241,7 @@ async fn reap_once_expires_abandoned_uploads_and_prints_a_report() {
 #[tokio::test]
 async fn json_logs_have_one_line_per_request_with_its_id_route_status_latency_and_key_id() {
     let app = filegate_tests::spawn_app().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = filegate_tests::free_port();
     let child = app
         .serve_command(port)
         .await
@@ -276,14 +261,7 @@ async fn json_logs_have_one_line_per_request_with_its_id_route_status_latency_an
         .send()
         .await;
     assert_eq!(res.unwrap().status(), 200);
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    filegate_tests::sigterm(child.id().unwrap());
     let out = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -184,9 +184,9 @@ async fn an_undeclared_size_over_the_max_file_size_is_rejected() {
         })
         .await;
     let res = app
-        .request_as(&small.key, Method::POST, "/v2/files")
-        .json(&json!({ "files": [{ "name": "a.txt" }] }));
-    let file = res.send().await.unwrap().json::<Value>().await.unwrap()["files"][0].clone();
+        .create_files_as(&small.key, &json!({ "files": [{ "name": "a.txt" }] }))
+        .await;
+    let file = res.body["files"][0].clone();
     assert_eq!(
         app.upload(&file, vec![b'x'; 1001]).await,
         200,

@@ -360,18 +360,8 @@ async fn a_reservation_of_exactly_the_quota_passes_and_one_byte_more_is_refused(
         })
         .await;
     let post = |body: Value| {
-        let app = &app;
-        let key = tenant.key.clone();
-        async move {
-            Answer::of(
-                app.request_as(&key, Method::POST, "/v2/files")
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        let (app, key) = (&app, tenant.key.clone());
+        async move { app.create_files_as(&key, &body).await }
     };
     let res = post(one(json!({ "name": "a.txt", "size_bytes": 101 }))).await;
     res.assert_error(409, "quota_exceeded");
@@ -399,18 +389,8 @@ async fn types_outside_the_allow_list_are_unsupported() {
         })
         .await;
     let post = |body: Value| {
-        let app = &app;
-        let key = pdf_only.key.clone();
-        async move {
-            Answer::of(
-                app.request_as(&key, Method::POST, "/v2/files")
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        let (app, key) = (&app, pdf_only.key.clone());
+        async move { app.create_files_as(&key, &body).await }
     };
     assert_eq!(post(one(json!({ "name": "a.pdf" }))).await.status, 200);
     assert_failing_index(

@@ -53,11 +53,7 @@ async fn readyz_turns_503_while_the_object_store_is_unreachable_and_recovers() {
 #[tokio::test]
 async fn readyz_turns_503_when_the_database_is_unreachable() {
     // A port nothing listens on stands for a database that is down.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = filegate_tests::free_port();
     let app = spawn_app().await;
     let settings = {
         let mut s = app.settings.clone();

@@ -469,12 +469,8 @@ async fn keys_reach_nothing_outside_their_organization_or_scope() {
         Answer::of(usage.unwrap())
             .await
             .assert_error(403, "forbidden");
-        let create = app
-            .request_as(key, Method::POST, "/v2/files")
-            .json(&json!({ "workspace_uuid": ws, "files": [{ "name": "x.txt" }] }))
-            .send()
-            .await;
-        Answer::of(create.unwrap())
+        let create = json!({ "workspace_uuid": ws, "files": [{ "name": "x.txt" }] });
+        app.create_files_as(key, &create)
             .await
             .assert_error(403, "forbidden");
     }

@@ -253,11 +253,7 @@ async fn start_binary(app: &TestApp, port: u16) -> tokio::process::Child {
 #[ignore = "stops shared services: run by scripts/test's fault stage"]
 async fn filegate_killed_mid_reservation_load_leaves_counters_equal_to_rows() {
     let app = spawn_app().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = filegate_tests::free_port();
     for round in 0..2 {
         let mut child = start_binary(&app, port).await;
         let stop = Arc::new(AtomicBool::new(false));

@@ -404,14 +404,17 @@ impl TestApp {
 
     /// `POST /v2/files` with `body`, as the tenant.
     pub async fn create_files(&self, body: &Value) -> Answer {
-        Answer::of(
-            self.request(reqwest::Method::POST, "/v2/files")
-                .json(body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        self.create_files_as(&self.tenant.key, body).await
+    }
+
+    /// `POST /v2/files` with `body`, as `key`.
+    pub async fn create_files_as(&self, key: &str, body: &Value) -> Answer {
+        let res = self
+            .request_as(key, reqwest::Method::POST, "/v2/files")
+            .json(body)
+            .send()
+            .await;
+        Answer::of(res.expect("request")).await
     }
 
     /// PUTs `bytes` to a created file's `file_url` with its `upload_headers` (the HTTP
@@ -700,6 +703,23 @@ pub fn filegate_bin() -> std::path::PathBuf {
         bin.display()
     );
     bin
+}
+
+/// A loopback port nothing listens on right now.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Sends SIGTERM to a process (graceful shutdown).
+pub fn sigterm(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -TERM {pid}");
 }
 
 /// Waits (up to 20 s) until a filegate on `port` answers `/healthz`.

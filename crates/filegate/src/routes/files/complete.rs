@@ -70,7 +70,7 @@ pub async fn complete(
                     Ok(HttpResponse::Ok().json(FileObject::from(ready)))
                 }
                 // A concurrent completion (or the reaper) moved it first.
-                None => settled(reload(&state, &caller, file.id).await?),
+                None => settled(load(&state, &caller, file.id).await?),
             }
         }
         Verdict::Invalid(check, reason) => {
@@ -86,7 +86,7 @@ pub async fn complete(
                     delete_object(&state, &rejected.object_key).await;
                     Err(mismatch(&rejected))
                 }
-                None => settled(reload(&state, &caller, file.id).await?),
+                None => settled(load(&state, &caller, file.id).await?),
             }
         }
     }
@@ -99,10 +99,6 @@ fn count(outcome: &str, e: ApiError) -> ApiError {
         .with_label_values(&[outcome])
         .inc();
     e
-}
-
-async fn reload(state: &AppState, caller: &Caller, id: Uuid) -> Result<FileRow, ApiError> {
-    load(state, caller, id).await
 }
 
 /// The answer for a file that is no longer pending: ready files answer the same 200
