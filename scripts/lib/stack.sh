@@ -73,9 +73,10 @@ ensure_postgres() { # ensure_postgres DIR PORT
 }
 
 # A private cluster in DIR on 127.0.0.1:PORT (trust auth), from Debian's postgresql
-# package, installed if missing. Sets PG_URL.
-start_private_postgres() { # start_private_postgres DIR PORT
-  local dir=$1 port=$2
+# package, installed if missing; EXTRA server options (e.g. "-c ssl=on") are added.
+# Sets PG_URL.
+start_private_postgres() { # start_private_postgres DIR PORT [EXTRA]
+  local dir=$1 port=$2 extra=${3:-}
   pg_bindir >/dev/null || apt_install postgresql
   local bin; bin=$(pg_bindir) || die "postgresql installed but initdb not found"
   local as=()
@@ -89,7 +90,7 @@ start_private_postgres() { # start_private_postgres DIR PORT
   fi
   log "starting a private Postgres on 127.0.0.1:$port"
   "${as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 30 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off $extra" start >/dev/null
   PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
@@ -99,13 +100,30 @@ stop_postgres() { # stop_postgres DIR
   "${as[@]}" "$bin/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# Installs Garage into the cache once (cargo install, ~7 minutes on 2 cores).
+# Copies a prebuilt binary NAME (e.g. garage-2.5.0) to DEST when a cache seed beside
+# the clone (../shared/cache, or $FILEGATE_CACHE_SEED) holds it with the digest its
+# SHA256SUMS lists. Returns non-zero when there is no such seed; the caller builds.
+seed_binary() { # seed_binary NAME DEST
+  local name=$1 dest=$2 seed="${FILEGATE_CACHE_SEED:-$ROOT/../shared/cache}"
+  [ -f "$seed/$name" ] && [ -f "$seed/SHA256SUMS" ] || return 1
+  local want got
+  want=$(awk -v n="$name" '$2 == n { print $1 }' "$seed/SHA256SUMS")
+  got=$(sha256sum "$seed/$name" | cut -d' ' -f1)
+  [ -n "$want" ] && [ "$want" = "$got" ] || { log "ignoring $seed/$name: digest mismatch"; return 1; }
+  mkdir -p "$(dirname "$dest")"
+  cp "$seed/$name" "$dest.tmp" && chmod 755 "$dest.tmp" && mv "$dest.tmp" "$dest"
+  log "seeded $dest from $seed"
+}
+
+# Installs Garage into the cache once (cargo install, ~7 minutes on 2 cores), or
+# copies the digest-checked prebuilt binary from a cache seed when there is one.
 ensure_garage() {
   [ -x "$GARAGE_BIN" ] && return 0
   mkdir -p "$FILEGATE_CACHE"
   ensure_apt_package flock util-linux
   exec 9>"$FILEGATE_CACHE/garage.lock"
   flock 9
+  [ -x "$GARAGE_BIN" ] || seed_binary "garage-$GARAGE_VERSION" "$GARAGE_BIN" || true
   if [ ! -x "$GARAGE_BIN" ]; then
     log "installing Garage $GARAGE_VERSION into $FILEGATE_CACHE (once; about 7 minutes on 2 cores)"
     cargo install garage --version "$GARAGE_VERSION" --locked --quiet \
@@ -188,6 +206,30 @@ ensure_venv() {
     mkdir -p "$(dirname "$COMPOSE_SCHEMA")"
     cp "$tmp/x/compose/config/compose_spec.json" "$COMPOSE_SCHEMA"
     rm -rf "$tmp"
+  fi
+}
+
+# A venv with scripts/requirements-aymara.txt (Aymara's SDK), cached outside the clone
+# by content hash. Sets AYMARA_VENV.
+ensure_aymara_venv() {
+  local req="$ROOT/scripts/requirements-aymara.txt" hash
+  hash=$(sha256sum "$req" | cut -c1-12)
+  AYMARA_VENV="$FILEGATE_CACHE/venv-aymara-$hash"
+  if [ ! -x "$AYMARA_VENV/bin/python" ] || ! "$AYMARA_VENV/bin/python" -c 'import aymara_ai' 2>/dev/null; then
+    log "installing Aymara's SDK into $AYMARA_VENV"
+    rm -rf "$AYMARA_VENV"
+    python3 -m venv "$AYMARA_VENV"
+    "$AYMARA_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+  fi
+}
+
+# cargo-fuzz (coverage-guided libFuzzer targets; runs on the stable toolchain with
+# `-s none`), installed once into the cache. Sets CARGO_FUZZ.
+ensure_cargo_fuzz() {
+  CARGO_FUZZ="$FILEGATE_CACHE/cargo-fuzz/bin/cargo-fuzz"
+  if [ ! -x "$CARGO_FUZZ" ]; then
+    log "installing cargo-fuzz into $FILEGATE_CACHE/cargo-fuzz (once)"
+    cargo install cargo-fuzz --version 0.13.2 --locked --quiet --root "$FILEGATE_CACHE/cargo-fuzz"
   fi
 }
 

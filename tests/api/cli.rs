@@ -283,3 +283,158 @@ async fn json_logs_have_one_line_per_request_with_its_id_route_status_latency_an
     assert!(line["latency_ms"].as_f64().is_some());
     assert_eq!(line["span"]["key_id"], app.tenant.key_id.to_string());
 }
+
+#[tokio::test]
+async fn the_admin_cli_sets_a_workspaces_types_and_naming_rule() {
+    let app = spawn_app().await;
+    let org = app.tenant.org.to_string();
+    let (ok, ws, err) = admin(
+        &app.database_url,
+        &[
+            "create-workspace",
+            "--org",
+            &org,
+            "--allowed-types",
+            "text/csv,image/png,audio/x-wav",
+            "--unique-names",
+            "false",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        ws["allowed_content_types"],
+        serde_json::json!(["text/csv", "image/png", "audio/wav"])
+    );
+    assert_eq!(ws["unique_names"], false);
+    let id = ws["id"].as_str().unwrap().to_owned();
+    let (ok, changed, err) = admin(
+        &app.database_url,
+        &[
+            "set-workspace",
+            "--workspace",
+            &id,
+            "--allowed-types",
+            "application/jsonl,video/webm",
+            "--unique-names",
+            "true",
+            "--max-file-bytes",
+            "1000",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        changed["allowed_content_types"],
+        serde_json::json!(["application/jsonl", "video/webm"])
+    );
+    assert_eq!(
+        (
+            changed["unique_names"].clone(),
+            changed["max_file_bytes"].clone()
+        ),
+        (Value::Bool(true), Value::from(1000))
+    );
+    // Usage reports what was set.
+    let usage = Answer::of(
+        app.request(Method::GET, &format!("/v2/workspaces/{id}/usage"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        usage.body["allowed_content_types"],
+        changed["allowed_content_types"]
+    );
+    assert_eq!(usage.body["unique_names"], true);
+    // Unknown types, unknown workspaces and a quota below what is held are refused.
+    let (ok, _, err) = admin(
+        &app.database_url,
+        &[
+            "set-workspace",
+            "--workspace",
+            &id,
+            "--allowed-types",
+            "image/svg+xml",
+        ],
+    );
+    assert!(!ok && err.contains("not supported"), "{err}");
+    let (ok, _, _) = admin(
+        &app.database_url,
+        &[
+            "set-workspace",
+            "--workspace",
+            &uuid::Uuid::new_v4().to_string(),
+            "--unique-names",
+            "false",
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(
+        app.create_files(&serde_json::json!({ "files": [{ "name": "a.txt", "size_bytes": 500 }] }))
+            .await
+            .status,
+        200
+    );
+    let (ok, _, err) = admin(
+        &app.database_url,
+        &[
+            "set-workspace",
+            "--workspace",
+            &app.tenant.workspace.to_string(),
+            "--quota-bytes",
+            "100",
+        ],
+    );
+    assert!(!ok && err.contains("already holds"), "{err}");
+}
+
+/// `filegate serve ARGS` with a database URL and nothing else from the environment;
+/// returns whether it refused to start, and what it said.
+fn serve_refuses(args: &[&str]) -> (bool, String) {
+    let out = Command::new(filegate_bin())
+        .env_clear()
+        .env("FILEGATE_DATABASE_URL", "postgres://127.0.0.1:1/none")
+        .env("FILEGATE_LISTEN", "127.0.0.1:1")
+        .arg("serve")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        !out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn settings_that_would_break_at_runtime_are_refused_at_start() {
+    for (args, says) in [
+        (vec!["--presign-ttl-secs", "0"], "1..=604800"),
+        (vec!["--presign-ttl-secs", "604801"], "1..=604800"),
+        (vec!["--download-ttl-secs", "0"], "1..=604800"),
+        (vec!["--download-ttl-secs", "700000"], "1..=604800"),
+        (vec!["--s3-timeout-ms", "0"], "100..="),
+        (vec!["--database-pool-size", "1"], "2..="),
+        (vec!["--database-timeout-ms", "0"], "100..="),
+        (vec!["--database-statement-timeout-ms", "0"], "100..="),
+        (vec!["--max-body-bytes", "10"], "1024..="),
+        (vec!["--upload-margin-secs", "9999999"], "0..="),
+        (vec!["--reconcile-interval-secs", "99999999"], "0..="),
+    ] {
+        let (refused, stderr) = serve_refuses(&args);
+        assert!(refused, "{args:?} was accepted");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // Workspace defaults belong to `admin`, where they are used; `serve` has none.
+    let (refused, stderr) = serve_refuses(&["--default-quota-bytes", "5"]);
+    assert!(
+        refused && stderr.contains("unexpected argument"),
+        "{stderr}"
+    );
+    let help = Command::new(filegate_bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    assert!(!help.contains("--default-quota-bytes"), "{help}");
+    assert!(help.contains("1..=604800"), "ranges are in --help: {help}");
+}

@@ -7,8 +7,14 @@ use filegate_tests::{TestApp, samples, sha256_b64, spawn_app, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// Where downloads are served from.
 fn key(file: &Value) -> &str {
     file["remote_file_path"].as_str().unwrap()
+}
+
+/// Where the file's presigned PUT writes.
+fn upload(file: &Value) -> String {
+    filegate_tests::upload_key(file)
 }
 
 /// The file was rejected, its object is gone, and the quota is back to `(0, 0)`.
@@ -27,8 +33,12 @@ async fn assert_rejected(app: &TestApp, file: &Value, reason_contains: &str) {
         reason.as_str()
     );
     assert!(
+        !app.object_exists(&upload(file)).await,
+        "the rejected upload is deleted"
+    );
+    assert!(
         !app.object_exists(key(file)).await,
-        "the rejected object is deleted"
+        "nothing was ever served"
     );
     assert_eq!(
         app.counters(app.tenant.workspace).await,
@@ -81,7 +91,7 @@ async fn a_size_other_than_the_declared_one_is_rejected() {
     let file = app
         .reserve(json!({ "name": "a.txt", "size_bytes": 10 }))
         .await;
-    app.put_object(key(&file), b"twelve bytes".to_vec(), "text/plain", None)
+    app.put_object(&upload(&file), b"twelve bytes".to_vec(), "text/plain", None)
         .await;
     assert_rejected(&app, &file, "but 10 were declared").await;
 }
@@ -92,7 +102,7 @@ async fn a_stored_content_type_other_than_the_declared_one_is_rejected() {
     let file = app
         .reserve(json!({ "name": "a.txt", "size_bytes": 5 }))
         .await;
-    app.put_object(key(&file), b"hello".to_vec(), "text/html", None)
+    app.put_object(&upload(&file), b"hello".to_vec(), "text/html", None)
         .await;
     assert_rejected(&app, &file, "content type").await;
 }
@@ -107,7 +117,7 @@ async fn a_wrong_digest_is_rejected_whether_or_not_the_store_kept_one() {
         )
         .await;
     app.put_object(
-        key(&file),
+        &upload(&file),
         b"HELLO".to_vec(),
         "text/plain",
         Some(sha256_b64(b"HELLO")),
@@ -120,7 +130,7 @@ async fn a_wrong_digest_is_rejected_whether_or_not_the_store_kept_one() {
             json!({ "name": "b.txt", "size_bytes": 5, "checksum_sha256": sha256_b64(b"hello") }),
         )
         .await;
-    app.put_object(key(&file), b"HELLO".to_vec(), "text/plain", None)
+    app.put_object(&upload(&file), b"HELLO".to_vec(), "text/plain", None)
         .await;
     assert_rejected(&app, &file, "SHA-256").await;
     // And the right bytes without a stored digest pass.
@@ -129,7 +139,7 @@ async fn a_wrong_digest_is_rejected_whether_or_not_the_store_kept_one() {
             json!({ "name": "c.txt", "size_bytes": 5, "checksum_sha256": sha256_b64(b"hello") }),
         )
         .await;
-    app.put_object(key(&file), b"hello".to_vec(), "text/plain", None)
+    app.put_object(&upload(&file), b"hello".to_vec(), "text/plain", None)
         .await;
     assert_eq!(app.complete(&file).await.status, 200);
 }
@@ -211,7 +221,7 @@ async fn an_undeclared_size_over_the_max_file_size_is_rejected() {
             .contains("1001 bytes")
     );
     assert_eq!(app.counters(small.workspace).await, (0, 0));
-    assert!(!app.object_exists(key(&file)).await);
+    assert!(!app.object_exists(&upload(&file)).await);
 }
 
 #[tokio::test]
@@ -296,21 +306,23 @@ async fn with_the_object_store_unreachable_complete_is_503_and_the_file_stays_pe
 }
 
 fn reaper_settings() -> filegate::settings::ReaperSettings {
-    filegate::settings::ReaperSettings {
-        reaper_interval_secs: 0,
-        reaper_grace_secs: 0,
-        reaper_batch: 7,
-    }
+    filegate_tests::reaper_settings(7)
 }
 
-/// Waits until every pending upload window of the app (TTL 1 s) has closed.
+/// Upload window of the reaper tests: long enough that a PUT right after the
+/// reservation lands on a loaded machine (URLs are dated to the second, so a TTL of
+/// `n` seconds can leave as little as `n - 1`), short enough to wait out.
+const SHORT_TTL_SECS: u64 = 3;
+
+/// Waits until every pending upload window of the app (`SHORT_TTL_SECS`) has closed.
 async fn past_expiry() {
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The TTL plus the tests' 1-second margin for in-flight PUTs, and half a second.
+    tokio::time::sleep(Duration::from_millis(SHORT_TTL_SECS * 1000 + 1500)).await;
 }
 
 #[tokio::test]
 async fn the_reaper_expires_abandoned_uploads_releases_them_and_deletes_strays() {
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = SHORT_TTL_SECS).await;
     // A ready file that must be left alone.
     let kept = app.reserve_and_upload("kept.txt", samples::txt()).await;
     assert_eq!(app.complete(&kept).await.status, 200);
@@ -334,8 +346,8 @@ async fn the_reaper_expires_abandoned_uploads_releases_them_and_deletes_strays()
     );
     assert_eq!(app.row_sums(app.tenant.workspace).await, before);
     assert!(
-        !app.object_exists(key(&stray)).await,
-        "the stray object is deleted"
+        !app.object_exists(&upload(&stray)).await,
+        "the stray upload is deleted"
     );
     assert!(app.object_exists(key(&kept)).await, "ready objects stay");
     for f in [&stray, &abandoned] {
@@ -380,16 +392,18 @@ async fn two_reapers_at_once_never_double_release() {
 
 #[tokio::test]
 async fn a_deletion_that_fails_is_retried_by_the_reaper() {
-    let (app, proxy) =
-        filegate_tests::spawn_app_behind_store_proxy(|s| s.storage.presign_ttl_secs = 1).await;
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|s| {
+        s.storage.presign_ttl_secs = SHORT_TTL_SECS;
+    })
+    .await;
     let file = app.reserve_and_upload("x.pdf", samples::png()).await;
     // Verification reads through the proxy; cut it only for the deletion that follows.
     let verdict = app.complete(&file).await;
     verdict.assert_error(422, "upload_mismatch");
-    assert!(!app.object_exists(key(&file)).await);
+    assert!(!app.object_exists(&upload(&file)).await);
     // Now a rejection whose deletion fails: write the object back (as the still-valid
     // URL allows) and let the reaper run with the store cut, then restored.
-    app.put_object(key(&file), samples::png(), "application/pdf", None)
+    app.put_object(&upload(&file), samples::png(), "application/pdf", None)
         .await;
     past_expiry().await;
     // The reaper talks to the store the way the app does: through the proxy.
@@ -399,7 +413,7 @@ async fn a_deletion_that_fails_is_retried_by_the_reaper() {
         .await
         .unwrap();
     assert_eq!(failed.deletion_failures, 1);
-    assert!(app.object_exists(key(&file)).await);
+    assert!(app.object_exists(&upload(&file)).await);
     proxy.restore();
     // The failed claim holds a lease; make it due now, as time would.
     let client = app.pool.get().await.unwrap();
@@ -412,7 +426,7 @@ async fn a_deletion_that_fails_is_retried_by_the_reaper() {
         .unwrap();
     assert_eq!(retried.objects_deleted, 1);
     assert!(
-        !app.object_exists(key(&file)).await,
+        !app.object_exists(&upload(&file)).await,
         "the object is gone after the retry"
     );
     let left: i64 = client

@@ -79,13 +79,18 @@ async fn presigned_puts_with_the_upload_headers_store_each_object() {
         assert_eq!(app.upload(file, bytes).await, 200, "PUT {}", file["name"]);
         let head = app
             .storage
-            .head(file["remote_file_path"].as_str().unwrap())
+            .head(&filegate_tests::upload_key(file))
             .await
             .unwrap();
         assert_eq!(
             head.map(|h| h.size),
             Some(len),
-            "object stored under remote_file_path"
+            "the PUT lands on the file's upload key"
+        );
+        // remote_file_path holds verified bytes only: nothing until completion.
+        assert!(
+            !app.object_exists(file["remote_file_path"].as_str().unwrap())
+                .await
         );
     }
 }
@@ -399,14 +404,27 @@ async fn types_outside_the_allow_list_are_unsupported() {
         "unsupported_type",
         0,
     );
+    // A registered type the workspace does not allow, and a type nobody registered.
+    for name in ["a.png", "a.tar.gz"] {
+        assert_failing_index(
+            &post(one(json!({ "name": name }))).await,
+            422,
+            "unsupported_type",
+            0,
+        );
+    }
+    let res = post(one(json!({ "name": "x", "content_type": "image/png" }))).await;
+    assert_failing_index(&res, 422, "unsupported_type", 0);
+    // A name that says an executable, or another type than the declared one, is
+    // invalid metadata before any type rule applies.
     assert_failing_index(
         &post(one(json!({ "name": "a.exe" }))).await,
         422,
-        "unsupported_type",
+        "invalid_metadata",
         0,
     );
     let res = post(one(json!({ "name": "x.pdf", "content_type": "image/png" }))).await;
-    assert_failing_index(&res, 422, "unsupported_type", 0);
+    assert_failing_index(&res, 422, "invalid_metadata", 0);
 }
 
 #[tokio::test]
@@ -478,7 +496,7 @@ async fn a_batch_with_one_bad_entry_reserves_nothing_and_lists_every_failure() {
         .collect();
     assert_eq!(
         indexes,
-        vec![(1, "file_too_large"), (3, "unsupported_type")]
+        vec![(1, "file_too_large"), (3, "invalid_metadata")]
     );
     assert_eq!(app.counters(app.tenant.workspace).await, (0, 0));
     assert_eq!(app.file_rows(app.tenant.workspace).await, 0);
@@ -540,6 +558,48 @@ async fn the_same_idempotency_key_and_body_returns_the_same_files_and_reserves_o
             .await
             .status,
         200
+    );
+}
+
+#[tokio::test]
+async fn a_replay_after_the_url_expired_hands_out_fresh_urls_for_pending_files() {
+    // 3 s: URLs are dated to the second, so this leaves at least 2 s for each PUT.
+    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 3).await;
+    let text = b"hello, library".to_vec();
+    let body = json!({ "files": [
+        { "name": "a.txt", "size_bytes": text.len() },
+        { "name": "b.txt", "size_bytes": text.len() },
+    ] });
+    let first = post_idempotent(&app, "k-late", &body).await;
+    assert_eq!(first.status, 200);
+    let done = first.body["files"][1].clone();
+    assert_eq!(app.upload(&done, text.clone()).await, 200);
+    assert_eq!(app.complete(&done).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let stale = &first.body["files"][0];
+    assert_ne!(
+        app.upload(stale, text.clone()).await,
+        200,
+        "the first URL has expired"
+    );
+
+    let replay = post_idempotent(&app, "k-late", &body).await;
+    assert_eq!(replay.status, 200, "{:?}", replay.body);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let fresh = &replay.body["files"][0];
+    assert_eq!(fresh["file_uuid"], stale["file_uuid"], "the same file");
+    assert_eq!(fresh["status"], "pending");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(fresh["expires_at"].as_str().unwrap()).unwrap();
+    assert!(expires > chrono::Utc::now(), "a fresh URL");
+    assert_eq!(fresh["upload_headers"], stale["upload_headers"]);
+    assert_eq!(app.upload(fresh, text.clone()).await, 200);
+    assert_eq!(app.complete(fresh).await.status, 200);
+    // A file that is no longer pending is reported as it is now.
+    assert_eq!(replay.body["files"][1]["status"], "ready");
+    assert_eq!(
+        app.counters(app.tenant.workspace).await,
+        app.row_sums(app.tenant.workspace).await
     );
 }
 

@@ -173,8 +173,9 @@ async fn the_download_url_fetches_the_exact_bytes_as_an_attachment_with_a_non_as
     let app = spawn_app().await;
     let bytes = samples::html();
     let file = app
-        .reserve_and_upload("résumé 2026 ✓.html", bytes.clone())
+        .reserve(json!({ "name": "résumé 2026 ✓.html", "size_bytes": bytes.len() }))
         .await;
+    // Before the upload: pending, and nothing to download.
     let pending = Answer::of(
         app.request(Method::GET, &format!("/v2/files/{}", id(&file)))
             .send()
@@ -187,6 +188,7 @@ async fn the_download_url_fetches_the_exact_bytes_as_an_attachment_with_a_non_as
         pending.body.get("download_url").is_none(),
         "no download before the file is ready"
     );
+    assert_eq!(app.upload(&file, bytes.clone()).await, 200);
     assert_eq!(app.complete(&file).await.status, 200);
 
     let res = Answer::of(
@@ -367,11 +369,7 @@ async fn a_delete_while_the_store_is_down_leaks_nothing_and_the_reaper_finishes_
     let key = file["remote_file_path"].as_str().unwrap();
     assert!(app.object_exists(key).await, "the store never heard of it");
     proxy.restore();
-    let settings = filegate::settings::ReaperSettings {
-        reaper_interval_secs: 0,
-        reaper_grace_secs: 0,
-        reaper_batch: 10,
-    };
+    let settings = filegate_tests::reaper_settings(10);
     let client = app.pool.get().await.unwrap();
     // The failed inline attempt left the entry due; the URL's window still runs, so
     // the entry is retried now and kept for one more pass at the window's end.
@@ -383,8 +381,15 @@ async fn a_delete_while_the_store_is_down_leaks_nothing_and_the_reaper_finishes_
     let report = filegate::reaper::run_once(&app.pool, &proxied, &settings)
         .await
         .unwrap();
-    assert_eq!(report.objects_deleted, 1);
+    assert_eq!(
+        report.objects_deleted, 2,
+        "the served object and the upload object"
+    );
     assert!(!app.object_exists(key).await, "no orphan object");
+    assert!(
+        !app.object_exists(&filegate_tests::upload_key(&file)).await,
+        "no orphan upload"
+    );
 }
 
 #[tokio::test]
@@ -501,11 +506,7 @@ impl Rng {
 async fn after_any_mix_of_operations_usage_equals_the_rows() {
     let app = spawn_app().await;
     let ws = app.tenant.workspace;
-    let reaper = filegate::settings::ReaperSettings {
-        reaper_interval_secs: 0,
-        reaper_grace_secs: 0,
-        reaper_batch: 5,
-    };
+    let reaper = filegate_tests::reaper_settings(5);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut files: Vec<Value> = Vec::new();
     let mut n = 0;
@@ -608,9 +609,9 @@ async fn listing_a_workspace_of_a_million_files_is_an_index_scan() {
     client
         .execute(
             "INSERT INTO files (id, workspace_id, name, path, labels, content_type, size_bytes, reserved_bytes,
-                                status, object_key, created_by, created_at, upload_expires_at)
+                                status, object_key, upload_key, created_by, created_at, upload_expires_at)
              SELECT gen_random_uuid(), $1, 'f' || i || '.txt', 'p/' || (i % 100) || '/', ARRAY['l' || (i % 10)],
-                    'text/plain', 10, 10, 'ready', $1::uuid::text || '/' || i, $2,
+                    'text/plain', 10, 10, 'ready', $1::uuid::text || '/' || i, 'uploads/' || $1::uuid::text || '/' || i, $2,
                     now() - make_interval(secs => i), now()
                FROM generate_series(1, 1000000) AS i",
             &[&ws, &app.tenant.key_id],

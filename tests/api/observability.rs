@@ -102,15 +102,47 @@ async fn reaper_actions_are_counted() {
         .await;
     let before = scrape().await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let settings = filegate::settings::ReaperSettings {
-        reaper_interval_secs: 0,
-        reaper_grace_secs: 0,
-        reaper_batch: 10,
-    };
+    let settings = filegate_tests::reaper_settings(10);
     filegate::reaper::run_once(&app.pool, &app.storage, &settings)
         .await
         .unwrap();
     let after = scrape().await;
     let name = "filegate_reaper_actions_total{action=\"expired\"}";
     assert_eq!(sample(&after, name) - sample(&before, name), 1.0);
+}
+
+#[tokio::test]
+async fn metrics_can_be_served_on_an_address_of_their_own_and_only_there() {
+    let db = filegate_tests::fresh_database().await;
+    let mut settings = filegate_tests::test_settings(&db, &filegate_tests::fresh_bucket()).await;
+    settings.http.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = filegate::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let (api, metrics) = (app.port(), app.metrics_port().expect("a metrics port"));
+    tokio::spawn(app.run_until_stopped());
+    let get = |port: u16, path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        async move { filegate_tests::Answer::of(reqwest::get(url).await.unwrap()).await }
+    };
+    let scraped = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped
+            .text()
+            .await
+            .unwrap()
+            .contains("filegate_db_pool_connections")
+    );
+    get(api, "/metrics").await.assert_error(404, "not_found");
+    assert_eq!(
+        get(api, "/healthz").await.status,
+        200,
+        "the API still answers"
+    );
+    get(metrics, "/v2/files")
+        .await
+        .assert_error(404, "not_found");
 }

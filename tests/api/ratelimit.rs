@@ -93,13 +93,16 @@ async fn exhausting_one_key_leaves_another_untouched() {
 #[tokio::test]
 async fn bad_keys_from_one_ip_are_throttled_without_touching_good_keys() {
     let app = spawn_app_with(limited(0.01, 3)).await;
+    // The first use of a key this process has not seen valid costs the IP a token.
+    let first = usage_as(&app, &app.tenant.key).await;
+    assert_eq!(first.status, 200);
     let bad = filegate::auth::mint().unwrap().secret;
-    for i in 0..3 {
+    for i in 0..2 {
         let res = usage_as(&app, &bad).await;
         res.assert_error(401, "unauthenticated");
         assert_eq!(
             num(&res, "ratelimit-remaining"),
-            Some(2 - i),
+            Some(1 - i),
             "the IP bucket drains"
         );
     }
@@ -112,6 +115,63 @@ async fn bad_keys_from_one_ip_are_throttled_without_touching_good_keys() {
         200,
         "a valid key has its own bucket"
     );
+}
+
+fn key_lookups(outcome: &str) -> u64 {
+    filegate::metrics::get()
+        .key_lookups
+        .with_label_values(&[outcome])
+        .get()
+}
+
+#[tokio::test]
+async fn a_flood_of_random_keys_reaches_the_database_only_as_fast_as_the_ip_bucket_admits() {
+    // 5 tokens a second, 10 at once, for every bucket; keys cached for 1 s.
+    let app = spawn_app_with(limited(5.0, 10)).await;
+    let good = app.tenant.key.clone();
+    assert_eq!(usage_as(&app, &good).await.status, 200);
+    let unknown_before = key_lookups("unknown");
+    let started = std::time::Instant::now();
+    let flood = async {
+        let mut sent = 0u64;
+        while started.elapsed() < Duration::from_secs(3) {
+            let batch: Vec<_> = (0..20)
+                .map(|_| {
+                    let key = filegate::auth::mint().unwrap().secret;
+                    let app = &app;
+                    async move { usage_as(app, &key).await.status }
+                })
+                .collect();
+            for status in futures_util::future::join_all(batch).await {
+                assert!(status == 401 || status == 429, "a random key got {status}");
+                sent += 1;
+            }
+        }
+        sent
+    };
+    let legitimate = async {
+        let mut served = 0;
+        while started.elapsed() < Duration::from_secs(3) {
+            let res = usage_as(&app, &good).await;
+            assert_eq!(res.status, 200, "the legitimate key: {:?}", res.body);
+            served += 1;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        served
+    };
+    let (sent, served) = tokio::join!(flood, legitimate);
+    let elapsed = started.elapsed().as_secs_f64();
+    let looked_up = key_lookups("unknown") - unknown_before;
+    let admitted = 10.0 + 5.0 * elapsed;
+    eprintln!(
+        "flood: {sent} requests with random keys in {elapsed:.1} s, {looked_up} key look-ups, {served} legitimate requests served"
+    );
+    assert!(sent > 200, "the flood sent {sent}");
+    assert!(
+        (looked_up as f64) <= admitted + 1.0,
+        "{looked_up} look-ups for {sent} random keys; the IP bucket admits {admitted:.0}"
+    );
+    assert!(served >= 10, "the legitimate key kept working: {served}");
 }
 
 #[tokio::test]

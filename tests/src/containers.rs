@@ -139,6 +139,7 @@ impl FilegateStack {
         filegate_db::migrate(&database_url).await?;
         let pool = filegate_db::connect(&filegate_db::PoolSettings {
             url: database_url.clone(),
+            ca_file: None,
             max_size: 2,
             connect_timeout: std::time::Duration::from_secs(5),
             statement_timeout: std::time::Duration::from_secs(10),

@@ -21,12 +21,12 @@ pub mod samples;
 use std::sync::OnceLock;
 
 use filegate::settings::{
-    DatabaseSettings, HttpSettings, LimitSettings, RateLimitSettings, RateLimitStore,
+    DatabaseSettings, EventSettings, HttpSettings, RateLimitSettings, RateLimitStore,
     ReaperSettings, ServeSettings, StorageArgs,
 };
 use filegate::startup::Application;
 use filegate_db::Pool;
-use filegate_domain::{ContentType, Limits};
+use filegate_domain::Limits;
 use filegate_storage::Storage;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
@@ -185,6 +185,26 @@ pub fn fresh_bucket() -> String {
     format!("fgt-{}", &Uuid::new_v4().simple().to_string()[..20])
 }
 
+/// Background settings for tests: nothing runs by itself (tests drive passes), no
+/// grace after expiry, a 1-second margin for in-flight PUTs, and `batch` rows per step.
+#[must_use]
+pub fn reaper_settings(batch: i64) -> ReaperSettings {
+    ReaperSettings {
+        reaper_interval_secs: 0,
+        reaper_grace_secs: 0,
+        reaper_batch: batch,
+        upload_margin_secs: 1,
+        finalizer_interval_secs: 0,
+        finalizer_min_interval_secs: 1,
+        finalizer_max_interval_secs: 60,
+        finalizer_batch: 64,
+        reconcile_interval_secs: 0,
+    }
+}
+
+/// The events secret of test instances.
+pub const EVENTS_SECRET: &str = "test-events-secret-0123456789";
+
 /// Settings for a test instance: port 0, one worker, short timeouts, the given database
 /// and bucket, and a 1-second key cache so revocation tests stay quick.
 pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
@@ -199,12 +219,14 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             auth_cache_ttl_secs: 1,
             migrate_on_start: false,
             upload_page: false,
+            metrics_listen: None,
         },
         database: DatabaseSettings {
             database_url: database_url.to_owned(),
             database_pool_size: 8,
             database_timeout_ms: 10_000,
             database_statement_timeout_ms: 10_000,
+            database_ca_file: None,
         },
         storage: StorageArgs {
             s3_endpoint: Some(b.s3_endpoint.clone()),
@@ -217,13 +239,9 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             s3_timeout_ms: 2000,
             s3_create_bucket: true,
             s3_apply_cors: false,
+            s3_trust_copy_precondition: false,
             presign_ttl_secs: 900,
             download_ttl_secs: 300,
-        },
-        limits: LimitSettings {
-            default_quota_bytes: Limits::DEFAULT_QUOTA_BYTES,
-            default_max_file_bytes: Limits::DEFAULT_MAX_FILE_BYTES,
-            default_allowed_types: ContentType::ALL.to_vec(),
         },
         rate_limit: RateLimitSettings {
             rate_limit_per_second: 10_000.0,
@@ -232,11 +250,10 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             rate_limit_max_buckets: 100_000,
             trusted_proxies: Vec::new(),
         },
-        // Reaper tests drive passes themselves.
-        reaper: ReaperSettings {
-            reaper_interval_secs: 0,
-            reaper_grace_secs: 0,
-            reaper_batch: 100,
+        // Reaper, finalizer and reconciliation tests drive passes themselves.
+        reaper: reaper_settings(100),
+        events: EventSettings {
+            events_secret: Some(EVENTS_SECRET.to_owned()),
         },
     }
 }
@@ -545,6 +562,25 @@ impl TestApp {
             .expect("direct PutObject");
     }
 
+    /// Reads a ready file's bytes through its `download_url`, as a user would.
+    pub async fn download(&self, file: &Value) -> Vec<u8> {
+        let id = file["file_uuid"].as_str().expect("file_uuid");
+        let res = Answer::of(
+            self.request(reqwest::Method::GET, &format!("/v2/files/{id}"))
+                .send()
+                .await
+                .expect("GET file"),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{:?}", res.body);
+        let url = res.body["download_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no download_url in {:?}", res.body));
+        let got = self.http.get(url).send().await.expect("GET download_url");
+        assert_eq!(got.status(), 200, "download");
+        got.bytes().await.expect("download body").to_vec()
+    }
+
     /// True when the object exists in the app's bucket.
     pub async fn object_exists(&self, key: &str) -> bool {
         self.storage.head(key).await.expect("HeadObject").is_some()
@@ -741,11 +777,18 @@ impl TestApp {
     /// `filegate serve` (a separate process) on `port` with this app's database and
     /// bucket and nothing from the caller's environment.
     pub async fn serve_command(&self, port: u16) -> tokio::process::Command {
+        let mut cmd = self.command("serve").await;
+        cmd.env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"));
+        cmd
+    }
+
+    /// `filegate SUBCOMMAND` (a separate process) with this app's database and bucket
+    /// and nothing from the caller's environment.
+    pub async fn command(&self, subcommand: &str) -> tokio::process::Command {
         let b = backends().await;
         let mut cmd = tokio::process::Command::new(filegate_bin());
-        cmd.arg("serve")
+        cmd.arg(subcommand)
             .env_clear()
-            .env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env("FILEGATE_DATABASE_URL", &self.database_url)
             .env("FILEGATE_S3_ENDPOINT", &b.s3_endpoint)
             .env("FILEGATE_S3_REGION", &b.s3_region)
@@ -755,6 +798,12 @@ impl TestApp {
             .kill_on_drop(true);
         cmd
     }
+}
+
+/// The object key a created file's presigned PUT writes (its upload key).
+#[must_use]
+pub fn upload_key(file: &Value) -> String {
+    filegate_domain::keys::upload_key(file["remote_file_path"].as_str().expect("remote_file_path"))
 }
 
 /// Standard base64 of the SHA-256 of `bytes`, as `checksum_sha256` wants it.

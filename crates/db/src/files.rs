@@ -15,7 +15,10 @@ const IDEMPOTENCY_CONSTRAINT: &str = "idempotency_keys_pkey";
 #[derive(Debug, Clone)]
 pub struct NewFile<'a> {
     pub id: Uuid,
+    /// Where downloads are served from (`remote_file_path`); no URL can write it.
     pub object_key: String,
+    /// Where the client's presigned PUT writes.
+    pub upload_key: String,
     pub spec: &'a FileSpec,
     /// Bytes held against the quota until completion.
     pub reserved_bytes: i64,
@@ -28,6 +31,8 @@ pub struct Reservation<'a> {
     pub organization_id: Uuid,
     pub created_by: Uuid,
     pub upload_expires_at: DateTime<Utc>,
+    /// When the finalizer first looks for the uploads without being asked.
+    pub first_check_at: DateTime<Utc>,
     pub files: Vec<NewFile<'a>>,
     /// `Idempotency-Key` with the request digest and the response to replay.
     pub idempotency: Option<IdempotencyRecord<'a>>,
@@ -79,7 +84,9 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         mut reserved,
         mut sums,
         mut keys,
+        mut upload_keys,
     ) = (
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -104,6 +111,7 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         reserved.push(f.reserved_bytes);
         sums.push(f.spec.checksum.map(|c| c.to_base64()));
         keys.push(f.object_key.as_str());
+        upload_keys.push(f.upload_key.as_str());
     }
     let (idem_key, idem_hash, idem_response) = match &r.idempotency {
         Some(i) => (
@@ -148,6 +156,8 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
                 &idem_key,
                 &idem_hash,
                 &idem_response,
+                &upload_keys,
+                &r.first_check_at,
             ],
         )
         .await;
@@ -179,18 +189,20 @@ WITH ws AS (
        SET reserved_bytes = reserved_bytes + $3
      WHERE id = $1 AND organization_id = $2
        AND used_bytes + reserved_bytes + $3 <= quota_bytes
-    RETURNING id
+    RETURNING id, unique_names
 ), ins AS (
     INSERT INTO files (id, workspace_id, name, path, local_file_path, labels, public_url, content_type,
-                       size_bytes, reserved_bytes, checksum_sha256, object_key, created_by, upload_expires_at)
+                       size_bytes, reserved_bytes, checksum_sha256, object_key, upload_key, created_by,
+                       upload_expires_at, next_check_at, unique_name)
     SELECT f.id, ws.id, f.name, f.path, f.local_file_path,
            ARRAY(SELECT jsonb_array_elements_text(f.labels)), f.public_url, f.content_type,
-           f.size_bytes, f.reserved_bytes, f.checksum, f.object_key, $4, $5
+           f.size_bytes, f.reserved_bytes, f.checksum, f.object_key, f.upload_key, $4, $5, $21,
+           ws.unique_names
       FROM ws,
            unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[],
-                  $13::int8[], $14::int8[], $15::text[], $16::text[])
+                  $13::int8[], $14::int8[], $15::text[], $16::text[], $20::text[])
            AS f(id, name, path, local_file_path, labels, public_url, content_type,
-                size_bytes, reserved_bytes, checksum, object_key)
+                size_bytes, reserved_bytes, checksum, object_key, upload_key)
     RETURNING 1
 ), idem AS (
     INSERT INTO idempotency_keys (api_key_id, key, request_sha256, response)
@@ -214,7 +226,7 @@ pub async fn live_names(
         .prepare_cached(
             "SELECT f.path, f.name FROM files f \
              JOIN unnest($2::text[], $3::text[]) AS q(path, name) ON q.path = f.path AND q.name = f.name \
-             WHERE f.workspace_id = $1 AND f.status IN ('pending', 'ready')",
+             WHERE f.workspace_id = $1 AND f.status IN ('pending', 'ready') AND f.unique_name",
         )
         .await?;
     Ok(client
@@ -275,21 +287,25 @@ pub struct FileRow {
     pub checksum_sha256: Option<String>,
     pub status: FileStatus,
     pub rejection_reason: Option<String>,
+    /// Where downloads are served from (`remote_file_path`).
     pub object_key: String,
+    /// Where the client's presigned PUT writes (the object key for files reserved
+    /// before uploads were staged).
+    pub upload_key: String,
+    /// The ETag of the verified object version (ready files).
+    pub etag: Option<String>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub upload_expires_at: DateTime<Utc>,
-    /// The workspace's largest file, read with the row so completion needs no second look-up.
-    pub max_file_bytes: i64,
 }
 
 /// The columns [`FileRow::from_row`] reads, for a `files f JOIN workspaces w`.
 pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, f.name, f.path, f.local_file_path, \
      f.labels, f.public_url, f.content_type, f.size_bytes, f.reserved_bytes, f.checksum_sha256, f.status, \
      f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at, \
-     w.max_file_bytes";
+     f.upload_key, f.etag";
 
 impl FileRow {
     pub(crate) fn from_row(row: &tokio_postgres::Row) -> Self {
@@ -316,9 +332,87 @@ impl FileRow {
             updated_at: row.get(17),
             completed_at: row.get(18),
             upload_expires_at: row.get(19),
-            max_file_bytes: row.get(20),
+            upload_key: row.get(20),
+            etag: row.get(21),
         }
     }
+}
+
+/// What a replayed reservation needs to sign a file's upload URL again.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub id: Uuid,
+    pub status: FileStatus,
+    pub content_type: String,
+    pub size_bytes: Option<i64>,
+    pub checksum_sha256: Option<String>,
+    pub upload_key: String,
+}
+
+/// The uploads of the files `ids` (those that still exist).
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn uploads(pool: &Pool, ids: &[Uuid]) -> Result<Vec<Upload>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, status, content_type, size_bytes, checksum_sha256, upload_key
+               FROM files WHERE id = ANY($1::uuid[])",
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&ids])
+        .await?
+        .iter()
+        .map(|r| Upload {
+            id: r.get(0),
+            status: FileStatus::from_name(r.get(1)).unwrap_or(FileStatus::Rejected),
+            content_type: r.get(2),
+            size_bytes: r.get(3),
+            checksum_sha256: r.get(4),
+            upload_key: r.get(5),
+        })
+        .collect())
+}
+
+/// Moves the upload window of the pending files `ids` to end no sooner than `until`
+/// (their URLs were signed again).
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn extend_upload_window(
+    pool: &Pool,
+    ids: &[Uuid],
+    until: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "UPDATE files SET upload_expires_at = greatest(upload_expires_at, $2), updated_at = now()
+              WHERE id = ANY($1::uuid[]) AND status = 'pending'",
+        )
+        .await?;
+    client.execute(&stmt, &[&ids, &until]).await?;
+    Ok(())
+}
+
+/// A file, whoever's it is (for background work, never for a caller's request).
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<FileRow>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE f.id = $1"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .as_ref()
+        .map(FileRow::from_row))
 }
 
 /// A file of an organization, if it exists there.
@@ -335,88 +429,6 @@ pub async fn get(pool: &Pool, id: Uuid, organization_id: Uuid) -> Result<Option<
         .await?;
     Ok(client
         .query_opt(&stmt, &[&id, &organization_id])
-        .await?
-        .as_ref()
-        .map(FileRow::from_row))
-}
-
-/// Pending → ready, in one guarded statement: the reservation becomes usage settled to
-/// the real size. Nothing happens (`None`) unless the file is still pending and the
-/// real size fits what it reserved, so concurrent completions make one transition.
-///
-/// # Errors
-/// [`DbError`] on database failure.
-pub async fn mark_ready(pool: &Pool, id: Uuid, size: i64) -> Result<Option<FileRow>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
-            "WITH old AS (
-                SELECT id, workspace_id, reserved_bytes AS held FROM files
-                 WHERE id = $1 AND status = 'pending' FOR UPDATE
-             ), w AS (
-                UPDATE workspaces w
-                   SET reserved_bytes = w.reserved_bytes - old.held, used_bytes = w.used_bytes + $2
-                  FROM old
-                 WHERE w.id = old.workspace_id AND $2 <= old.held
-                   AND w.used_bytes + w.reserved_bytes - old.held + $2 <= w.quota_bytes
-                RETURNING w.id, w.organization_id, w.max_file_bytes
-             ), f AS (
-                UPDATE files
-                   SET status = 'ready', size_bytes = $2, reserved_bytes = $2,
-                       completed_at = now(), updated_at = now()
-                  FROM w
-                 WHERE files.id = $1 AND files.workspace_id = w.id
-                RETURNING files.*, w.organization_id, w.max_file_bytes
-             )
-             SELECT {} FROM f",
-            FILE_COLUMNS.replace("w.", "f.")
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id, &size])
-        .await?
-        .as_ref()
-        .map(FileRow::from_row))
-}
-
-/// Pending → rejected, in one guarded statement: the reservation is released and the
-/// object is queued for deletion. `None` when the file was not pending.
-///
-/// # Errors
-/// [`DbError`] on database failure.
-pub async fn mark_rejected(
-    pool: &Pool,
-    id: Uuid,
-    reason: &str,
-) -> Result<Option<FileRow>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
-            "WITH old AS (
-                SELECT id, workspace_id, reserved_bytes AS held FROM files
-                 WHERE id = $1 AND status = 'pending' FOR UPDATE
-             ), w AS (
-                UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - old.held
-                  FROM old WHERE w.id = old.workspace_id
-                RETURNING w.id, w.organization_id, w.max_file_bytes
-             ), f AS (
-                UPDATE files
-                   SET status = 'rejected', rejection_reason = $2, reserved_bytes = 0,
-                       completed_at = now(), updated_at = now()
-                  FROM w
-                 WHERE files.id = $1 AND files.workspace_id = w.id
-                RETURNING files.*, w.organization_id, w.max_file_bytes
-             ), d AS (
-                INSERT INTO object_deletions (object_key, final_after)
-                SELECT object_key, upload_expires_at FROM f
-                ON CONFLICT (object_key) DO UPDATE SET due_at = now()
-             )
-             SELECT {} FROM f",
-            FILE_COLUMNS.replace("w.", "f.")
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id, &reason])
         .await?
         .as_ref()
         .map(FileRow::from_row))
@@ -610,17 +622,24 @@ pub async fn update(
 }
 
 /// Deletes a file of `workspace_id` in one guarded statement: its bytes leave the
-/// counters (usage if ready, reservation if pending), the row goes, and its object is
-/// queued for deletion. Returns the object key, or `None` when there was no such file.
+/// counters (usage if ready, reservation if pending), the row goes, and its objects are
+/// queued for deletion: the served object at once, the upload object at once and again
+/// after its URL expired plus `margin` (a PUT started in time may still land).
+/// Returns the served object's key, or `None` when there was no such file.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
-pub async fn delete(pool: &Pool, id: Uuid, workspace_id: Uuid) -> Result<Option<String>, DbError> {
+pub async fn delete(
+    pool: &Pool,
+    id: Uuid,
+    workspace_id: Uuid,
+    margin: std::time::Duration,
+) -> Result<Option<String>, DbError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
             "WITH old AS (
-                SELECT id, workspace_id, status, reserved_bytes, object_key, upload_expires_at FROM files
+                SELECT id, workspace_id, status, reserved_bytes, object_key, upload_key, upload_expires_at FROM files
                  WHERE id = $1 AND workspace_id = $2 FOR UPDATE
              ), w AS (
                 UPDATE workspaces w SET
@@ -631,7 +650,13 @@ pub async fn delete(pool: &Pool, id: Uuid, workspace_id: Uuid) -> Result<Option<
                 DELETE FROM files USING old WHERE files.id = old.id RETURNING files.object_key
              ), q AS (
                 INSERT INTO object_deletions (object_key, final_after)
-                SELECT old.object_key, greatest(old.upload_expires_at, now()) FROM old JOIN d USING (object_key)
+                SELECT k.key, k.final_after FROM old JOIN d USING (object_key),
+                  LATERAL (
+                    SELECT old.upload_key,
+                           greatest(old.upload_expires_at + make_interval(secs => $3), now())
+                    UNION ALL
+                    SELECT old.object_key, now() WHERE old.object_key <> old.upload_key
+                  ) AS k(key, final_after)
                 ON CONFLICT (object_key) DO UPDATE
                    SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
              )
@@ -639,7 +664,7 @@ pub async fn delete(pool: &Pool, id: Uuid, workspace_id: Uuid) -> Result<Option<
         )
         .await?;
     Ok(client
-        .query_opt(&stmt, &[&id, &workspace_id])
+        .query_opt(&stmt, &[&id, &workspace_id, &margin.as_secs_f64()])
         .await?
         .map(|r| r.get(0)))
 }

@@ -6,14 +6,17 @@ mod error;
 mod migrate;
 mod pool;
 
+pub mod completion;
 pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
 pub mod ratelimit;
+pub mod reconcile;
+pub mod tls;
 pub mod workspaces;
 
 pub use deadpool_postgres::Pool;
 pub use error::DbError;
-pub use migrate::{MigrateError, migrate};
+pub use migrate::{MigrateError, migrate, migrate_with_ca};
 pub use pool::{PoolSettings, connect, ping};

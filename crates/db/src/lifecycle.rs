@@ -9,18 +9,25 @@ use deadpool_postgres::Pool;
 use crate::DbError;
 
 /// Expires up to `batch` pending files whose upload window closed more than `grace`
-/// ago: their reservations are released and their objects queued for deletion, in one
-/// statement. Returns how many were expired.
+/// ago and that no completion holds: their reservations are released and their upload
+/// objects queued for deletion (now, and again once the URL expired plus `margin`), in
+/// one statement. Returns how many were expired.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
-pub async fn expire_batch(pool: &Pool, grace: Duration, batch: i64) -> Result<u64, DbError> {
+pub async fn expire_batch(
+    pool: &Pool,
+    grace: Duration,
+    margin: Duration,
+    batch: i64,
+) -> Result<u64, DbError> {
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(
             "WITH due AS (
-                SELECT id, workspace_id, reserved_bytes, object_key FROM files
+                SELECT id, workspace_id, reserved_bytes FROM files
                  WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1)
+                   AND (completion_claim_until IS NULL OR completion_claim_until < now())
                  ORDER BY upload_expires_at
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED
@@ -30,18 +37,27 @@ pub async fn expire_batch(pool: &Pool, grace: Duration, batch: i64) -> Result<u6
                 UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - per_ws.held
                   FROM per_ws WHERE w.id = per_ws.workspace_id
              ), f AS (
-                UPDATE files SET status = 'expired', reserved_bytes = 0, updated_at = now()
+                UPDATE files SET status = 'expired', reserved_bytes = 0, next_check_at = NULL,
+                                 completion_claim = NULL, completion_claim_until = NULL, updated_at = now()
                   FROM due WHERE files.id = due.id
-                RETURNING files.object_key
+                RETURNING files.upload_key, files.upload_expires_at
              ), d AS (
-                INSERT INTO object_deletions (object_key) SELECT object_key FROM f
-                ON CONFLICT (object_key) DO UPDATE SET due_at = now()
+                -- Only the upload: a copy at the object key exists only if a completion
+                -- died between its copy and its transition, which reconciliation finds;
+                -- queuing it for every expired file would double the deletions.
+                INSERT INTO object_deletions (object_key, final_after)
+                SELECT upload_key, greatest(upload_expires_at + make_interval(secs => $3), now()) FROM f
+                ON CONFLICT (object_key) DO UPDATE
+                   SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
              )
              SELECT count(*) FROM f",
         )
         .await?;
     let n: i64 = client
-        .query_one(&stmt, &[&grace.as_secs_f64(), &batch])
+        .query_one(
+            &stmt,
+            &[&grace.as_secs_f64(), &batch, &margin.as_secs_f64()],
+        )
         .await?
         .get(0);
     Ok(u64::try_from(n).unwrap_or_default())

@@ -1,5 +1,3 @@
-use tokio_postgres::NoTls;
-
 mod embedded {
     refinery::embed_migrations!("../../migrations");
 }
@@ -9,6 +7,8 @@ mod embedded {
 pub enum MigrateError {
     #[error("could not connect to the database")]
     Connect(#[source] tokio_postgres::Error),
+    #[error("could not set up TLS to the database")]
+    Tls(#[source] crate::tls::TlsError),
     #[error("could not take the migration lock")]
     Lock(#[source] tokio_postgres::Error),
     #[error("a migration failed")]
@@ -25,7 +25,21 @@ const MIGRATION_LOCK: i64 = 0x66_69_6c_65_67_61_74_65; // "filegate"
 /// # Errors
 /// [`MigrateError`] when the database cannot be reached or a migration fails.
 pub async fn migrate(url: &str) -> Result<Vec<String>, MigrateError> {
-    let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+    migrate_with_ca(url, None).await
+}
+
+/// [`migrate`], trusting `ca_file` for a verifying `sslmode` (see [`crate::tls`]).
+///
+/// # Errors
+/// [`MigrateError`] when the database cannot be reached or a migration fails.
+pub async fn migrate_with_ca(
+    url: &str,
+    ca_file: Option<&str>,
+) -> Result<Vec<String>, MigrateError> {
+    let split = crate::tls::split(url).map_err(MigrateError::Tls)?;
+    let tls = crate::tls::connector(split.mode, ca_file.or(split.root_cert.as_deref()))
+        .map_err(MigrateError::Tls)?;
+    let (mut client, connection) = tokio_postgres::connect(&split.url, tls)
         .await
         .map_err(MigrateError::Connect)?;
     let conn = tokio::spawn(async move {

@@ -2,15 +2,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 use crate::DbError;
 
 /// How to reach Postgres and how many connections to keep.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// A libpq-style URL (`postgres://user@host:port/db`).
+    /// A libpq-style URL (`postgres://user@host:port/db`); its `sslmode` and
+    /// `sslrootcert` are honoured (see [`crate::tls`]).
     pub url: String,
+    /// A CA bundle (PEM) for a verifying `sslmode`; overrides `sslrootcert`.
+    pub ca_file: Option<String>,
     /// Most connections the pool opens.
     pub max_size: usize,
     /// How long a request waits for a connection, and how long connecting may take.
@@ -25,7 +27,13 @@ pub struct PoolSettings {
 /// # Errors
 /// [`DbError::Unavailable`] when the URL cannot be parsed or the pool cannot be built.
 pub fn connect(settings: &PoolSettings) -> Result<Pool, DbError> {
-    let mut config = tokio_postgres::Config::from_str(&settings.url)
+    let split = crate::tls::split(&settings.url).map_err(|e| DbError::Unavailable(Box::new(e)))?;
+    let tls = crate::tls::connector(
+        split.mode,
+        settings.ca_file.as_deref().or(split.root_cert.as_deref()),
+    )
+    .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+    let mut config = tokio_postgres::Config::from_str(&split.url)
         .map_err(|e| DbError::Unavailable(Box::new(e)))?;
     config.connect_timeout(settings.connect_timeout);
     if config.get_application_name().is_none() {
@@ -39,7 +47,7 @@ pub fn connect(settings: &PoolSettings) -> Result<Pool, DbError> {
     config.options(options.trim());
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

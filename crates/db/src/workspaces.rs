@@ -29,7 +29,7 @@ pub struct Usage {
 }
 
 const COLUMNS: &str = "id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
-                       used_bytes, reserved_bytes, created_at";
+                       used_bytes, reserved_bytes, created_at, unique_names";
 
 fn from_row(row: &Row) -> Workspace {
     let types: Vec<String> = row.get(5);
@@ -45,6 +45,7 @@ fn from_row(row: &Row) -> Workspace {
                 .iter()
                 .filter_map(|t| ContentType::parse(t).ok())
                 .collect(),
+            unique_names: row.get(9),
         },
         used_bytes: row.get(6),
         reserved_bytes: row.get(7),
@@ -67,10 +68,12 @@ pub async fn create(
     let row = client
         .query_one(
             &format!(
-                "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+                "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
+                                         unique_names) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
             ),
-            &[&Uuid::now_v7(), &organization_id, &name, &limits.quota_bytes, &limits.max_file_bytes, &types],
+            &[&Uuid::now_v7(), &organization_id, &name, &limits.quota_bytes, &limits.max_file_bytes, &types,
+              &limits.unique_names],
         )
         .await?;
     Ok(from_row(&row))
@@ -107,8 +110,53 @@ pub async fn usage(pool: &Pool, id: Uuid) -> Result<Option<Usage>, DbError> {
         .await?;
     Ok(client.query_opt(&stmt, &[&id]).await?.map(|row| Usage {
         workspace: from_row(&row),
-        file_count: row.get(9),
+        file_count: row.get(10),
     }))
+}
+
+/// What `admin set-workspace` changes; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LimitsPatch {
+    pub quota_bytes: Option<i64>,
+    pub max_file_bytes: Option<i64>,
+    pub allowed_types: Option<Vec<ContentType>>,
+    pub unique_names: Option<bool>,
+}
+
+/// Changes a workspace's limits. `Ok(None)` when there is no such workspace. A quota
+/// below what the workspace already holds is refused by the schema's CHECK.
+///
+/// # Errors
+/// [`DbError`] on database failure (including a quota below the bytes held).
+pub async fn set_limits(
+    pool: &Pool,
+    id: Uuid,
+    patch: &LimitsPatch,
+) -> Result<Option<Workspace>, DbError> {
+    let client = pool.get().await?;
+    let types: Option<Vec<&str>> = patch
+        .allowed_types
+        .as_ref()
+        .map(|t| t.iter().map(|t| t.mime()).collect());
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE workspaces SET quota_bytes = coalesce($2, quota_bytes),
+                        max_file_bytes = coalesce($3, max_file_bytes),
+                        allowed_content_types = coalesce($4, allowed_content_types),
+                        unique_names = coalesce($5, unique_names)
+                  WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[
+                &id,
+                &patch.quota_bytes,
+                &patch.max_file_bytes,
+                &types,
+                &patch.unique_names,
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
 }
 
 /// Sets (or, with `None`, clears) a workspace's rate-limit override. Returns `false`

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::content_type::truncate;
-use crate::{RuleViolation, has_control};
+use crate::{RuleViolation, has_control, normalize_text};
 
 /// A file's name inside its library path: 1–255 bytes, no `/`, no control characters,
 /// and not `.` or `..`.
@@ -18,6 +18,8 @@ impl FileName {
     /// # Errors
     /// `invalid_metadata` when the name breaks a rule.
     pub fn parse(raw: &str) -> Result<Self, RuleViolation> {
+        let normalized = normalize_text("name", raw)?;
+        let raw = normalized.as_str();
         if raw.is_empty() || raw.len() > Self::MAX_BYTES {
             return Err(RuleViolation::metadata(format!(
                 "name must be 1 to {} bytes long (got {})",
@@ -37,6 +39,13 @@ impl FileName {
             return Err(RuleViolation::metadata("name must not be '.' or '..'"));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// A name as stored: it passed [`FileName::parse`] under the rules of its day, which
+    /// later rules (NFC, format characters) must not turn into a failure to serve it.
+    #[must_use]
+    pub fn from_stored(stored: &str) -> Self {
+        Self(stored.to_owned())
     }
 
     /// The name from the last segment of a client-side path (`reports/q3.pdf` → `q3.pdf`).
@@ -66,6 +75,8 @@ impl LibraryPath {
     /// # Errors
     /// `invalid_metadata` when the path breaks a rule.
     pub fn parse(raw: &str) -> Result<Self, RuleViolation> {
+        let normalized = normalize_text("path", raw)?;
+        let raw = normalized.as_str();
         if raw.len() > Self::MAX_BYTES {
             return Err(RuleViolation::metadata(format!(
                 "path must be at most {} bytes long (got {})",
@@ -98,6 +109,8 @@ impl Label {
     /// # Errors
     /// `invalid_metadata` when the label breaks a rule.
     pub fn parse(raw: &str) -> Result<Self, RuleViolation> {
+        let normalized = normalize_text("labels", raw)?;
+        let raw = normalized.as_str();
         if raw.is_empty() || raw.len() > Self::MAX_BYTES {
             return Err(RuleViolation::metadata(format!(
                 "each label must be 1 to {} bytes long (got {})",

@@ -6,15 +6,16 @@
 
 mod content_type;
 mod file;
+pub mod keys;
 mod limits;
 mod sniff;
 mod spec;
 
-pub use content_type::ContentType;
+pub use content_type::{ContentType, REGISTRY, Registration, names_an_executable};
 pub use file::{Checksum, FileName, FileStatus, Label, Labels, LibraryPath, PublicUrl};
 pub use limits::{Limits, MAX_FILES_PER_REQUEST};
 pub use sniff::SNIFF_BYTES;
-pub use spec::{FileInput, FileSpec, MAX_LOCAL_PATH_BYTES};
+pub use spec::{FileInput, FileSpec, MAX_LOCAL_PATH_BYTES, check_name_for};
 
 /// Which rule a value broke; maps one-to-one onto an API error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,4 +62,26 @@ impl RuleViolation {
 /// True when `s` contains a character a name, path or label may not hold.
 pub(crate) fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
+}
+
+/// A name, path, label or list filter as filegate compares it: in Unicode NFC, so that
+/// composed and decomposed spellings (`é` and `e` + U+0301) are the same text, and
+/// without invisible format characters (category Cf: bidi controls such as U+202E,
+/// zero-width characters, U+FEFF), which would make a name display as another.
+///
+/// # Errors
+/// `invalid_metadata` naming `field` and the first format character found.
+pub fn normalize_text(field: &str, raw: &str) -> Result<String, RuleViolation> {
+    use unicode_normalization::UnicodeNormalization as _;
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+    if let Some(c) = raw
+        .chars()
+        .find(|c| c.general_category() == GeneralCategory::Format)
+    {
+        return Err(RuleViolation::metadata(format!(
+            "{field} must not contain invisible format characters (found U+{:04X})",
+            u32::from(c)
+        )));
+    }
+    Ok(raw.nfc().collect())
 }

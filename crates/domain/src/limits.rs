@@ -12,6 +12,9 @@ pub struct Limits {
     pub max_file_bytes: i64,
     /// The types this workspace accepts.
     pub allowed_types: Vec<ContentType>,
+    /// Live files are unique by name and path (a document library); when off, the same
+    /// name can be uploaded again as a new file (an eval-file store).
+    pub unique_names: bool,
 }
 
 impl Limits {
@@ -39,7 +42,8 @@ impl Default for Limits {
         Self {
             quota_bytes: Self::DEFAULT_QUOTA_BYTES,
             max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
-            allowed_types: ContentType::ALL.to_vec(),
+            allowed_types: ContentType::DEFAULT_ALLOWED.to_vec(),
+            unique_names: true,
         }
     }
 }

@@ -1,6 +1,6 @@
 use crate::{
     Checksum, ContentType, FileName, Labels, LibraryPath, Limits, PublicUrl, RuleCode,
-    RuleViolation, has_control,
+    RuleViolation, has_control, names_an_executable,
 };
 
 /// The longest `local_file_path` echoed back to clients, in bytes.
@@ -32,6 +32,38 @@ pub struct FileSpec {
     pub checksum: Option<Checksum>,
 }
 
+fn executable(name: &FileName) -> RuleViolation {
+    RuleViolation::metadata(format!(
+        "the name {:?} is an executable's or a script's; such files are not accepted",
+        name.as_str()
+    ))
+}
+
+fn check_extension(name: &FileName, ty: ContentType) -> Result<(), RuleViolation> {
+    match ContentType::from_file_name(name.as_str()) {
+        Some(implied) if implied != ty => Err(RuleViolation::metadata(format!(
+            "the name {:?} says {}, but the file is {}",
+            name.as_str(),
+            implied.label(),
+            ty.mime()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A name a file of type `ty` may carry: not an executable's or a script's, and not one
+/// whose extension names another registered type (`notes.pdf` for text). Creation and
+/// renames both hold names to this.
+///
+/// # Errors
+/// `invalid_metadata` saying which rule the name breaks.
+pub fn check_name_for(name: &FileName, ty: ContentType) -> Result<(), RuleViolation> {
+    if names_an_executable(name.as_str()) {
+        return Err(executable(name));
+    }
+    check_extension(name, ty)
+}
+
 impl FileSpec {
     /// Checks one entry: metadata first, then its type, then its size.
     ///
@@ -60,6 +92,9 @@ impl FileSpec {
                 ));
             }
         };
+        if names_an_executable(name.as_str()) {
+            return Err(executable(&name));
+        }
         let path = LibraryPath::parse(input.path.unwrap_or_default())?;
         let labels = Labels::parse(input.labels.unwrap_or_default())?;
         let public_url = input.public_url.map(PublicUrl::parse).transpose()?;
@@ -73,6 +108,7 @@ impl FileSpec {
                 ),
             })?,
         };
+        check_extension(&name, content_type)?;
         if !limits.allows(content_type) {
             return Err(RuleViolation {
                 code: RuleCode::UnsupportedType,
@@ -186,13 +222,90 @@ mod tests {
         );
         assert_eq!(md.err().map(|e| e.code), Some(RuleCode::UnsupportedType));
         let unknown = parse(FileInput {
-            name: Some("a.exe"),
+            name: Some("a.tar.gz"),
             ..Default::default()
         });
         assert_eq!(
             unknown.err().map(|e| e.code),
             Some(RuleCode::UnsupportedType)
         );
+    }
+
+    #[test]
+    fn names_that_say_another_type_or_an_executable_are_invalid() {
+        for (name, ty) in [
+            ("notes.pdf", Some("text/plain")),
+            ("report.exe", None),
+            ("report.exe", Some("application/pdf")),
+            ("run.bat", Some("text/plain")),
+            ("setup.sh", Some("text/plain")),
+            ("app.js", Some("text/plain")),
+            ("data.csv", Some("application/json")),
+        ] {
+            let res = parse(FileInput {
+                name: Some(name),
+                content_type: ty,
+                ..Default::default()
+            });
+            assert_eq!(
+                res.err().map(|e| e.code),
+                Some(RuleCode::InvalidMetadata),
+                "{name} as {ty:?}"
+            );
+        }
+        // An extension no registered type claims says nothing.
+        assert!(
+            parse(FileInput {
+                name: Some("notes.log"),
+                content_type: Some("text/plain"),
+                ..Default::default()
+            })
+            .is_ok()
+        );
+        // An alias of the declared type is the same type.
+        assert!(
+            parse(FileInput {
+                name: Some("a.htm"),
+                content_type: Some("text/html"),
+                ..Default::default()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn names_are_nfc_and_free_of_format_characters() {
+        let nfd = parse(FileInput {
+            name: Some("re\u{301}sume\u{301}.txt"),
+            ..Default::default()
+        });
+        assert_eq!(
+            nfd.map(|s| s.name.as_str().to_owned()).ok().as_deref(),
+            Some("r\u{e9}sum\u{e9}.txt")
+        );
+        for name in [
+            "invoice\u{202e}fdp.exe",
+            "invoice\u{202e}txt.pdf",
+            "a\u{200b}b.txt",
+            "\u{feff}a.txt",
+        ] {
+            let res = parse(FileInput {
+                name: Some(name),
+                ..Default::default()
+            });
+            assert_eq!(
+                res.err().map(|e| e.code),
+                Some(RuleCode::InvalidMetadata),
+                "{name:?}"
+            );
+        }
+        let path = parse(FileInput {
+            name: Some("a.txt"),
+            path: Some("caf\u{65}\u{301}/"),
+            labels: Some(&["\u{2066}x".to_owned()]),
+            ..Default::default()
+        });
+        assert_eq!(path.err().map(|e| e.code), Some(RuleCode::InvalidMetadata));
     }
 
     #[test]

@@ -30,9 +30,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::CreateWorkspace {
             org,
             name,
-            quota_bytes,
-            max_file_bytes,
-            allowed_types,
+            limits,
+            unique_names,
             rate_limit_per_second,
             rate_limit_burst,
         } => {
@@ -41,27 +40,52 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             let defaults = args.limits.limits();
             let limits = Limits {
-                quota_bytes: quota_bytes.unwrap_or(defaults.quota_bytes),
-                max_file_bytes: max_file_bytes.unwrap_or(defaults.max_file_bytes),
-                allowed_types: if allowed_types.is_empty() {
+                quota_bytes: limits.quota_bytes.unwrap_or(defaults.quota_bytes),
+                max_file_bytes: limits.max_file_bytes.unwrap_or(defaults.max_file_bytes),
+                allowed_types: if limits.allowed_types.is_empty() {
                     defaults.allowed_types
                 } else {
-                    allowed_types
+                    limits.allowed_types
                 },
+                unique_names,
             };
             let ws = workspaces::create(&pool, org, &name, &limits).await?;
             let rate_limit = rate_limit_per_second.zip(rate_limit_burst);
             if rate_limit.is_some() {
                 workspaces::set_rate_limit(&pool, ws.id, rate_limit).await?;
             }
+            let mut json = workspace_json(&ws);
+            json["rate_limit"] =
+                json!(rate_limit.map(|(r, b)| json!({ "per_second": r, "burst": b })));
             Output {
                 text: ws.id.to_string(),
-                json: json!({
-                    "id": ws.id, "organization_id": org, "name": ws.name,
-                    "quota_bytes": ws.limits.quota_bytes, "max_file_bytes": ws.limits.max_file_bytes,
-                    "allowed_content_types": ws.limits.allowed_types.iter().map(|t| t.mime()).collect::<Vec<_>>(),
-                    "rate_limit": rate_limit.map(|(r, b)| json!({ "per_second": r, "burst": b })),
-                }),
+                json,
+            }
+        }
+        AdminCommand::SetWorkspace {
+            workspace,
+            limits,
+            unique_names,
+        } => {
+            let patch = workspaces::LimitsPatch {
+                quota_bytes: limits.quota_bytes,
+                max_file_bytes: limits.max_file_bytes,
+                allowed_types: (!limits.allowed_types.is_empty()).then_some(limits.allowed_types),
+                unique_names,
+            };
+            let ws = match workspaces::set_limits(&pool, workspace, &patch).await {
+                Ok(ws) => ws,
+                Err(e) if e.constraint() == Some("workspaces_within_quota") => {
+                    bail!("the workspace already holds more than that quota")
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(ws) = ws else {
+                bail!("no workspace {workspace}");
+            };
+            Output {
+                text: ws.id.to_string(),
+                json: workspace_json(&ws),
             }
         }
         AdminCommand::CreateKey {
@@ -160,5 +184,15 @@ async fn create_key(
             "id": minted.id, "organization_id": org, "workspaces": scope,
             "default_workspace": default_workspace, "key": minted.secret,
         }),
+    })
+}
+
+/// A workspace's settings as the admin commands print them.
+fn workspace_json(ws: &workspaces::Workspace) -> serde_json::Value {
+    json!({
+        "id": ws.id, "organization_id": ws.organization_id, "name": ws.name,
+        "quota_bytes": ws.limits.quota_bytes, "max_file_bytes": ws.limits.max_file_bytes,
+        "allowed_content_types": ws.limits.allowed_types.iter().map(|t| t.mime()).collect::<Vec<_>>(),
+        "unique_names": ws.limits.unique_names,
     })
 }

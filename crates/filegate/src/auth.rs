@@ -3,7 +3,11 @@
 //! A key reads `fg_<key id: 32 hex>_<secret: 43 base64url>`. The id finds the row by
 //! primary key; the SHA-256 of the whole key is compared with the stored digest in
 //! constant time. Rows are cached per process for `--auth-cache-ttl-secs`, which is
-//! therefore the longest a revoked key keeps working.
+//! therefore the longest a revoked key keeps working; ids with no row are cached as
+//! unknown for as long, so a new key works at most that long after a client first
+//! tried it too early. Looking up an id this process has never seen valid costs the
+//! client's IP a token first (see the rate-limit middleware), so random keys cannot
+//! reach the database faster than the IP bucket admits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -112,11 +116,28 @@ pub fn forbidden_workspace() -> ApiError {
     ApiError::forbidden("this API key has no access to that workspace")
 }
 
-/// Key rows cached per process; see the module docs for the bound on revocation.
+/// When an id was looked up, and its row (`None`: the database had no such key).
+type Entry = (Instant, Option<Arc<ApiKey>>);
+
+/// Key rows (and ids with no row) cached per process; see the module docs for the
+/// bounds this puts on revocation and on new keys.
 #[derive(Debug)]
 pub struct KeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<Uuid, (Instant, Arc<ApiKey>)>>,
+    entries: Mutex<HashMap<Uuid, Entry>>,
+}
+
+/// What the cache knows of a key id, without asking the database.
+#[derive(Debug)]
+pub enum Cached {
+    /// A row younger than the TTL.
+    Fresh(Arc<ApiKey>),
+    /// A row older than the TTL: the id was valid, so refreshing it is not a guess.
+    Stale,
+    /// No such key, as of less than a TTL ago.
+    Unknown,
+    /// Never seen (or forgotten).
+    Miss,
 }
 
 impl KeyCache {
@@ -128,15 +149,20 @@ impl KeyCache {
         }
     }
 
-    fn get(&self, id: Uuid) -> Option<Arc<ApiKey>> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(&id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, key)| Arc::clone(key))
+    /// What is known of `id`.
+    pub fn get(&self, id: Uuid) -> Cached {
+        let Ok(entries) = self.entries.lock() else {
+            return Cached::Miss;
+        };
+        match entries.get(&id) {
+            Some((at, Some(key))) if at.elapsed() < self.ttl => Cached::Fresh(Arc::clone(key)),
+            Some((_, Some(_))) => Cached::Stale,
+            Some((at, None)) if at.elapsed() < self.ttl => Cached::Unknown,
+            _ => Cached::Miss,
+        }
     }
 
-    fn put(&self, key: Arc<ApiKey>) {
+    fn put(&self, id: Uuid, key: Option<Arc<ApiKey>>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -144,12 +170,15 @@ impl KeyCache {
             return;
         };
         if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            // Unknown ids go first, then anything past its TTL; valid rows are what
+            // let known keys skip the IP bucket.
+            let ttl = self.ttl;
+            entries.retain(|_, (at, key)| key.is_some() && at.elapsed() < ttl * 4);
             if entries.len() >= CACHE_CAPACITY {
                 entries.clear();
             }
         }
-        entries.insert(key.id, (Instant::now(), key));
+        entries.insert(id, (Instant::now(), key));
     }
 }
 
@@ -194,24 +223,61 @@ fn invalid() -> ApiError {
     ApiError::unauthenticated("invalid or revoked API key")
 }
 
+/// What checking a key against the cache alone decided.
+#[derive(Debug)]
+pub enum CacheCheck {
+    /// Decided without the database.
+    Decided(Result<Caller, ApiError>),
+    /// The database must be asked about this id; `known` when the id was valid before
+    /// (a stale row), so the look-up is a refresh, not a guess.
+    Lookup { id: Uuid, known: bool },
+}
+
+/// Checks a presented key against the cache only (no I/O).
+#[must_use]
+pub fn check_cached(state: &AppState, key: &str) -> CacheCheck {
+    let Some(id) = parse_id(key) else {
+        return CacheCheck::Decided(Err(invalid()));
+    };
+    match state.keys.get(id) {
+        Cached::Fresh(row) => CacheCheck::Decided(verify(&row, key)),
+        Cached::Unknown => CacheCheck::Decided(Err(invalid())),
+        Cached::Stale => CacheCheck::Lookup { id, known: true },
+        Cached::Miss => CacheCheck::Lookup { id, known: false },
+    }
+}
+
+/// Looks the key id up in the database (counted in `filegate_api_key_lookups_total`)
+/// and remembers the answer, found or not.
+///
+/// # Errors
+/// 401 for an unknown, wrong or revoked key; 503 when the database is down.
+pub async fn lookup(state: &AppState, key: &str, id: Uuid) -> Result<Caller, ApiError> {
+    let found = filegate_db::keys::find(&state.pool, id)
+        .await?
+        .map(Arc::new);
+    crate::metrics::get()
+        .key_lookups
+        .with_label_values(&[if found.is_some() { "found" } else { "unknown" }])
+        .inc();
+    state.keys.put(id, found.clone());
+    let row = found.ok_or_else(invalid)?;
+    verify(&row, key)
+}
+
 /// Checks a presented key against the cache or the database.
 ///
 /// # Errors
 /// 401 for a malformed, unknown, wrong or revoked key; 503 when the database is down.
 pub async fn authenticate(state: &AppState, key: &str) -> Result<Caller, ApiError> {
-    let id = parse_id(key).ok_or_else(invalid)?;
-    let row = match state.keys.get(id) {
-        Some(row) => row,
-        None => {
-            let row = Arc::new(
-                filegate_db::keys::find(&state.pool, id)
-                    .await?
-                    .ok_or_else(invalid)?,
-            );
-            state.keys.put(Arc::clone(&row));
-            row
-        }
-    };
+    match check_cached(state, key) {
+        CacheCheck::Decided(outcome) => outcome,
+        CacheCheck::Lookup { id, .. } => lookup(state, key, id).await,
+    }
+}
+
+/// The caller a key's row makes, if the presented key is that row's and not revoked.
+fn verify(row: &ApiKey, key: &str) -> Result<Caller, ApiError> {
     let matches: bool = digest(key).ct_eq(row.secret_sha256.as_slice()).into();
     if !matches || row.revoked_at.is_some() {
         return Err(invalid());

@@ -5,11 +5,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod completion;
 pub mod error;
+pub mod finalizer;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod reaper;
+pub mod reconcile;
 pub mod request_id;
 pub mod routes;
 pub mod settings;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use filegate::settings::{Cli, Command};
 use filegate::startup::Application;
-use filegate::{admin, reaper, telemetry};
+use filegate::{admin, reaper, reconcile, telemetry};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -60,7 +60,11 @@ async fn run(command: Command) -> Result<ExitCode, BoxError> {
             app.run_until_stopped().await?;
         }
         Command::Migrate(args) => {
-            let applied = filegate_db::migrate(&args.database.database_url).await?;
+            let applied = filegate_db::migrate_with_ca(
+                &args.database.database_url,
+                args.database.database_ca_file.as_deref(),
+            )
+            .await?;
             tracing::info!(?applied, "migrations up to date");
         }
         Command::Admin(args) => admin::run(args).await?,
@@ -86,6 +90,62 @@ async fn run(command: Command) -> Result<ExitCode, BoxError> {
                 reaper::run_forever(pool, storage, args.reaper).await;
             }
         }
+        Command::Reconcile(args) => return run_reconcile(&args).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `filegate reconcile`: one pass, a report, exit 1 when ready files lack their object.
+async fn run_reconcile(args: &filegate::settings::ReconcileArgs) -> Result<ExitCode, BoxError> {
+    let pool = filegate_db::connect(&args.database.pool())?;
+    let storage = filegate_storage::Storage::new(&args.storage.storage())
+        .await
+        .with_observer(std::sync::Arc::new(filegate::metrics::observe_store_call));
+    let pass = reconcile::run_once(
+        &pool,
+        &storage,
+        std::time::Duration::from_secs(args.storage.presign_ttl_secs),
+        args.reaper.upload_margin(),
+        args.dry_run,
+    );
+    let Some(report) = filegate_db::reconcile::exclusively(&pool, pass).await? else {
+        return Err("another reconciliation is running; try again when it has finished".into());
+    };
+    let report = report?;
+    #[allow(clippy::print_stdout)]
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        let verb = if report.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
+        println!(
+            "listed {} objects ({} not filegate's)\norphans: {} found, {} old enough, {} {verb}{}\nready files missing their object: {}",
+            report.objects_listed,
+            report.foreign_objects,
+            report.orphans_found,
+            report.orphans_due,
+            if report.dry_run {
+                report.orphans_due
+            } else {
+                report.orphans_deleted
+            },
+            if report.deletion_failures > 0 {
+                format!(", {} deletions failed", report.deletion_failures)
+            } else {
+                String::new()
+            },
+            report.missing_objects,
+        );
+        for m in &report.missing {
+            println!("  missing: file {} ({})", m.file_uuid, m.remote_file_path);
+        }
+    }
+    Ok(if report.missing_objects > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

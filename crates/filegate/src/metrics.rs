@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::state::AppState;
@@ -25,14 +25,32 @@ pub struct Metrics {
     pub files_reserved: IntCounter,
     /// `filegate_completions_total{outcome}`: ready, rejected, missing, invalid_state
     pub completions: IntCounterVec,
-    /// `filegate_rejections_total{reason}`: size, content_type, checksum, content
+    /// `filegate_rejections_total{reason}`: size, content_type, checksum, content, changed
     pub rejections: IntCounterVec,
+    /// `filegate_completion_paths_total{path,outcome}`: path client, finalizer, event,
+    /// read; outcome ready, rejected, missing, settled, error
+    pub completion_paths: IntCounterVec,
+    /// `filegate_finalizer_looks_total{outcome}`: absent, arrived, error
+    pub finalizer_looks: IntCounterVec,
+    /// `filegate_s3_event_deliveries_total{outcome}`: accepted, unauthenticated, malformed
+    pub event_deliveries: IntCounterVec,
+    /// `filegate_s3_event_records_total{outcome}`: completed, ignored
+    pub event_records: IntCounterVec,
+    /// `filegate_reconcile_objects_total{action}`: listed, orphan_found, orphan_deleted,
+    /// orphan_too_young, missing
+    pub reconcile: IntCounterVec,
+    /// `filegate_reconcile_missing_objects`: ready files whose object the last
+    /// reconciliation pass did not find
+    pub missing_objects: IntGauge,
     /// `filegate_reaper_actions_total{action}`
     pub reaper: IntCounterVec,
     /// `filegate_quota_bytes_total{change}`: reserved, used (settled on completion), released
     pub quota_bytes: IntCounterVec,
     /// `filegate_rate_limited_total{bucket}`: key, ip
     pub rate_limited: IntCounterVec,
+    /// `filegate_api_key_lookups_total{outcome}`: found, unknown (database look-ups of
+    /// key ids the cache could not answer)
+    pub key_lookups: IntCounterVec,
     /// `filegate_db_pool_connections{state}`: size, available, waiting (sampled at scrape)
     pub db_pool: IntGaugeVec,
     /// `filegate_object_store_call_duration_seconds{op,outcome}`
@@ -74,6 +92,14 @@ fn build() -> Metrics {
     registry
         .register(Box::new(db_pool.clone()))
         .expect("register gauge");
+    let missing_objects = IntGauge::new(
+        "reconcile_missing_objects",
+        "Ready files whose object the last reconciliation pass did not find",
+    )
+    .expect("gauge");
+    registry
+        .register(Box::new(missing_objects.clone()))
+        .expect("register gauge");
     Metrics {
         http_requests: counter(
             "http_requests_total",
@@ -98,6 +124,32 @@ fn build() -> Metrics {
             "Rejected uploads by reason",
             &["reason"],
         ),
+        completion_paths: counter(
+            "completion_paths_total",
+            "Completions by the path that asked for them",
+            &["path", "outcome"],
+        ),
+        finalizer_looks: counter(
+            "finalizer_looks_total",
+            "The finalizer's looks for uploads of pending files",
+            &["outcome"],
+        ),
+        event_deliveries: counter(
+            "s3_event_deliveries_total",
+            "POST /v2/events/s3 deliveries",
+            &["outcome"],
+        ),
+        event_records: counter(
+            "s3_event_records_total",
+            "Records of S3 event deliveries",
+            &["outcome"],
+        ),
+        reconcile: counter(
+            "reconcile_objects_total",
+            "Reconciliation findings and actions",
+            &["action"],
+        ),
+        missing_objects,
         reaper: counter("reaper_actions_total", "Reaper actions", &["action"]),
         quota_bytes: counter(
             "quota_bytes_total",
@@ -108,6 +160,11 @@ fn build() -> Metrics {
             "rate_limited_total",
             "Requests refused by the rate limiter",
             &["bucket"],
+        ),
+        key_lookups: counter(
+            "api_key_lookups_total",
+            "Database look-ups of API key ids",
+            &["outcome"],
         ),
         db_pool,
         store_calls: histogram(
@@ -126,6 +183,28 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(build);
 #[must_use]
 pub fn get() -> &'static Metrics {
     &METRICS
+}
+
+/// A file became ready: it held `reserved` bytes and now uses `used` of them.
+pub fn count_ready(reserved: i64, used: i64) {
+    let m = get();
+    m.completions.with_label_values(&["ready"]).inc();
+    m.quota_bytes
+        .with_label_values(&["used"])
+        .inc_by(u64::try_from(used).unwrap_or(0));
+    m.quota_bytes
+        .with_label_values(&["released"])
+        .inc_by(u64::try_from(reserved - used).unwrap_or(0));
+}
+
+/// A file was rejected by `check`, releasing the `reserved` bytes it held.
+pub fn count_rejected(check: &str, reserved: i64) {
+    let m = get();
+    m.rejections.with_label_values(&[check]).inc();
+    m.quota_bytes
+        .with_label_values(&["released"])
+        .inc_by(u64::try_from(reserved).unwrap_or(0));
+    m.completions.with_label_values(&["rejected"]).inc();
 }
 
 /// Records one object-store call (installed as the storage client's observer).

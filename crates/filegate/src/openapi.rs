@@ -13,7 +13,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorEnvelope;
 use crate::routes::files::{complete, create, delete, get, list, update};
-use crate::routes::{health, metrics, workspaces};
+use crate::routes::{events, health, metrics, workspaces};
+
+/// The one `/v2` route outside the API keys' rate limits (it has a secret of its own).
+const EVENTS_PATH: &str = "/v2/events/s3";
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -27,13 +30,14 @@ use crate::routes::{health, metrics, workspaces};
     ),
     paths(
         create::create, list::list, get::get, update::update, delete::delete, complete::complete,
-        workspaces::usage, health::healthz, health::readyz, metrics::metrics, openapi_json,
+        workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
     ),
     components(schemas(ErrorEnvelope, crate::error::ErrorCode)),
     modifiers(&Shared),
     tags(
         (name = "files", description = "Uploads and the file library"),
         (name = "workspaces", description = "Quota and limits"),
+        (name = "events", description = "S3 event notifications that complete uploads at once"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
     security(("bearer" = []), ("api_key" = [])),
@@ -105,8 +109,20 @@ impl Modify for Shared {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
         );
+        components.add_security_scheme(
+            "events_secret",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The events secret (FILEGATE_EVENTS_SECRET); also accepted bare or as the HTTP Basic password",
+                    ))
+                    .build(),
+            ),
+        );
         for (path, item) in &mut doc.paths.paths {
             let v2 = path.starts_with("/v2/");
+            let limited = v2 && path != EVENTS_PATH;
             for op in operations(item) {
                 let responses = &mut op.responses.responses;
                 if v2 {
@@ -120,7 +136,6 @@ impl Modify for Shared {
                             "`unauthenticated`: missing, unknown, malformed or revoked key",
                         ),
                         ("405", "`method_not_allowed`"),
-                        ("429", "`rate_limited`; retry after `Retry-After` seconds"),
                         ("500", "`internal`"),
                         (
                             "503",
@@ -131,6 +146,11 @@ impl Modify for Shared {
                         responses
                             .entry(status.to_owned())
                             .or_insert_with(|| error_response(description));
+                    }
+                    if limited {
+                        responses.entry("429".to_owned()).or_insert_with(|| {
+                            error_response("`rate_limited`; retry after `Retry-After` seconds")
+                        });
                     }
                 } else {
                     op.security = Some(vec![SecurityRequirement::default()]);
@@ -146,7 +166,7 @@ impl Modify for Shared {
                             Type::String,
                         ),
                     );
-                    if v2 {
+                    if limited {
                         for (name, description) in [
                             ("RateLimit-Limit", "Bucket size"),
                             ("RateLimit-Remaining", "Whole tokens left"),
@@ -177,6 +197,19 @@ impl Modify for Shared {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_readme_lists_every_registered_type() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap_or_default();
+        for r in &filegate_domain::REGISTRY {
+            let row = r.table_row();
+            assert!(
+                readme.lines().any(|l| l == row),
+                "README.md's type table lacks or differs from:\n{row}"
+            );
+        }
+    }
+
     #[test]
     fn the_checked_in_document_matches_the_code() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");

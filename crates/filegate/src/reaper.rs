@@ -44,7 +44,7 @@ pub async fn run_once(
     let batch = settings.reaper_batch;
     let grace = Duration::from_secs(settings.reaper_grace_secs);
     for _ in 0..MAX_BATCHES {
-        let n = lifecycle::expire_batch(pool, grace, batch).await?;
+        let n = lifecycle::expire_batch(pool, grace, settings.upload_margin(), batch).await?;
         report.expired += n;
         if n < u64::try_from(batch).unwrap_or(0) {
             break;

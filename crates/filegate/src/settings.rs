@@ -27,6 +27,10 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Expire abandoned uploads and delete queued objects (once, or in a loop).
     Reap(Box<ReapArgs>),
+    /// List the bucket against the database: delete objects no live file owns (once
+    /// they are older than any upload could be) and report ready files whose object is
+    /// missing. Exits 1 when objects are missing.
+    Reconcile(Box<ReconcileArgs>),
     /// Manage organizations, workspaces and API keys.
     Admin(AdminArgs),
     /// Print the OpenAPI 3.1 document (the one served at /openapi.json).
@@ -76,28 +80,101 @@ pub struct ServeSettings {
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
-    pub limits: LimitSettings,
-    #[command(flatten)]
     pub rate_limit: RateLimitSettings,
     #[command(flatten)]
     pub reaper: ReaperSettings,
+    #[command(flatten)]
+    pub events: EventSettings,
 }
 
-/// The background reaper of abandoned uploads.
+/// `POST /v2/events/s3`: S3 event notifications that complete files at once.
+#[derive(Clone, Args)]
+pub struct EventSettings {
+    /// Shared secret S3 event deliveries must present (`Authorization: Bearer <secret>`,
+    /// the bare secret, or HTTP Basic with the secret as password). Unset: the event
+    /// route refuses every delivery.
+    #[arg(long, env = "FILEGATE_EVENTS_SECRET", hide_env_values = true,
+          value_parser = parse_events_secret)]
+    pub events_secret: Option<String>,
+}
+
+impl std::fmt::Debug for EventSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSettings")
+            .field(
+                "events_secret",
+                &self.events_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// An events secret: 16 to 1024 visible ASCII characters, so it fits any header.
+fn parse_events_secret(s: &str) -> Result<String, String> {
+    if (16..=1024).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(s.to_owned())
+    } else {
+        Err("the events secret must be 16 to 1024 visible ASCII characters".into())
+    }
+}
+
+/// The background work of every replica: the reaper of abandoned uploads and queued
+/// deletions, the finalizer that completes uploads nobody completed, and the slow
+/// reconciliation of the bucket with the database.
 #[derive(Debug, Clone, Args)]
 pub struct ReaperSettings {
     /// Seconds between reaper passes in `serve` (0: no background reaper, e.g. when a
-    /// cron job runs `filegate reap --once`).
-    #[arg(long, env = "FILEGATE_REAPER_INTERVAL_SECS", default_value_t = 30)]
+    /// cron job runs `filegate reap --once`). 0..=86400.
+    #[arg(long, env = "FILEGATE_REAPER_INTERVAL_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub reaper_interval_secs: u64,
     /// Seconds past a file's upload expiry before it is expired, so a completion racing
-    /// the deadline still wins.
-    #[arg(long, env = "FILEGATE_REAPER_GRACE_SECS", default_value_t = 60)]
+    /// the deadline still wins. 0..=86400.
+    #[arg(long, env = "FILEGATE_REAPER_GRACE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub reaper_grace_secs: u64,
     /// Rows per reaper statement.
     #[arg(long, env = "FILEGATE_REAPER_BATCH", default_value_t = 100,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub reaper_batch: i64,
+    /// Seconds after an upload URL expires during which a PUT that started in time may
+    /// still land: final deletions of rejected, expired and deleted files' uploads wait
+    /// this long, and reconciliation never deletes an unowned object younger than the
+    /// upload URL lifetime plus this. 0..=604800.
+    #[arg(long, env = "FILEGATE_UPLOAD_MARGIN_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub upload_margin_secs: u64,
+    /// Seconds between finalizer passes in `serve`, which look for uploads of pending
+    /// files that nobody completed (0: no finalizer). 0..=3600.
+    #[arg(long, env = "FILEGATE_FINALIZER_INTERVAL_SECS", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub finalizer_interval_secs: u64,
+    /// Seconds before the finalizer's first look at a new pending file, and the shortest
+    /// gap between two looks; gaps then grow with the file's age. 1..=3600.
+    #[arg(long, env = "FILEGATE_FINALIZER_MIN_INTERVAL_SECS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub finalizer_min_interval_secs: u64,
+    /// The longest gap between two looks at one pending file. 1..=86400.
+    #[arg(long, env = "FILEGATE_FINALIZER_MAX_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub finalizer_max_interval_secs: u64,
+    /// Pending files claimed per finalizer statement.
+    #[arg(long, env = "FILEGATE_FINALIZER_BATCH", default_value_t = 64,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub finalizer_batch: i64,
+    /// Seconds between reconciliation passes in `serve` (0: none; `filegate reconcile`
+    /// runs one). One replica at a time runs a pass. 0..=604800.
+    #[arg(long, env = "FILEGATE_RECONCILE_INTERVAL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub reconcile_interval_secs: u64,
+}
+
+impl ReaperSettings {
+    /// See `--upload-margin-secs`.
+    #[must_use]
+    pub fn upload_margin(&self) -> Duration {
+        Duration::from_secs(self.upload_margin_secs)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +190,22 @@ pub struct ReapArgs {
     pub once: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub reaper: ReaperSettings,
+    /// Report what would be deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON (default: a summary in plain text).
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct HttpSettings {
     /// Address to listen on (port 0 picks a free port).
@@ -121,18 +214,22 @@ pub struct HttpSettings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "FILEGATE_WORKERS")]
     pub workers: Option<usize>,
-    /// Largest accepted request body, in bytes; larger bodies get 413.
-    #[arg(long, env = "FILEGATE_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    /// Largest accepted request body, in bytes; larger bodies get 413. 1024..=67108864.
+    #[arg(long, env = "FILEGATE_MAX_BODY_BYTES", default_value_t = 1 << 20,
+          value_parser = body_size)]
     pub max_body_bytes: usize,
     /// Browser origins allowed to upload to and download from the bucket (comma-separated);
     /// applied to the bucket's CORS at start when `--s3-create-bucket` or `--s3-apply-cors` is on.
     #[arg(long, env = "FILEGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// Seconds in-flight requests get to finish after SIGTERM.
-    #[arg(long, env = "FILEGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    /// Seconds in-flight requests get to finish after SIGTERM. 0..=3600.
+    #[arg(long, env = "FILEGATE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout_secs: u64,
     /// Seconds an API key lookup is cached; a revocation takes effect within this time.
-    #[arg(long, env = "FILEGATE_AUTH_CACHE_TTL_SECS", default_value_t = 5)]
+    /// 0..=3600.
+    #[arg(long, env = "FILEGATE_AUTH_CACHE_TTL_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub auth_cache_ttl_secs: u64,
     /// Apply database migrations before serving.
     #[arg(long, env = "FILEGATE_MIGRATE_ON_START")]
@@ -141,6 +238,10 @@ pub struct HttpSettings {
     /// list the page's origin in `--cors-origins` so browsers may PUT to the bucket).
     #[arg(long, env = "FILEGATE_UPLOAD_PAGE")]
     pub upload_page: bool,
+    /// Serve `/metrics` on this address only (e.g. `0.0.0.0:9090`, for the scraper's
+    /// network), and not on the API's; unset: `/metrics` is on the API's address.
+    #[arg(long, env = "FILEGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Args)]
@@ -148,19 +249,29 @@ pub struct DatabaseSettings {
     /// Postgres URL, e.g. `postgres://filegate:secret@db:5432/filegate`.
     #[arg(long, env = "FILEGATE_DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Most Postgres connections per process.
-    #[arg(long, env = "FILEGATE_DATABASE_POOL_SIZE", default_value_t = 16)]
+    /// Most Postgres connections per process (reconciliation holds one while it uses
+    /// another). 2..=1000.
+    #[arg(long, env = "FILEGATE_DATABASE_POOL_SIZE", default_value_t = 16,
+          value_parser = pool_size)]
     pub database_pool_size: usize,
     /// Milliseconds to wait for a connection (connecting or from the pool) before 503.
-    #[arg(long, env = "FILEGATE_DATABASE_TIMEOUT_MS", default_value_t = 3000)]
+    /// 100..=600000.
+    #[arg(long, env = "FILEGATE_DATABASE_TIMEOUT_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub database_timeout_ms: u64,
-    /// Server-side statement timeout, in milliseconds.
+    /// Server-side statement timeout, in milliseconds. 100..=3600000.
     #[arg(
         long,
         env = "FILEGATE_DATABASE_STATEMENT_TIMEOUT_MS",
-        default_value_t = 10_000
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(100..=3_600_000)
     )]
     pub database_statement_timeout_ms: u64,
+    /// CA bundle (PEM) that a verifying `sslmode` (`verify-ca`, `verify-full`, or
+    /// `require` with a CA) checks the server's certificate against; default: the URL's
+    /// `sslrootcert`, else the system's roots.
+    #[arg(long, env = "FILEGATE_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<String>,
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -183,6 +294,7 @@ impl DatabaseSettings {
     pub fn pool(&self) -> filegate_db::PoolSettings {
         filegate_db::PoolSettings {
             url: self.database_url.clone(),
+            ca_file: self.database_ca_file.clone(),
             max_size: self.database_pool_size,
             connect_timeout: Duration::from_millis(self.database_timeout_ms),
             statement_timeout: Duration::from_millis(self.database_statement_timeout_ms),
@@ -228,8 +340,9 @@ pub struct StorageArgs {
     /// Use virtual-hosted addressing instead of path style (AWS S3 accepts both).
     #[arg(long, env = "FILEGATE_S3_VIRTUAL_HOSTED")]
     pub s3_virtual_hosted: bool,
-    /// Milliseconds each object-store call may take, retries included.
-    #[arg(long, env = "FILEGATE_S3_TIMEOUT_MS", default_value_t = 5000)]
+    /// Milliseconds each object-store call may take, retries included. 100..=600000.
+    #[arg(long, env = "FILEGATE_S3_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub s3_timeout_ms: u64,
     /// Create the bucket at start when it is missing (and apply CORS).
     #[arg(long, env = "FILEGATE_S3_CREATE_BUCKET")]
@@ -237,11 +350,19 @@ pub struct StorageArgs {
     /// Apply `--cors-origins` to the bucket at start.
     #[arg(long, env = "FILEGATE_S3_APPLY_CORS")]
     pub s3_apply_cors: bool,
-    /// Seconds a presigned upload URL stays valid.
-    #[arg(long, env = "FILEGATE_PRESIGN_TTL_SECS", default_value_t = 900)]
+    /// Trust the store's `x-amz-copy-source-if-match`: a conditional copy that
+    /// succeeded is taken as the verified version without comparing the ETag the copy
+    /// reports. Only for stores that honour the condition and whose ETags are not
+    /// content hashes (AWS S3 with SSE-KMS); never for Ceph RGW 16, which ignores it.
+    #[arg(long, env = "FILEGATE_S3_TRUST_COPY_PRECONDITION")]
+    pub s3_trust_copy_precondition: bool,
+    /// Seconds a presigned upload URL stays valid. 1..=604800 (SigV4 allows 7 days).
+    #[arg(long, env = "FILEGATE_PRESIGN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub presign_ttl_secs: u64,
-    /// Seconds a presigned download URL (`download_url`) stays valid.
-    #[arg(long, env = "FILEGATE_DOWNLOAD_TTL_SECS", default_value_t = 300)]
+    /// Seconds a presigned download URL (`download_url`) stays valid. 1..=604800.
+    #[arg(long, env = "FILEGATE_DOWNLOAD_TTL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub download_ttl_secs: u64,
 }
 
@@ -264,6 +385,10 @@ impl std::fmt::Debug for StorageArgs {
             .field("s3_timeout_ms", &self.s3_timeout_ms)
             .field("s3_create_bucket", &self.s3_create_bucket)
             .field("s3_apply_cors", &self.s3_apply_cors)
+            .field(
+                "s3_trust_copy_precondition",
+                &self.s3_trust_copy_precondition,
+            )
             .field("presign_ttl_secs", &self.presign_ttl_secs)
             .field("download_ttl_secs", &self.download_ttl_secs)
             .finish()
@@ -311,6 +436,7 @@ impl LimitSettings {
             quota_bytes: self.default_quota_bytes,
             max_file_bytes: self.default_max_file_bytes,
             allowed_types: self.default_allowed_types.clone(),
+            unique_names: true,
         }
     }
 }
@@ -320,6 +446,28 @@ fn positive_f64(raw: &str) -> Result<f64, String> {
         .ok()
         .filter(|v| v.is_finite() && *v > 0.0)
         .ok_or_else(|| format!("{raw:?} is not a positive number"))
+}
+
+/// A `usize` setting within `range`, with clap's wording for integer ranges.
+fn usize_in(raw: &str, range: std::ops::RangeInclusive<usize>) -> Result<usize, String> {
+    let n: usize = raw.parse().map_err(|e| format!("{e}"))?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not in {}..={}", range.start(), range.end()))
+    }
+}
+
+fn pool_size(raw: &str) -> Result<usize, String> {
+    usize_in(raw, 2..=1000)
+}
+
+fn body_size(raw: &str) -> Result<usize, String> {
+    usize_in(raw, 1024..=64 << 20)
+}
+
+fn bucket_count(raw: &str) -> Result<usize, String> {
+    usize_in(raw, 16..=100_000_000)
 }
 
 fn parse_content_type(raw: &str) -> Result<ContentType, String> {
@@ -340,10 +488,12 @@ pub struct RateLimitSettings {
     #[arg(long, env = "FILEGATE_RATE_LIMIT_STORE", value_enum, default_value_t = RateLimitStore::Local)]
     pub rate_limit_store: RateLimitStore,
     /// Most buckets the `local` store keeps (idle ones are evicted first).
+    /// 16..=100000000.
     #[arg(
         long,
         env = "FILEGATE_RATE_LIMIT_MAX_BUCKETS",
-        default_value_t = 100_000
+        default_value_t = 100_000,
+        value_parser = bucket_count
     )]
     pub rate_limit_max_buckets: usize,
     /// Proxies whose `X-Forwarded-For` is believed (comma-separated IPs or CIDR ranges).
@@ -380,6 +530,21 @@ pub struct AdminArgs {
     pub command: AdminCommand,
 }
 
+/// A workspace's limits as `admin create-workspace` and `admin set-workspace` take
+/// them; what is not given defaults (create) or stays as it is (set).
+#[derive(Debug, Args)]
+pub struct WorkspaceLimitArgs {
+    /// Quota (ready + reserved bytes); never below what the workspace holds.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub quota_bytes: Option<i64>,
+    /// Largest file (applies to new reservations).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_file_bytes: Option<i64>,
+    /// Allowed content types (comma-separated or repeated): any registered type.
+    #[arg(long, value_delimiter = ',', value_parser = parse_content_type)]
+    pub allowed_types: Vec<ContentType>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Create an organization.
@@ -395,21 +560,29 @@ pub enum AdminCommand {
         /// A display name.
         #[arg(long, default_value = "")]
         name: String,
-        /// Quota (ready + reserved bytes).
-        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
-        quota_bytes: Option<i64>,
-        /// Largest file.
-        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
-        max_file_bytes: Option<i64>,
-        /// Allowed content types (comma-separated or repeated).
-        #[arg(long, value_delimiter = ',', value_parser = parse_content_type)]
-        allowed_types: Vec<ContentType>,
+        #[command(flatten)]
+        limits: WorkspaceLimitArgs,
+        /// Live files unique by name and path (`false`: the same name may be uploaded
+        /// again as a new file).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        unique_names: bool,
         /// Rate-limit override for keys defaulting to this workspace (with `--rate-limit-burst`).
         #[arg(long, value_parser = positive_f64, requires = "rate_limit_burst")]
         rate_limit_per_second: Option<f64>,
         /// Rate-limit bucket size override (with `--rate-limit-per-second`).
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..), requires = "rate_limit_per_second")]
         rate_limit_burst: Option<i32>,
+    },
+    /// Change a workspace's limits; settings not given stay as they are.
+    SetWorkspace {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: Uuid,
+        #[command(flatten)]
+        limits: WorkspaceLimitArgs,
+        /// Live files unique by name and path (applies to new reservations).
+        #[arg(long, action = clap::ArgAction::Set)]
+        unique_names: Option<bool>,
     },
     /// Set or clear a workspace's rate-limit override (applies to keys whose default
     /// workspace it is, within `--auth-cache-ttl-secs`).
@@ -480,6 +653,7 @@ mod tests {
                 s3_timeout_ms: 1,
                 s3_create_bucket: false,
                 s3_apply_cors: false,
+                s3_trust_copy_precondition: false,
                 presign_ttl_secs: 1,
                 download_ttl_secs: 1,
             }

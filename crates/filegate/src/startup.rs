@@ -35,7 +35,9 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
-    reaper: Option<(filegate_db::Pool, Storage, crate::settings::ReaperSettings)>,
+    /// `/metrics` on its own address, with that address's port.
+    metrics: Option<(u16, Server)>,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -46,7 +48,11 @@ impl Application {
     /// [`StartupError`] when a configured start-up step fails or the address is taken.
     pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
         if settings.http.migrate_on_start {
-            let applied = filegate_db::migrate(&settings.database.database_url).await?;
+            let applied = filegate_db::migrate_with_ca(
+                &settings.database.database_url,
+                settings.database.database_ca_file.as_deref(),
+            )
+            .await?;
             tracing::info!(?applied, "migrations applied");
         }
         let pool = filegate_db::connect(&settings.database.pool())?;
@@ -65,8 +71,6 @@ impl Application {
         let listener = TcpListener::bind(settings.http.listen)?;
         let port = listener.local_addr()?.port();
         let reaper_pool = pool.clone();
-        let reaper = (settings.reaper.reaper_interval_secs > 0)
-            .then(|| (pool.clone(), storage.clone(), settings.reaper.clone()));
         let state = web::Data::new(AppState {
             pool,
             storage,
@@ -83,9 +87,31 @@ impl Application {
         });
         let max_body = settings.http.max_body_bytes;
         let upload_page = settings.http.upload_page;
+        let metrics_apart = settings.http.metrics_listen;
+        let metrics = match metrics_apart {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)?;
+                let port = listener.local_addr()?.port();
+                let metrics_state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(metrics_state.clone())
+                        .service(routes::metrics_resource())
+                        .default_service(web::to(routes::not_found))
+                        .wrap(from_fn(request_id::middleware))
+                })
+                .listen(listener)?
+                .workers(1)
+                .shutdown_timeout(settings.http.shutdown_timeout_secs);
+                tracing::info!(port, "metrics listening");
+                Some((port, server.run()))
+            }
+            None => None,
+        };
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max_body)
@@ -97,7 +123,9 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::invalid_request(format!("invalid path: {err}")).into()
                 }))
-                .configure(|cfg| routes::configure(cfg, upload_page))
+                .configure(|cfg| {
+                    routes::configure(cfg, upload_page, max_body, metrics_apart.is_none());
+                })
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(request_id::middleware))
         })
@@ -110,7 +138,8 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
-            reaper,
+            metrics,
+            state,
         })
     }
 
@@ -120,17 +149,52 @@ impl Application {
         self.port
     }
 
+    /// The port `/metrics` is served on when it has a listener of its own.
+    #[must_use]
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish
-    /// (up to `--shutdown-timeout-secs`).
+    /// (up to `--shutdown-timeout-secs`). The background work (reaper, finalizer,
+    /// reconciliation) runs meanwhile, as configured.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let reaper = self.reaper.map(|(pool, storage, settings)| {
-            tokio::spawn(crate::reaper::run_forever(pool, storage, settings))
+        let state = self.state;
+        let settings = &state.settings;
+        let b = &settings.reaper;
+        let mut background = Vec::new();
+        if b.reaper_interval_secs > 0 {
+            background.push(tokio::spawn(crate::reaper::run_forever(
+                state.pool.clone(),
+                state.storage.clone(),
+                b.clone(),
+            )));
+        }
+        if b.finalizer_interval_secs > 0 {
+            background.push(tokio::spawn(crate::finalizer::run_forever(state.clone())));
+        }
+        if b.reconcile_interval_secs > 0 {
+            background.push(tokio::spawn(crate::reconcile::run_forever(
+                state.pool.clone(),
+                state.storage.clone(),
+                Duration::from_secs(b.reconcile_interval_secs),
+                Duration::from_secs(settings.storage.presign_ttl_secs),
+                b.upload_margin(),
+            )));
+        }
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
         });
         let result = self.server.await;
-        if let Some(task) = reaper {
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+        for task in background {
             task.abort();
         }
         result

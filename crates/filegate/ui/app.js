@@ -84,7 +84,11 @@ async function uploadAll(files) {
       const body = {
         files: batch.map((r) => ({
           name: r.file.name, size_bytes: r.file.size, checksum_sha256: r.checksum,
-          content_type: r.file.type || undefined, path: $("path").value || undefined,
+          // The server's type registry knows the extension better than the browser
+          // (which calls a CSV application/vnd.ms-excel on Windows): send the
+          // browser's guess only for names without one.
+          content_type: /\.[^./]+$/.test(r.file.name) ? undefined : (r.file.type || undefined),
+          path: $("path").value || undefined,
           labels: labels.length ? labels : undefined,
         })),
       };

@@ -16,6 +16,9 @@ pub enum StorageError {
     /// A requested byte range lies outside the object.
     #[error("the requested range is outside the object")]
     InvalidRange,
+    /// A condition (`If-Match`, `x-amz-copy-source-if-match`) did not hold.
+    #[error("the object is not the version the request named")]
+    PreconditionFailed,
     /// The bucket already exists.
     #[error("the bucket already exists")]
     Conflict(#[source] BoxError),
@@ -41,6 +44,7 @@ where
                         Self::NotFound
                     }
                     (_, "InvalidRange") | (Some(416), _) => Self::InvalidRange,
+                    (_, "PreconditionFailed") | (Some(412), _) => Self::PreconditionFailed,
                     (_, "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
                         Self::Conflict(Box::new(err))
                     }

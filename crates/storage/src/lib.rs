@@ -89,6 +89,42 @@ pub struct ObjectInfo {
     pub content_type: Option<String>,
     /// Base64 SHA-256 the store keeps for the object, when it keeps one.
     pub checksum_sha256: Option<String>,
+    /// The version's entity tag, as the store sent it (quotes included).
+    pub etag: Option<String>,
+    /// When the store last wrote the object.
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// Bytes read from an object, with the entity tag of the version they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectBytes {
+    pub bytes: Vec<u8>,
+    pub etag: Option<String>,
+}
+
+/// How a conditional copy ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// Copied; the entity tag of the new object as the store reported it.
+    Copied { etag: Option<String> },
+    /// The source is gone, or is no longer the version the condition named.
+    SourceChanged,
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: i64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// One page of a bucket listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ListedObject>,
+    /// Pass to the next call; `None` on the last page.
+    pub continuation: Option<String>,
 }
 
 /// Called after every object-store call with its name, duration and success.
@@ -214,7 +250,10 @@ impl Storage {
             // "Not found" and "empty range" are answers, not failures.
             let ok = matches!(
                 result,
-                Ok(_) | Err(StorageError::NotFound | StorageError::InvalidRange)
+                Ok(_)
+                    | Err(StorageError::NotFound
+                        | StorageError::InvalidRange
+                        | StorageError::PreconditionFailed)
             );
             observe(op, started.elapsed(), ok);
         }
@@ -403,14 +442,16 @@ impl Storage {
                 size: out.content_length().unwrap_or_default(),
                 content_type: out.content_type().map(str::to_owned),
                 checksum_sha256: out.checksum_sha256().map(str::to_owned),
+                etag: out.e_tag().map(str::to_owned),
+                last_modified: out.last_modified().and_then(to_chrono),
             })),
             Err(StorageError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// The first `len` bytes of an object (fewer when it is shorter). `Ok(None)` when
-    /// it does not exist.
+    /// The first `len` bytes of an object (fewer when it is shorter), with the entity
+    /// tag of the version read. `Ok(None)` when it does not exist.
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
@@ -418,24 +459,30 @@ impl Storage {
         &self,
         key: &str,
         len: usize,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
+    ) -> Result<Option<ObjectBytes>, StorageError> {
         let range = format!("bytes=0-{}", len.saturating_sub(1));
-        self.read(key, Some(range)).await
+        self.read(key, Some(range), None).await
     }
 
-    /// The whole object. `Ok(None)` when it does not exist.
+    /// The whole object, only if it is still the version tagged `if_match` (when
+    /// given). `Ok(None)` when it does not exist or is another version now.
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
-    pub async fn read_all(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.read(key, None).await
+    pub async fn read_all(
+        &self,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<Option<ObjectBytes>, StorageError> {
+        self.read(key, None, if_match).await
     }
 
     async fn read(
         &self,
         key: &str,
         range: Option<String>,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
+        if_match: Option<&str>,
+    ) -> Result<Option<ObjectBytes>, StorageError> {
         let op = if range.is_some() {
             "get_object_range"
         } else {
@@ -448,22 +495,97 @@ impl Storage {
                 .bucket(&self.bucket)
                 .key(key)
                 .set_range(range)
+                .set_if_match(if_match.map(str::to_owned))
                 .send()
                 .await?;
+            let etag = out.e_tag().map(str::to_owned);
             let body = out
                 .body
                 .collect()
                 .await
                 .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
-            Ok::<_, StorageError>(body.into_bytes().to_vec())
+            Ok::<_, StorageError>(ObjectBytes {
+                bytes: body.into_bytes().to_vec(),
+                etag,
+            })
         };
         match self.bounded(op, fut).await {
             Ok(bytes) => Ok(Some(bytes)),
             // A ranged read of an empty object is "range not satisfiable": it is empty.
-            Err(StorageError::InvalidRange) => Ok(Some(Vec::new())),
-            Err(StorageError::NotFound) => Ok(None),
+            Err(StorageError::InvalidRange) => Ok(Some(ObjectBytes {
+                bytes: Vec::new(),
+                etag: None,
+            })),
+            Err(StorageError::NotFound | StorageError::PreconditionFailed) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Copies `from` to `to` within the bucket, only while `from` is the version tagged
+    /// `if_match`. Stores that ignore the condition (Ceph RGW 16) copy whatever `from`
+    /// holds; the returned entity tag lets the caller tell.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn copy(
+        &self,
+        from: &str,
+        to: &str,
+        if_match: &str,
+    ) -> Result<CopyOutcome, StorageError> {
+        let source = format!("{}/{}", self.bucket, encode_key(from));
+        let sent = self
+            .internal
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .copy_source_if_match(if_match)
+            .send();
+        match self.bounded("copy_object", sent).await {
+            Ok(out) => Ok(CopyOutcome::Copied {
+                etag: out
+                    .copy_object_result()
+                    .and_then(|r| r.e_tag())
+                    .map(str::to_owned),
+            }),
+            Err(StorageError::NotFound | StorageError::PreconditionFailed) => {
+                Ok(CopyOutcome::SourceChanged)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page (up to 1,000 objects) of the bucket's listing, in byte order of keys.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    pub async fn list_page(&self, continuation: Option<String>) -> Result<ListPage, StorageError> {
+        let sent = self
+            .internal
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .set_continuation_token(continuation)
+            .send();
+        let out = self.bounded("list_objects", sent).await?;
+        Ok(ListPage {
+            objects: out
+                .contents()
+                .iter()
+                .filter_map(|o| {
+                    Some(ListedObject {
+                        key: o.key()?.to_owned(),
+                        size: o.size().unwrap_or_default(),
+                        last_modified: o.last_modified().and_then(to_chrono),
+                    })
+                })
+                .collect(),
+            continuation: out
+                .is_truncated()
+                .unwrap_or(false)
+                .then(|| out.next_continuation_token().map(str::to_owned))
+                .flatten(),
+        })
     }
 
     /// Deletes an object; deleting a missing object succeeds.
@@ -486,6 +608,18 @@ impl Storage {
             Err(e) => Err(e),
         }
     }
+}
+
+fn to_chrono(t: &aws_sdk_s3::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// A key as the `x-amz-copy-source` header wants it: each segment percent-encoded.
+fn encode_key(key: &str) -> String {
+    key.split('/')
+        .map(|s| percent_encoding::utf8_percent_encode(s, presign::UNRESERVED).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// SigV4's limit on a presigned URL's lifetime.

@@ -85,11 +85,38 @@ where
                 per_second: settings.rate_limit_per_second,
                 burst: settings.rate_limit_burst,
             };
+            let ip_bucket = || {
+                let ip = client_ip(req.request(), &state.trusted_proxies)
+                    .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                format!("ip:{ip}")
+            };
             // Authenticate here so the bucket is the key's; the handler's extractor then
-            // finds the caller in the request extensions.
+            // finds the caller in the request extensions. A key id this process has not
+            // seen valid is paid for by the client's IP before the database is asked.
+            let mut ip_decision = None;
             let outcome = match auth::presented_key(req.request()) {
-                Ok(key) => auth::authenticate(&state, key).await,
                 Err(e) => Err(e),
+                Ok(key) => match auth::check_cached(&state, key) {
+                    auth::CacheCheck::Decided(outcome) => outcome,
+                    auth::CacheCheck::Lookup { id, known: true } => {
+                        auth::lookup(&state, key, id).await
+                    }
+                    auth::CacheCheck::Lookup { id, known: false } => {
+                        let decision = state.limiter.check(&ip_bucket(), default).await;
+                        if let Some(d) = decision.as_ref().filter(|d| !d.allowed) {
+                            crate::metrics::get()
+                                .rate_limited
+                                .with_label_values(&["ip"])
+                                .inc();
+                            let mut res =
+                                ApiError::rate_limited(d.retry_after_secs).error_response();
+                            set_headers(&mut res, d);
+                            return Ok(req.into_response(res).map_into_right_body());
+                        }
+                        ip_decision = decision;
+                        auth::lookup(&state, key, id).await
+                    }
+                },
             };
             let (bucket, quota, refused) = match outcome {
                 Ok(caller) => {
@@ -104,13 +131,14 @@ where
                 Err(e) if e.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
                     return Ok(req.into_response(e.error_response()).map_into_right_body());
                 }
-                Err(e) => {
-                    let ip = client_ip(req.request(), &state.trusted_proxies)
-                        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-                    (format!("ip:{ip}"), default, Some(e))
-                }
+                Err(e) => (ip_bucket(), default, Some(e)),
             };
-            let Some(decision) = state.limiter.check(&bucket, quota).await else {
+            // A failed look-up already paid its IP token: charge nothing twice.
+            let decision = match (&refused, ip_decision) {
+                (Some(_), Some(paid)) => Some(paid),
+                _ => state.limiter.check(&bucket, quota).await,
+            };
+            let Some(decision) = decision else {
                 return service
                     .call(req)
                     .await

@@ -1,5 +1,6 @@
 //! One module per resource; handlers extract, parse, call db/storage and shape the answer.
 
+pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod metrics;
@@ -11,18 +12,26 @@ use actix_web::web;
 use crate::error::ApiError;
 
 /// Registers every route; the upload page only when enabled.
-pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool) {
+pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool, max_body: usize, metrics: bool) {
     if upload_page {
         cfg.service(resource("/", "GET").route(web::get().to(ui::index)))
             .service(resource("/ui/app.js", "GET").route(web::get().to(ui::app_js)))
             .service(resource("/ui/app.css", "GET").route(web::get().to(ui::app_css)));
     }
+    if metrics {
+        cfg.service(metrics_resource());
+    }
     cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
-        .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
         .service(
             resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi_json)),
         )
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        // Before the /v2 scope: deliveries carry the events secret, not an API key.
+        .service(
+            resource("/v2/events/s3", "POST")
+                .app_data(web::PayloadConfig::new(max_body))
+                .route(web::post().to(events::s3)),
+        )
         .service(
             web::scope("/v2")
                 .wrap(crate::ratelimit::RateLimit)
@@ -46,6 +55,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool) {
                         .route(web::get().to(workspaces::usage)),
                 ),
         );
+}
+
+/// `GET /metrics`, on the API's address or a listener of its own.
+pub fn metrics_resource() -> actix_web::Resource {
+    resource("/metrics", "GET").route(web::get().to(metrics::metrics))
 }
 
 /// A resource whose other methods answer 405 with `Allow: allow`.

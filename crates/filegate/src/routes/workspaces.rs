@@ -17,6 +17,9 @@ pub struct UsageResponse {
     file_count: i64,
     max_file_bytes: i64,
     allowed_content_types: Vec<&'static str>,
+    /// Live files are unique by name and path; when `false` the same name may be
+    /// uploaded again as a new file.
+    unique_names: bool,
 }
 
 /// A workspace's quota, usage and limits.
@@ -50,5 +53,6 @@ pub async fn usage(
         file_count: usage.file_count,
         max_file_bytes: ws.limits.max_file_bytes,
         allowed_content_types: ws.limits.allowed_types.iter().map(|t| t.mime()).collect(),
+        unique_names: ws.limits.unique_names,
     }))
 }

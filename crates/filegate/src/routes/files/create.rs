@@ -38,7 +38,9 @@ pub struct FileEntry {
     #[serde(default)]
     #[schema(max_length = 4096, example = "reports/q3.pdf")]
     pub local_file_path: Option<String>,
-    /// 1–255 bytes, no `/`, no control characters.
+    /// 1–255 bytes in Unicode NFC, no `/`, no control or invisible format (Cf)
+    /// characters; its extension must not name another registered type than the
+    /// file's, nor an executable or a script.
     #[serde(default)]
     #[schema(
         min_length = 1,
@@ -47,7 +49,8 @@ pub struct FileEntry {
         example = "q3.pdf"
     )]
     pub name: Option<String>,
-    /// Library path, at most 1024 bytes, case-sensitive (default `""`).
+    /// Library path, at most 1024 bytes in NFC, case-sensitive, no control or
+    /// invisible format characters (default `""`).
     #[serde(default)]
     #[schema(max_length = 1024, example = "finance/2026/")]
     pub path: Option<String>,
@@ -59,7 +62,8 @@ pub struct FileEntry {
     #[serde(default)]
     #[schema(max_length = 2048, example = "https://example.com/q3.pdf")]
     pub public_url: Option<String>,
-    /// Default: implied by the name's extension.
+    /// A registered type (canonical MIME or an alias) the workspace allows. Default:
+    /// the type the name's extension names.
     #[serde(default)]
     #[schema(example = "application/pdf")]
     pub content_type: Option<String>,
@@ -86,7 +90,9 @@ pub struct CreatedFile {
     pub local_file_path: Option<String>,
     pub name: String,
     pub path: String,
-    /// The object key in the bucket (`{workspace_uuid}/{file_uuid}`).
+    /// The file's object key in the bucket (`{workspace_uuid}/{file_uuid}`), for its
+    /// whole life: what downloads serve once it is ready. The upload itself lands
+    /// under `uploads/` and is copied here once verified.
     pub remote_file_path: String,
     #[schema(example = "pending")]
     pub status: String,
@@ -182,7 +188,7 @@ pub async fn create(
         && let Some(stored) =
             filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await?
     {
-        return replay(&stored, &digest);
+        return replay(&state, &stored, &digest).await;
     }
 
     if body.files.is_empty() || body.files.len() > MAX_FILES_PER_REQUEST {
@@ -207,11 +213,12 @@ pub async fn create(
     let mut expires_at = None;
     for spec in &specs {
         let id = Uuid::now_v7();
-        let object_key = format!("{workspace_id}/{id}");
+        let object_key = filegate_domain::keys::object_key(workspace_id, id);
+        let upload_key = filegate_domain::keys::upload_key(&object_key);
         let signed = state
             .storage
             .presign_put(
-                &object_key,
+                &upload_key,
                 &PutSpec {
                     content_type: spec.content_type.mime(),
                     content_length: spec.size_bytes,
@@ -224,12 +231,16 @@ pub async fn create(
         new_files.push(NewFile {
             id,
             object_key,
+            upload_key,
             spec,
             reserved_bytes: spec.reservation(limits),
         });
         created.push((id, signed));
     }
     let upload_expires_at = expires_at.unwrap_or_else(chrono::Utc::now);
+    let first_look = Duration::from_secs(state.settings.reaper.finalizer_min_interval_secs);
+    let first_check_at =
+        chrono::Utc::now() + chrono::Duration::from_std(first_look).map_err(ApiError::internal)?;
     let files: Vec<CreatedFile> = created
         .into_iter()
         .zip(&new_files)
@@ -261,6 +272,7 @@ pub async fn create(
         organization_id: caller.organization_id,
         created_by: caller.key_id,
         upload_expires_at,
+        first_check_at,
         files: new_files.clone(),
         idempotency: idem_key
             .zip(request_sha256)
@@ -295,7 +307,7 @@ pub async fn create(
                 && let Some(stored) =
                     filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await?
             {
-                return replay(&stored, &digest);
+                return replay(&state, &stored, &digest).await;
             }
             match outcome {
                 ReserveOutcome::Duplicate => {
@@ -314,7 +326,11 @@ pub async fn create(
     }
 }
 
-fn replay(
+/// The stored answer again, with each file's current status, and fresh upload URLs
+/// (and a fresh upload window) for the files still pending: a replay after the first
+/// URLs expired must not hand out dead links.
+async fn replay(
+    state: &AppState,
     stored: &filegate_db::files::StoredResponse,
     digest: &[u8; 32],
 ) -> Result<HttpResponse, ApiError> {
@@ -328,9 +344,74 @@ fn replay(
             "this Idempotency-Key was used with a different request body",
         ));
     }
+    let mut response = stored.response.clone();
+    refresh_uploads(state, &mut response).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Idempotent-Replayed", "true"))
-        .json(&stored.response))
+        .json(&response))
+}
+
+async fn refresh_uploads(state: &AppState, response: &mut Value) -> Result<(), ApiError> {
+    let Some(entries) = response.get_mut("files").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    let ids: Vec<Uuid> = entries
+        .iter()
+        .filter_map(|e| e["file_uuid"].as_str().and_then(|s| s.parse().ok()))
+        .collect();
+    let uploads = filegate_db::files::uploads(&state.pool, &ids).await?;
+    let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
+    let mut renewed = Vec::new();
+    let mut until = None;
+    for entry in entries.iter_mut() {
+        let Some(upload) = uploads
+            .iter()
+            .find(|u| Some(u.id.to_string().as_str()) == entry["file_uuid"].as_str())
+        else {
+            // Deleted since: say so rather than hand out a URL for nothing.
+            entry["status"] = Value::from("deleted");
+            continue;
+        };
+        entry["status"] = Value::from(upload.status.as_str());
+        if upload.status != filegate_domain::FileStatus::Pending {
+            continue;
+        }
+        let content_type = filegate_domain::ContentType::parse(&upload.content_type)
+            .map_err(ApiError::internal)?;
+        let checksum = upload
+            .checksum_sha256
+            .as_deref()
+            .map(filegate_domain::Checksum::parse)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        let signed = state
+            .storage
+            .presign_put(
+                &upload.upload_key,
+                &PutSpec {
+                    content_type: content_type.mime(),
+                    content_length: upload.size_bytes,
+                    checksum,
+                },
+                ttl,
+            )
+            .await?;
+        entry["file_url"] = Value::from(signed.url);
+        entry["upload_headers"] = Value::Object(
+            signed
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        );
+        entry["expires_at"] = json!(signed.expires_at);
+        until = until.max(Some(signed.expires_at));
+        renewed.push(upload.id);
+    }
+    if let Some(until) = until {
+        filegate_db::files::extend_upload_window(&state.pool, &renewed, until).await?;
+    }
+    Ok(())
 }
 
 /// Every entry parsed, or a 422 listing every failing entry. Repeats of one name +
@@ -353,7 +434,7 @@ fn parse_entries(entries: &[FileEntry], limits: &Limits) -> Result<Vec<FileSpec>
         match FileSpec::parse(input, limits) {
             Ok(spec) => {
                 let key = (spec.path.as_str().to_owned(), spec.name.as_str().to_owned());
-                if let Some(first) = seen.insert(key, index) {
+                if let Some(first) = seen.insert(key, index).filter(|_| limits.unique_names) {
                     failures.push(entry_error(
                         index,
                         "duplicate_file",

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::{file_not_found, load};
 use crate::auth::Caller;
+use crate::completion::delete_object;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::routes::files::complete::delete_object;
 use crate::state::AppState;
 
 /// Delete a file: its object, its record and its bytes from the quota.
@@ -26,7 +26,8 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let file = load(&state, &caller, path.into_inner()).await?;
-    let key = filegate_db::files::delete(&state.pool, file.id, file.workspace_id)
+    let margin = state.settings.reaper.upload_margin();
+    let key = filegate_db::files::delete(&state.pool, file.id, file.workspace_id, margin)
         .await?
         .ok_or_else(file_not_found)?;
     delete_object(&state, &key).await;

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use filegate_db::files::FileRow;
 use filegate_domain::{FileName, FileStatus};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{FileObject, load};
 use crate::auth::Caller;
+use crate::completion::{Outcome, Trigger};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
@@ -26,7 +28,22 @@ pub struct FileWithDownload {
     download_expires_at: Option<DateTime<Utc>>,
 }
 
-/// One file.
+/// A pending file whose upload has arrived is completed on the way (the same checks
+/// and transition as `POST …/complete`); when the store cannot be asked, the file is
+/// answered as it is.
+async fn look(state: &AppState, file: FileRow) -> FileRow {
+    match crate::completion::look(state, file.id, &file.upload_key, Trigger::Read).await {
+        Ok(Some(Outcome::Ready(f) | Outcome::Rejected(f) | Outcome::Settled(f))) => f,
+        Ok(_) => file,
+        Err(e) => {
+            tracing::warn!(error = %e, file = %file.id, "could not look for a pending file's upload");
+            file
+        }
+    }
+}
+
+/// One file. A pending file whose upload has arrived is verified first, so polling
+/// this route completes uploads of clients that never call `complete`.
 #[utoipa::path(
     get, path = "/v2/files/{file_uuid}", tag = "files",
     params(("file_uuid" = Uuid, Path, description = "The file")),
@@ -40,11 +57,13 @@ pub async fn get(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = load(&state, &caller, path.into_inner()).await?;
+    let mut file = load(&state, &caller, path.into_inner()).await?;
+    if file.status == FileStatus::Pending {
+        file = look(&state, file).await;
+    }
     let (mut download_url, mut download_expires_at) = (None, None);
     if file.status == FileStatus::Ready {
-        // Stored names passed FileName::parse on the way in.
-        let name = FileName::parse(&file.name).map_err(ApiError::internal)?;
+        let name = FileName::from_stored(&file.name);
         let ttl = Duration::from_secs(state.settings.storage.download_ttl_secs);
         let signed = state
             .storage

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use filegate_db::files::{ListPosition, ListQuery};
-use filegate_domain::{FileStatus, Label};
+use filegate_domain::{FileStatus, Label, normalize_text};
 use uuid::Uuid;
 
 use super::{FileObject, FileStatusSchema};
@@ -41,8 +41,10 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::invalid_request(message)
 }
 
-/// A name or path filter: what could be stored (no control characters, bounded length).
+/// A name or path filter: what could be stored (NFC, no control or invisible format
+/// characters, bounded length), so NFD spellings find NFC names.
 fn filter_text(key: &str, value: String, max: usize) -> Result<String, ApiError> {
+    let value = normalize_text(key, &value).map_err(|e| bad(e.message))?;
     if value.len() > max || value.chars().any(char::is_control) {
         return Err(bad(format!(
             "{key} must be at most {max} bytes without control characters"
@@ -79,11 +81,11 @@ fn parse(query: &str) -> Result<Params, ApiError> {
                 p.path = Some(filter_text("path", value, 1024)?);
             }
             "label" => {
-                Label::parse(&value).map_err(|e| bad(format!("label: {e}")))?;
+                let label = Label::parse(&value).map_err(|e| bad(format!("label: {e}")))?;
                 if p.labels.len() >= 100 {
                     return Err(bad("at most 100 label filters"));
                 }
-                p.labels.push(value);
+                p.labels.push(label.as_str().to_owned());
             }
             "status" => {
                 once(p.status.is_some())?;

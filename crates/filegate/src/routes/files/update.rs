@@ -3,7 +3,9 @@
 
 use actix_web::{HttpResponse, web};
 use filegate_db::files::{FilePatch, UpdateOutcome};
-use filegate_domain::{FileName, Labels, LibraryPath, PublicUrl, RuleViolation};
+use filegate_domain::{
+    ContentType, FileName, Labels, LibraryPath, PublicUrl, RuleViolation, check_name_for,
+};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use uuid::Uuid;
@@ -77,6 +79,11 @@ pub async fn update(
     let name = not_null("name", body.name)?
         .map(|n| FileName::parse(&n).map_err(|e| rule("name", e)))
         .transpose()?;
+    if let Some(name) = &name {
+        // A stored type always parses; the new name must not say another one.
+        let ty = ContentType::parse(&file.content_type).map_err(ApiError::internal)?;
+        check_name_for(name, ty).map_err(|e| rule("name", e))?;
+    }
     let lib_path = not_null("path", body.path)?
         .map(|p| LibraryPath::parse(&p).map_err(|e| rule("path", e)))
         .transpose()?;

@@ -1,0 +1,331 @@
+//! Completion's statements. Three paths complete files (the client's call, the
+//! finalizer's own looks, S3 event notifications); all of them go through one claim and
+//! one guarded transition, so any number of them racing make exactly one transition.
+//!
+//! A claim is a short lease on a pending file: its holder alone verifies the object,
+//! copies the verified version to the served key and moves the file. Nothing is held
+//! open across the object-store calls (no transaction, no row lock), so a slow store
+//! never pins database connections.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use crate::DbError;
+use crate::files::{FILE_COLUMNS, FileRow};
+
+/// What [`claim`] found.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The file as it was when the claim was tried.
+    pub file: FileRow,
+    /// True when this caller now holds the claim (the file is pending).
+    pub held: bool,
+}
+
+/// Whose files a claim may touch; `None` fields do not restrict.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reach<'a> {
+    pub organization_id: Option<Uuid>,
+    pub workspaces: Option<&'a [Uuid]>,
+}
+
+/// Tries to claim a pending file for `lease` under `token`. Returns the file (within
+/// `reach`) and whether the claim is held; `None` when there is no such file within
+/// reach. A file claimed by another completion is returned with `held: false`.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn claim(
+    pool: &Pool,
+    id: Uuid,
+    reach: Reach<'_>,
+    token: Uuid,
+    lease: Duration,
+) -> Result<Option<Claimed>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH target AS (
+                SELECT f.id FROM files f JOIN workspaces w ON w.id = f.workspace_id
+                 WHERE f.id = $1 AND ($2::uuid IS NULL OR w.organization_id = $2)
+                   AND ($5::uuid[] IS NULL OR f.workspace_id = ANY($5))
+             ), claimed AS (
+                UPDATE files SET completion_claim = $3,
+                                 completion_claim_until = now() + make_interval(secs => $4)
+                 WHERE id IN (SELECT id FROM target) AND status = 'pending'
+                   AND (completion_claim_until IS NULL OR completion_claim_until < now())
+                RETURNING id
+             )
+             SELECT {FILE_COLUMNS}, EXISTS (SELECT 1 FROM claimed)
+               FROM files f JOIN workspaces w ON w.id = f.workspace_id
+              WHERE f.id IN (SELECT id FROM target)"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(
+            &stmt,
+            &[
+                &id,
+                &reach.organization_id,
+                &token,
+                &lease.as_secs_f64(),
+                &reach.workspaces,
+            ],
+        )
+        .await?
+        .map(|row| Claimed {
+            file: FileRow::from_row(&row),
+            held: row.get(22),
+        }))
+}
+
+/// Gives a claim back without a transition (the object was not there yet, or the
+/// store failed), so the next completion need not wait for the lease to run out.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn release(pool: &Pool, id: Uuid, token: Uuid) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "UPDATE files SET completion_claim = NULL, completion_claim_until = NULL
+              WHERE id = $1 AND completion_claim = $2",
+        )
+        .await?;
+    client.execute(&stmt, &[&id, &token]).await?;
+    Ok(())
+}
+
+/// Pending → ready under the claim `token`, in one guarded statement: the reservation
+/// becomes usage settled to the real size, and the upload object is queued for one
+/// deletion once its URL has expired plus `margin` (until then a PUT could bring it
+/// back). `None` unless the file is still pending under this claim and the real size
+/// fits what it reserved.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn mark_ready(
+    pool: &Pool,
+    id: Uuid,
+    token: Uuid,
+    size: i64,
+    etag: Option<&str>,
+    margin: Duration,
+) -> Result<Option<FileRow>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH old AS (
+                SELECT id, workspace_id, reserved_bytes AS held FROM files
+                 WHERE id = $1 AND status = 'pending' AND completion_claim = $3 FOR UPDATE
+             ), w AS (
+                UPDATE workspaces w
+                   SET reserved_bytes = w.reserved_bytes - old.held, used_bytes = w.used_bytes + $2
+                  FROM old
+                 WHERE w.id = old.workspace_id AND $2 <= old.held
+                   AND w.used_bytes + w.reserved_bytes - old.held + $2 <= w.quota_bytes
+                RETURNING w.id, w.organization_id
+             ), f AS (
+                UPDATE files
+                   SET status = 'ready', size_bytes = $2, reserved_bytes = $2, etag = $4,
+                       completion_claim = NULL, completion_claim_until = NULL, next_check_at = NULL,
+                       completed_at = now(), updated_at = now()
+                  FROM w
+                 WHERE files.id = $1 AND files.workspace_id = w.id
+                RETURNING files.*, w.organization_id
+             ), d AS (
+                INSERT INTO object_deletions (object_key, due_at, final_after)
+                SELECT upload_key, t, t FROM f,
+                       greatest(f.upload_expires_at + make_interval(secs => $5), now()) AS t
+                 WHERE f.upload_key <> f.object_key
+                ON CONFLICT (object_key) DO UPDATE
+                   SET final_after = greatest(object_deletions.final_after, excluded.final_after)
+             )
+             SELECT {} FROM f",
+            FILE_COLUMNS.replace("w.", "f.")
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id, &size, &token, &etag, &margin.as_secs_f64()])
+        .await?
+        .as_ref()
+        .map(FileRow::from_row))
+}
+
+/// Pending → rejected under the claim `token`, in one guarded statement: the
+/// reservation is released and the upload object is queued for deletion now and again
+/// once its URL has expired plus `margin` (with any copy at the object key). `None` when the file was not pending under
+/// this claim.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn mark_rejected(
+    pool: &Pool,
+    id: Uuid,
+    token: Uuid,
+    reason: &str,
+    margin: Duration,
+) -> Result<Option<FileRow>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH old AS (
+                SELECT id, workspace_id, reserved_bytes AS held FROM files
+                 WHERE id = $1 AND status = 'pending' AND completion_claim = $3 FOR UPDATE
+             ), w AS (
+                UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - old.held
+                  FROM old WHERE w.id = old.workspace_id
+                RETURNING w.id, w.organization_id
+             ), f AS (
+                UPDATE files
+                   SET status = 'rejected', rejection_reason = $2, reserved_bytes = 0,
+                       completion_claim = NULL, completion_claim_until = NULL, next_check_at = NULL,
+                       completed_at = now(), updated_at = now()
+                  FROM w
+                 WHERE files.id = $1 AND files.workspace_id = w.id
+                RETURNING files.*, w.organization_id
+             ), d AS (
+                -- The upload, and a copy an earlier attempt may have made to the object key.
+                INSERT INTO object_deletions (object_key, final_after)
+                SELECT k.key, k.final_after FROM f,
+                  LATERAL (
+                    SELECT f.upload_key, greatest(f.upload_expires_at + make_interval(secs => $4), now())
+                    UNION ALL
+                    SELECT f.object_key, now() WHERE f.object_key <> f.upload_key
+                  ) AS k(key, final_after)
+                ON CONFLICT (object_key) DO UPDATE
+                   SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
+             )
+             SELECT {} FROM f",
+            FILE_COLUMNS.replace("w.", "f.")
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id, &reason, &token, &margin.as_secs_f64()])
+        .await?
+        .as_ref()
+        .map(FileRow::from_row))
+}
+
+/// How the finalizer paces its looks at one pending file.
+#[derive(Debug, Clone, Copy)]
+pub struct LookSchedule {
+    /// The shortest gap between two looks (and the delay of the first).
+    pub min_interval: Duration,
+    /// The longest gap: looks back off as the file ages, up to this.
+    pub max_interval: Duration,
+    /// The last look happens this long after the upload URL expired.
+    pub after_expiry: Duration,
+}
+
+/// A pending file due for a look.
+#[derive(Debug, Clone)]
+pub struct DueFile {
+    pub id: Uuid,
+    pub upload_key: String,
+}
+
+/// Claims up to `batch` pending files whose look is due and schedules each one's next
+/// look in the same statement: the gap is the file's age, kept between `min_interval`
+/// and `max_interval`; a look that would fall past the URL's expiry happens
+/// `after_expiry` past it instead, and is the last. Another replica skips the rows this
+/// one holds.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn due_for_look(
+    pool: &Pool,
+    batch: i64,
+    schedule: LookSchedule,
+) -> Result<Vec<DueFile>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "UPDATE files f SET next_check_at = CASE
+                    WHEN now() >= f.upload_expires_at THEN NULL
+                    WHEN now() + make_interval(secs => least(greatest(
+                             extract(epoch FROM now() - f.created_at)::float8, $2), $3))
+                         < f.upload_expires_at
+                        THEN now() + make_interval(secs => least(greatest(
+                             extract(epoch FROM now() - f.created_at)::float8, $2), $3))
+                    ELSE f.upload_expires_at + make_interval(secs => $4)
+                END
+              WHERE f.id IN (
+                SELECT id FROM files WHERE status = 'pending' AND next_check_at <= now()
+                 ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+             RETURNING f.id, f.upload_key",
+        )
+        .await?;
+    Ok(client
+        .query(
+            &stmt,
+            &[
+                &batch,
+                &schedule.min_interval.as_secs_f64(),
+                &schedule.max_interval.as_secs_f64(),
+                &schedule.after_expiry.as_secs_f64(),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| DueFile {
+            id: r.get(0),
+            upload_key: r.get(1),
+        })
+        .collect())
+}
+
+/// After a failed look, looks at a pending file again within `delay` if its schedule
+/// had no look left (the one that failed was its last), as long as the file is pending.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn retry_look(pool: &Pool, id: Uuid, delay: Duration) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "UPDATE files SET next_check_at = now() + make_interval(secs => $2)
+              WHERE id = $1 AND status = 'pending' AND next_check_at IS NULL",
+        )
+        .await?;
+    client.execute(&stmt, &[&id, &delay.as_secs_f64()]).await?;
+    Ok(())
+}
+
+/// Of the files `ids`, the pending ones whose upload key is among `keys` (an S3 event
+/// names objects; a key names its file, so the look-up is by id).
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn pending_by_upload_key(
+    pool: &Pool,
+    ids: &[Uuid],
+    keys: &[String],
+) -> Result<Vec<Uuid>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT id FROM files WHERE id = ANY($1::uuid[]) AND status = 'pending'
+                AND upload_key = ANY($2::text[])",
+        )
+        .await?;
+    Ok(client
+        .query(&stmt, &[&ids, &keys])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// The database's clock (claims and schedules are judged by it, not by replicas').
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn now(pool: &Pool) -> Result<DateTime<Utc>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached("SELECT now()").await?;
+    Ok(client.query_one(&stmt, &[]).await?.get(0))
+}

@@ -1,0 +1,140 @@
+//! Reconciliation's reads: which listed objects a live file owns, and which ready files
+//! have no object in a stretch of the bucket's listing. filegate's keys name their
+//! file (`{workspace}/{file}`, `uploads/{workspace}/{file}`), so every look-up is by id,
+//! and the bucket's byte order of object keys is the order of `(workspace_id, id)`.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use crate::DbError;
+
+/// A listed object of filegate's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedKey<'a> {
+    pub key: &'a str,
+    pub file: Uuid,
+    /// An upload key (`uploads/…`) rather than an object key.
+    pub upload: bool,
+}
+
+/// The keys among `keys` that a live file owns: the object key of a pending or ready
+/// file, or the upload key of a pending one.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn owned<'a>(pool: &Pool, keys: &[ListedKey<'a>]) -> Result<HashSet<&'a str>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT id, status, object_key, upload_key FROM files WHERE id = ANY($1::uuid[])",
+        )
+        .await?;
+    let ids: Vec<Uuid> = keys.iter().map(|k| k.file).collect();
+    let rows = client.query(&stmt, &[&ids]).await?;
+    let mut owned = HashSet::new();
+    for row in &rows {
+        let (id, status, object_key, upload_key): (Uuid, &str, &str, &str) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        for k in keys.iter().filter(|k| k.file == id) {
+            let live = if k.upload {
+                status == "pending" && k.key == upload_key
+            } else {
+                matches!(status, "pending" | "ready") && k.key == object_key
+            };
+            if live {
+                owned.insert(k.key);
+            }
+        }
+    }
+    Ok(owned)
+}
+
+/// A ready file whose served object the bucket does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MissingObject {
+    pub file_uuid: Uuid,
+    pub workspace_uuid: Uuid,
+    pub remote_file_path: String,
+}
+
+/// A position in the listing of object keys: `(workspace, file)`.
+pub type KeyPosition = (Uuid, Uuid);
+
+/// Before every key.
+pub const FIRST: KeyPosition = (Uuid::nil(), Uuid::nil());
+/// After every key.
+pub const LAST: KeyPosition = (Uuid::from_u128(u128::MAX), Uuid::from_u128(u128::MAX));
+
+/// Ready files completed before `before` whose object key lies in `(after, through]`
+/// but whose id is not among `listed` (the files whose object keys the bucket listed in
+/// that stretch); at most `limit` of them.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn missing_in_range(
+    pool: &Pool,
+    after: KeyPosition,
+    through: KeyPosition,
+    listed: &[Uuid],
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<MissingObject>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT f.id, f.workspace_id, f.object_key FROM files f
+              WHERE f.status = 'ready'
+                AND (f.workspace_id, f.id) > ($1, $2) AND (f.workspace_id, f.id) <= ($3, $4)
+                AND f.completed_at < $6 AND NOT (f.id = ANY($5::uuid[]))
+              ORDER BY f.workspace_id, f.id
+              LIMIT $7",
+        )
+        .await?;
+    Ok(client
+        .query(
+            &stmt,
+            &[
+                &after.0, &after.1, &through.0, &through.1, &listed, &before, &limit,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| MissingObject {
+            file_uuid: r.get(0),
+            workspace_uuid: r.get(1),
+            remote_file_path: r.get(2),
+        })
+        .collect())
+}
+
+/// An arbitrary constant: the advisory lock that lets one reconciliation run at a time.
+pub const RECONCILE_LOCK: i64 = 0x72_65_63_6f_6e_63_69_6c; // "reconcil"
+
+/// Runs `pass` while holding the reconciliation lock on a connection of its own (so the
+/// pool needs at least two); `Ok(None)` without running it when another process holds
+/// the lock. The lock belongs to a transaction: if the pass is dropped half-way (a
+/// shutdown), the transaction rolls back and the lock goes with it.
+///
+/// # Errors
+/// [`DbError`] when the lock cannot be taken or released; `pass`'s own error type is
+/// returned inside `Ok(Some(..))`.
+pub async fn exclusively<T, F>(pool: &Pool, pass: F) -> Result<Option<T>, DbError>
+where
+    F: Future<Output = T>,
+{
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let locked: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&RECONCILE_LOCK])
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(None);
+    }
+    let out = pass.await;
+    tx.rollback().await?;
+    Ok(Some(out))
+}

@@ -1,0 +1,504 @@
+//! Completion: look at an uploaded object, and only then trust it.
+//!
+//! Three paths complete files: the client's `POST …/complete`, the finalizer's own looks
+//! at pending files, and S3 event notifications (a `GET` of a pending file looks too).
+//! All of them call [`complete`], which claims the file (one completion at a time per
+//! file), inspects the upload, and settles the claim in one guarded transition.
+//!
+//! Ready bytes never change. The client's presigned PUT writes the *upload key*; once
+//! its object passes every check, filegate copies exactly that version (the ETag it
+//! checked, as a copy precondition) to the *object key* downloads are served from,
+//! which no presigned URL can write. Stores that ignore the copy precondition (Ceph RGW
+//! 16) are caught by the copy's own ETag. A PUT to the upload URL after `ready` lands
+//! on the upload key and changes nothing that is served.
+
+use std::time::{Duration, Instant};
+
+use filegate_db::completion::{Claimed, Reach};
+use filegate_db::files::FileRow;
+use filegate_domain::{Checksum, ContentType, FileStatus};
+use filegate_storage::{CopyOutcome, ObjectInfo};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who asked for a completion (a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `POST /v2/files/{id}/complete`.
+    Client,
+    /// The finalizer found the upload without being asked.
+    Finalizer,
+    /// An S3 event notification named the upload.
+    Event,
+    /// `GET /v2/files/{id}` on a pending file.
+    Read,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Finalizer => "finalizer",
+            Self::Event => "event",
+            Self::Read => "read",
+        }
+    }
+}
+
+/// How a completion ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// This call made the file ready.
+    Ready(FileRow),
+    /// This call rejected the file: the reason is in the row, the upload is deleted.
+    Rejected(FileRow),
+    /// Nothing was uploaded yet; the file stays pending.
+    Missing(FileRow),
+    /// The file was not pending (already ready, rejected or expired).
+    Settled(FileRow),
+    /// Another completion holds the file (only when not waiting for it).
+    Busy,
+    /// No such file within reach.
+    NotFound,
+}
+
+/// What one inspection of the upload found.
+enum Inspection {
+    Missing,
+    /// The object changed between two reads of one inspection: look again.
+    Changed,
+    Invalid(&'static str, String),
+    Valid {
+        size: i64,
+        etag: String,
+    },
+}
+
+/// Looks at most this many times when the object keeps changing under the inspection.
+const ATTEMPTS: usize = 3;
+/// How often a waiting completion looks whether the claim holder has finished.
+const WAIT_STEP: Duration = Duration::from_millis(20);
+
+/// How long a claim lasts: every store call of a completion is bounded by the store
+/// timeout, and a completion gives up before starting its copy past half of this.
+fn lease(state: &AppState) -> Duration {
+    Duration::from_millis(state.settings.storage.s3_timeout_ms.saturating_mul(12))
+        .max(Duration::from_secs(10))
+}
+
+/// Completes one file: claim, inspect, copy the verified version into place, settle.
+/// With `wait`, a file claimed by another completion is waited for and its outcome
+/// returned as [`Outcome::Settled`]; without, [`Outcome::Busy`] comes back at once.
+///
+/// # Errors
+/// 503 when the database or the store is unreachable (the file stays pending).
+pub async fn complete(
+    state: &AppState,
+    id: Uuid,
+    reach: Reach<'_>,
+    trigger: Trigger,
+    wait: bool,
+) -> Result<Outcome, ApiError> {
+    let lease = lease(state);
+    let token = Uuid::new_v4();
+    let deadline = Instant::now() + lease + Duration::from_secs(1);
+    let (file, started) = loop {
+        // The lease runs from the claim statement's start at the latest: measuring from
+        // before it keeps the copy inside the lease whatever the statement waited for.
+        let asked = Instant::now();
+        let Some(Claimed { file, held }) =
+            filegate_db::completion::claim(&state.pool, id, reach, token, lease).await?
+        else {
+            return Ok(Outcome::NotFound);
+        };
+        if file.status != FileStatus::Pending {
+            return Ok(Outcome::Settled(file));
+        }
+        if held {
+            break (file, asked);
+        }
+        if !wait {
+            return Ok(Outcome::Busy);
+        }
+        if Instant::now() > deadline {
+            return Err(ApiError::unavailable(
+                "this file's completion",
+                "another completion of the file held its claim past the lease",
+            ));
+        }
+        tokio::time::sleep(WAIT_STEP).await;
+    };
+    let outcome = settle(state, &file, token, lease, started).await;
+    if !matches!(outcome, Ok(Outcome::Ready(_) | Outcome::Rejected(_))) {
+        // Give the claim back so the next completion need not wait out the lease.
+        if let Err(e) = filegate_db::completion::release(&state.pool, file.id, token).await {
+            tracing::warn!(error = %e, file = %file.id, "could not release a completion claim; it lapses by itself");
+        }
+    }
+    let label = match &outcome {
+        Ok(Outcome::Ready(_)) => "ready",
+        Ok(Outcome::Rejected(_)) => "rejected",
+        Ok(Outcome::Missing(_)) => "missing",
+        Ok(_) => "settled",
+        Err(_) => "error",
+    };
+    crate::metrics::get()
+        .completion_paths
+        .with_label_values(&[trigger.as_str(), label])
+        .inc();
+    outcome
+}
+
+/// Inspects the claimed file's upload until it is missing, invalid, or valid and
+/// copied into place, then makes the transition.
+async fn settle(
+    state: &AppState,
+    file: &FileRow,
+    token: Uuid,
+    lease: Duration,
+    started: Instant,
+) -> Result<Outcome, ApiError> {
+    let margin = state.settings.reaper.upload_margin();
+    let mut verdict = None;
+    for _ in 0..ATTEMPTS {
+        match inspect(state, file).await? {
+            Inspection::Missing => {
+                count_completion("missing");
+                return Ok(Outcome::Missing(file.clone()));
+            }
+            Inspection::Changed => {}
+            Inspection::Invalid(check, reason) => {
+                verdict = Some(Err((check, reason)));
+                break;
+            }
+            Inspection::Valid { size, etag } => {
+                if started.elapsed() > lease / 2 {
+                    return Err(ApiError::unavailable(
+                        "the object store",
+                        "too slow to finish the completion within half its lease",
+                    ));
+                }
+                if promote(state, file, &etag).await? {
+                    verdict = Some(Ok((size, etag)));
+                    break;
+                }
+            }
+        }
+    }
+    let verdict = verdict.unwrap_or_else(|| {
+        Err((
+            "changed",
+            "the object kept changing while it was being verified".to_owned(),
+        ))
+    });
+    match verdict {
+        Ok((size, etag)) => {
+            match filegate_db::completion::mark_ready(
+                &state.pool,
+                file.id,
+                token,
+                size,
+                Some(&etag),
+                margin,
+            )
+            .await?
+            {
+                Some(ready) => {
+                    crate::metrics::count_ready(file.reserved_bytes, ready.reserved_bytes);
+                    Ok(Outcome::Ready(ready))
+                }
+                // The file was deleted, or (after a lapsed claim) settled by another
+                // completion, while this one verified it.
+                None => {
+                    let now = after_lost_race(state, file.id).await?;
+                    if copy_is_orphaned(&now) && file.object_key != file.upload_key {
+                        delete_object(state, &file.object_key).await;
+                    }
+                    Ok(now)
+                }
+            }
+        }
+        Err((check, reason)) => {
+            match filegate_db::completion::mark_rejected(
+                &state.pool,
+                file.id,
+                token,
+                &reason,
+                margin,
+            )
+            .await?
+            {
+                Some(rejected) => {
+                    crate::metrics::count_rejected(check, file.reserved_bytes);
+                    delete_object(state, &rejected.upload_key).await;
+                    // An earlier attempt of this completion may have copied a version
+                    // that then changed: that copy is queued too, and goes now.
+                    if rejected.object_key != rejected.upload_key {
+                        delete_object(state, &rejected.object_key).await;
+                    }
+                    Ok(Outcome::Rejected(rejected))
+                }
+                None => after_lost_race(state, file.id).await,
+            }
+        }
+    }
+}
+
+/// After a transition found the file gone or moved (under a lapsed claim), whether the
+/// copy this completion made to the object key is nobody's. A ready file serves it (the
+/// completion that took over copied the same key), and a pending one is another
+/// completion's to finish: only a file that is gone, rejected or expired leaves it
+/// orphaned.
+fn copy_is_orphaned(now: &Outcome) -> bool {
+    match now {
+        Outcome::NotFound => true,
+        Outcome::Settled(f) => matches!(f.status, FileStatus::Rejected | FileStatus::Expired),
+        _ => false,
+    }
+}
+
+/// The answer when a transition found the file gone or moved under a lapsed claim.
+async fn after_lost_race(state: &AppState, id: Uuid) -> Result<Outcome, ApiError> {
+    Ok(match filegate_db::files::find(&state.pool, id).await? {
+        Some(file) => Outcome::Settled(file),
+        None => Outcome::NotFound,
+    })
+}
+
+fn count_completion(outcome: &str) {
+    crate::metrics::get()
+        .completions
+        .with_label_values(&[outcome])
+        .inc();
+}
+
+/// Copies the verified version of the upload to the served key. `false` when the
+/// upload is no longer that version (look again).
+async fn promote(state: &AppState, file: &FileRow, etag: &str) -> Result<bool, ApiError> {
+    // Files reserved before uploads were staged are served from where they were PUT.
+    if file.upload_key == file.object_key {
+        return Ok(true);
+    }
+    let copied = match state
+        .storage
+        .copy(&file.upload_key, &file.object_key, etag)
+        .await?
+    {
+        CopyOutcome::SourceChanged => return Ok(false),
+        // The store refused copies of any other version: this is the verified one.
+        CopyOutcome::Copied { .. } if state.settings.storage.s3_trust_copy_precondition => {
+            return Ok(true);
+        }
+        CopyOutcome::Copied { etag: Some(copied) } => Some(copied),
+        // Not every store reports the copy's ETag: ask for it.
+        CopyOutcome::Copied { etag: None } => state
+            .storage
+            .head(&file.object_key)
+            .await?
+            .and_then(|h| h.etag),
+    };
+    Ok(copied.is_some_and(|c| same_etag(&c, etag)))
+}
+
+/// ETags compare without their quotes (some stores drop them in copy results).
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim_matches('"') == b.trim_matches('"')
+}
+
+/// One inspection of the upload, every read pinned to one version: HEAD (size, type,
+/// stored digest) and the first bytes go out together and must carry the same ETag;
+/// a full read for the digest asks for that ETag.
+async fn inspect(state: &AppState, file: &FileRow) -> Result<Inspection, ApiError> {
+    let key = &file.upload_key;
+    let declared = declared_type(file)?;
+    let (head, prefix) = tokio::join!(
+        state.storage.head(key),
+        state.storage.read_prefix(key, declared.sniff_len())
+    );
+    let Some(head) = head? else {
+        return Ok(Inspection::Missing);
+    };
+    let Some(etag) = head.etag.clone() else {
+        return Err(ApiError::internal(
+            "the object store answered HeadObject without an ETag",
+        ));
+    };
+    let Some(prefix) = prefix? else {
+        return Ok(Inspection::Changed);
+    };
+    // An empty object has no range to read and so no ETag on that answer.
+    if prefix.etag.as_deref().is_some_and(|e| !same_etag(e, &etag))
+        || (prefix.etag.is_none() && head.size != 0)
+    {
+        return Ok(Inspection::Changed);
+    }
+    if let Some(invalid) = check_metadata(file, &head)? {
+        return Ok(invalid);
+    }
+    if let Some(expected) = &file.checksum_sha256 {
+        let actual = match head
+            .checksum_sha256
+            .as_deref()
+            .and_then(|c| Checksum::parse(c).ok())
+        {
+            Some(stored) => stored,
+            // The store kept no digest (written without one, or a store that ignores
+            // checksums): hash the very version inspected.
+            None => match state.storage.read_all(key, Some(&etag)).await? {
+                Some(all) if i64::try_from(all.bytes.len()).ok() == Some(head.size) => {
+                    Checksum::from_digest(Sha256::digest(&all.bytes).into())
+                }
+                _ => return Ok(Inspection::Changed),
+            },
+        };
+        if actual.to_base64() != *expected {
+            return Ok(Inspection::Invalid(
+                "checksum",
+                "the object's SHA-256 does not match checksum_sha256".to_owned(),
+            ));
+        }
+    }
+    let whole = i64::try_from(prefix.bytes.len()).ok() == Some(head.size);
+    if let Err(reason) = declared.sniff(&prefix.bytes, whole) {
+        return Ok(Inspection::Invalid("content", reason));
+    }
+    Ok(Inspection::Valid {
+        size: head.size,
+        etag,
+    })
+}
+
+fn declared_type(file: &FileRow) -> Result<ContentType, ApiError> {
+    ContentType::parse(&file.content_type).map_err(|_| {
+        ApiError::internal(format!(
+            "stored content type {} does not parse",
+            file.content_type
+        ))
+    })
+}
+
+/// Size and stored type against the declaration and the limits.
+fn check_metadata(file: &FileRow, head: &ObjectInfo) -> Result<Option<Inspection>, ApiError> {
+    if let Some(size) = file.size_bytes
+        && head.size != size
+    {
+        return Ok(Some(Inspection::Invalid(
+            "size",
+            format!(
+                "the object is {} bytes, but {size} were declared",
+                head.size
+            ),
+        )));
+    }
+    // The reservation is the limit that applied when the file was reserved (the
+    // declared size, or the max file size then); lowering the max later does not
+    // reject uploads already under way.
+    let limit = file.reserved_bytes;
+    if head.size > limit {
+        return Ok(Some(Inspection::Invalid(
+            "size",
+            format!(
+                "the object is {} bytes, more than the {limit} bytes allowed",
+                head.size
+            ),
+        )));
+    }
+    let declared = declared_type(file)?;
+    let stored_type = head.content_type.as_deref().unwrap_or("");
+    if ContentType::parse(stored_type).ok() != Some(declared) {
+        return Ok(Some(Inspection::Invalid(
+            "content_type",
+            format!(
+                "the object's content type is {stored_type:?}, but {} was declared",
+                declared.mime()
+            ),
+        )));
+    }
+    Ok(None)
+}
+
+/// Deletes an object now; if the store fails, its queued deletion is retried by the
+/// reaper.
+pub(crate) async fn delete_object(state: &AppState, key: &str) {
+    match state.storage.delete(key).await {
+        Ok(()) => {
+            if let Err(e) = filegate_db::lifecycle::finish_deletion(&state.pool, key).await {
+                tracing::warn!(error = %e, key, "object deleted; the reaper will clear its queue entry");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, key, "object deletion failed; the reaper will retry"),
+    }
+}
+
+/// Completes a pending file whose upload has arrived, without being asked and without
+/// waiting for another completion of it: one HEAD when nothing is there yet.
+///
+/// # Errors
+/// 503 when the database or the store is unreachable.
+pub async fn look(
+    state: &AppState,
+    id: Uuid,
+    upload_key: &str,
+    trigger: Trigger,
+) -> Result<Option<Outcome>, ApiError> {
+    if state.storage.head(upload_key).await?.is_none() {
+        return Ok(None);
+    }
+    complete(state, id, Reach::default(), trigger, false)
+        .await
+        .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(status: FileStatus) -> FileRow {
+        let now = chrono::Utc::now();
+        FileRow {
+            id: Uuid::nil(),
+            workspace_id: Uuid::nil(),
+            organization_id: Uuid::nil(),
+            name: "a.txt".into(),
+            path: String::new(),
+            local_file_path: None,
+            labels: Vec::new(),
+            public_url: None,
+            content_type: "text/plain".into(),
+            size_bytes: Some(1),
+            reserved_bytes: 1,
+            checksum_sha256: None,
+            status,
+            rejection_reason: None,
+            object_key: "w/f".into(),
+            upload_key: "uploads/w/f".into(),
+            etag: None,
+            created_by: Uuid::nil(),
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+            upload_expires_at: now,
+        }
+    }
+
+    /// A completion whose claim lapsed must never delete what a ready file serves.
+    #[test]
+    fn only_a_copy_no_live_file_serves_is_removed_after_a_lost_race() {
+        assert!(copy_is_orphaned(&Outcome::NotFound));
+        assert!(copy_is_orphaned(&Outcome::Settled(file(
+            FileStatus::Rejected
+        ))));
+        assert!(copy_is_orphaned(&Outcome::Settled(file(
+            FileStatus::Expired
+        ))));
+        assert!(!copy_is_orphaned(&Outcome::Settled(file(
+            FileStatus::Ready
+        ))));
+        assert!(!copy_is_orphaned(&Outcome::Settled(file(
+            FileStatus::Pending
+        ))));
+    }
+}
