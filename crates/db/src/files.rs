@@ -435,11 +435,7 @@ pub async fn get(pool: &Pool, id: Uuid, organization_id: Uuid) -> Result<Option<
 }
 
 /// A position in a newest-first listing: the last row of the previous page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListPosition {
-    pub created_at: DateTime<Utc>,
-    pub id: Uuid,
-}
+pub use filegate_domain::listing::Position as ListPosition;
 
 /// What `GET /v2/files` asks for; every filter is optional.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@ mod content_type;
 mod file;
 pub mod keys;
 mod limits;
+pub mod listing;
 mod sniff;
 mod spec;
 
