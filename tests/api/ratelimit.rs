@@ -269,6 +269,171 @@ async fn a_workspace_override_applies_to_keys_defaulting_to_it() {
     );
 }
 
+/// `METHOD path` as `key` against `base`, with the limit and remaining tokens it reports.
+async fn charged(app: &TestApp, base: &str, key: &str, method: Method, path: &str) -> Answer {
+    Answer::of(
+        app.http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_request_is_charged_to_the_workspace_it_addresses() {
+    // The server's buckets hold 50 tokens; the `slow` workspace's hold 2. Neither
+    // refills within the test (0.01/s), so every token spent shows.
+    let app = spawn_app_with(limited(0.01, 50)).await;
+    let fast = app.tenant.workspace;
+    let slow = app
+        .create_workspace(app.tenant.org, &Limits::default())
+        .await;
+    let outside = app
+        .create_workspace(app.tenant.org, &Limits::default())
+        .await;
+    assert!(
+        filegate_db::workspaces::set_rate_limit(&app.pool, slow, Some((0.01, 2)))
+            .await
+            .unwrap()
+    );
+    // One key for both workspaces, defaulting to the fast one.
+    let (key, _) = app
+        .create_key(app.tenant.org, Some(vec![fast, slow]), Some(fast))
+        .await;
+    let base = app.address.clone();
+    let limits = |a: &Answer| (a.status, num(a, "ratelimit-limit"));
+
+    // The body names the slow workspace: its bucket (2 tokens) pays.
+    let body = serde_json::json!({
+        "workspace_uuid": slow,
+        "files": [{ "name": "a.txt", "size_bytes": 5, "content_type": "text/plain" }],
+    });
+    let created = Answer::of(
+        app.request_as(&key, Method::POST, "/v2/files")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(limits(&created), (200, Some(2)), "{:?}", created.body);
+    assert_eq!(num(&created, "ratelimit-remaining"), Some(1));
+    let slow_file = created.body["files"][0]["file_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The query names it: the same bucket, now empty.
+    let listed = charged(
+        &app,
+        &base,
+        &key,
+        Method::GET,
+        &format!("/v2/files?workspace_uuid={slow}"),
+    )
+    .await;
+    assert_eq!(limits(&listed), (200, Some(2)));
+    assert_eq!(num(&listed, "ratelimit-remaining"), Some(0));
+    // The path names it, and so does a file of it: both refused, for 100 s.
+    for path in [
+        format!("/v2/workspaces/{slow}/usage"),
+        format!("/v2/files/{slow_file}"),
+        format!("/v2/files/{slow_file}/complete"),
+    ] {
+        let method = if path.ends_with("complete") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let refused = charged(&app, &base, &key, method, &path).await;
+        refused.assert_error(429, "rate_limited");
+        assert!(
+            num(&refused, "retry-after").is_some_and(|s| s >= 99),
+            "{path}: the slow workspace's 0.01/s"
+        );
+    }
+
+    // The same key's requests for the fast workspace are untouched, whether they name
+    // it or not.
+    for path in [
+        format!("/v2/workspaces/{fast}/usage"),
+        format!("/v2/files?workspace_uuid={fast}"),
+        "/v2/files".to_owned(),
+    ] {
+        let res = charged(&app, &base, &key, Method::GET, &path).await;
+        assert_eq!(limits(&res), (200, Some(50)), "{path}");
+    }
+    let fast_file = app
+        .create_files_as(
+            &key,
+            &serde_json::json!({ "files": [{ "name": "b.txt", "size_bytes": 5 }] }),
+        )
+        .await;
+    assert_eq!(limits(&fast_file), (200, Some(50)));
+
+    // Requests the route refuses are charged to the key's own bucket, not to a fresh one.
+    let out_of_scope = charged(
+        &app,
+        &base,
+        &key,
+        Method::GET,
+        &format!("/v2/workspaces/{outside}/usage"),
+    )
+    .await;
+    out_of_scope.assert_error(403, "forbidden");
+    assert_eq!(num(&out_of_scope, "ratelimit-limit"), Some(50));
+    let unknown_file = charged(
+        &app,
+        &base,
+        &key,
+        Method::GET,
+        &format!("/v2/files/{}", uuid::Uuid::new_v4()),
+    )
+    .await;
+    unknown_file.assert_error(404, "not_found");
+    assert_eq!(num(&unknown_file, "ratelimit-limit"), Some(50));
+    let malformed = Answer::of(
+        app.request_as(&key, Method::POST, "/v2/files")
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"workspace_uuid": "{slow}", "files": ["#))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    malformed.assert_error(400, "invalid_request");
+    assert_eq!(num(&malformed, "ratelimit-limit"), Some(50));
+
+    // A replica that has never seen the file looks its workspace up (paid from the
+    // key's own bucket) and charges the slow workspace's bucket all the same.
+    let replica = app.spawn_replica().await;
+    let first = charged(
+        &app,
+        &replica,
+        &key,
+        Method::GET,
+        &format!("/v2/files/{slow_file}"),
+    )
+    .await;
+    assert_eq!(limits(&first), (200, Some(2)));
+    assert_eq!(num(&first, "ratelimit-remaining"), Some(1));
+    let own = charged(
+        &app,
+        &replica,
+        &key,
+        Method::GET,
+        &format!("/v2/workspaces/{fast}/usage"),
+    )
+    .await;
+    assert_eq!(
+        (limits(&own), num(&own, "ratelimit-remaining")),
+        ((200, Some(50)), Some(48)),
+        "the look-up and this request each took one of the key's own tokens"
+    );
+}
+
 #[tokio::test]
 async fn with_the_postgres_store_two_replicas_share_one_bucket() {
     let app = spawn_app_with(|s| {

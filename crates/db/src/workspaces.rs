@@ -179,3 +179,63 @@ pub async fn set_rate_limit(
         .await?;
     Ok(n == 1)
 }
+
+/// What the rate limiter needs of a workspace: whose it is and its override.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateScope {
+    pub workspace_id: Uuid,
+    pub organization_id: Uuid,
+    /// Tokens per second and burst, when the workspace overrides the server's.
+    pub rate_limit: Option<(f64, i32)>,
+}
+
+const RATE_SCOPE_COLUMNS: &str =
+    "w.id, w.organization_id, w.rate_limit_per_second, w.rate_limit_burst";
+
+fn rate_scope_from_row(row: &Row) -> RateScope {
+    let rate: Option<f64> = row.get(2);
+    let burst: Option<i32> = row.get(3);
+    RateScope {
+        workspace_id: row.get(0),
+        organization_id: row.get(1),
+        rate_limit: rate.zip(burst),
+    }
+}
+
+/// The rate scope of a workspace, if it exists.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn rate_scope(pool: &Pool, id: Uuid) -> Result<Option<RateScope>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {RATE_SCOPE_COLUMNS} FROM workspaces w WHERE w.id = $1"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .as_ref()
+        .map(rate_scope_from_row))
+}
+
+/// The rate scope of the workspace a file lives in, if the file exists (in any state:
+/// a file never moves between workspaces).
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn rate_scope_of_file(pool: &Pool, file: Uuid) -> Result<Option<RateScope>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {RATE_SCOPE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id \
+             WHERE f.id = $1"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&file])
+        .await?
+        .as_ref()
+        .map(rate_scope_from_row))
+}

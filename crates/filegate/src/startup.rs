@@ -82,6 +82,9 @@ impl Application {
                 }
                 RateLimitStore::Postgres => Limiter::Postgres(reaper_pool.clone()),
             },
+            rate_scopes: crate::ratelimit::Scopes::new(Duration::from_secs(
+                settings.http.auth_cache_ttl_secs,
+            )),
             trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
             settings: Arc::new(settings.clone()),
         });

@@ -17,5 +17,7 @@ pub struct AppState {
     pub keys: KeyCache,
     pub settings: Arc<ServeSettings>,
     pub limiter: Limiter,
+    /// Workspaces' rate-limit overrides and files' workspaces, for the limiter.
+    pub rate_scopes: crate::ratelimit::Scopes,
     pub trusted_proxies: Vec<IpNet>,
 }

@@ -5,12 +5,21 @@ use std::future::{Ready, ready};
 use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::Payload;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use filegate_db::workspaces::RateScope;
 use futures_util::future::LocalBoxFuture;
+use futures_util::{StreamExt as _, stream};
+use uuid::Uuid;
 
+use super::scopes::Scopes;
+use super::target::{Addressed, addressed, workspace_in_body};
 use super::{Decision, Quota, client_ip};
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
@@ -65,7 +74,7 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         Box::pin(async move {
             let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -118,25 +127,28 @@ where
                     }
                 },
             };
-            let (bucket, quota, refused) = match outcome {
+            let (charge, refused) = match outcome {
                 Ok(caller) => {
-                    let quota = caller.rate_limit.unwrap_or(default);
-                    let bucket = format!("k:{}", caller.key_id);
                     tracing::Span::current()
                         .record("key_id", tracing::field::display(caller.key_id));
+                    let charge = match charge_for(&state, &mut req, &caller, default).await {
+                        Ok(charge) => charge,
+                        Err(res) => return Ok(req.into_response(res).map_into_right_body()),
+                    };
                     req.extensions_mut().insert::<Caller>(caller);
-                    (bucket, quota, None)
+                    (charge, None)
                 }
                 // The database is down: there is nothing to limit against; say so.
                 Err(e) if e.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
                     return Ok(req.into_response(e.error_response()).map_into_right_body());
                 }
-                Err(e) => (ip_bucket(), default, Some(e)),
+                Err(e) => (Charge::Bucket(ip_bucket(), default), Some(e)),
             };
-            // A failed look-up already paid its IP token: charge nothing twice.
-            let decision = match (&refused, ip_decision) {
-                (Some(_), Some(paid)) => Some(paid),
-                _ => state.limiter.check(&bucket, quota).await,
+            // A token paid already (by the IP for a failed key look-up, or by the key for
+            // a scope look-up) is this request's: charge nothing twice.
+            let decision = match (charge, refused.is_some(), ip_decision) {
+                (Charge::Paid(paid), ..) | (Charge::Bucket(..), true, Some(paid)) => Some(paid),
+                (Charge::Bucket(bucket, quota), ..) => state.limiter.check(&bucket, quota).await,
             };
             let Some(decision) = decision else {
                 return service
@@ -165,3 +177,177 @@ where
         })
     }
 }
+
+/// What a request costs: a token from this bucket, or the token it already paid.
+#[derive(Debug)]
+enum Charge {
+    Bucket(String, Quota),
+    Paid(Decision),
+}
+
+/// The key's own bucket: its default workspace's (with that workspace's override).
+fn own_bucket(caller: &Caller, default: Quota) -> (String, Quota) {
+    (
+        format!("k:{}", caller.key_id),
+        caller.rate_limit.unwrap_or(default),
+    )
+}
+
+/// The bucket of the workspace `scope` describes, when the caller may address it;
+/// otherwise the key's own bucket (the route refuses the request, and the key pays).
+fn bucket_of(caller: &Caller, scope: Option<&RateScope>, default: Quota) -> (String, Quota) {
+    match scope {
+        Some(s)
+            if s.organization_id == caller.organization_id
+                && caller.scope_admits(s.workspace_id)
+                && Some(s.workspace_id) != caller.default_workspace =>
+        {
+            let quota = s
+                .rate_limit
+                .and_then(|(per_second, burst)| {
+                    Some(Quota {
+                        per_second,
+                        burst: u32::try_from(burst).ok()?,
+                    })
+                })
+                .unwrap_or(default);
+            (format!("k:{}:{}", caller.key_id, s.workspace_id), quota)
+        }
+        _ => own_bucket(caller, default),
+    }
+}
+
+/// The bucket an authenticated request is charged to: that of the workspace it
+/// addresses (in its path, query or body, or through the file it names), for the key.
+/// A workspace or file this process does not know yet is looked up once, and that
+/// look-up is paid with a token of the key's own bucket.
+async fn charge_for(
+    state: &AppState,
+    req: &mut ServiceRequest,
+    caller: &Caller,
+    default: Quota,
+) -> Result<Charge, HttpResponse> {
+    let scopes: &Scopes = &state.rate_scopes;
+    let named = match addressed(req.method(), req.path(), req.query_string()) {
+        Addressed::Default => None,
+        Addressed::Workspace(ws) => Some(ws),
+        Addressed::Body => peek_body(req, state.settings.http.max_body_bytes).await,
+        Addressed::File(id) => match scopes.file(id) {
+            Some(ws) => Some(ws),
+            None => {
+                let paid = pay_for_lookup(state, caller, default).await?;
+                let scope = filegate_db::workspaces::rate_scope_of_file(&state.pool, id)
+                    .await
+                    .map_err(|e| ApiError::from(e).error_response())?;
+                if let Some(s) = scope {
+                    scopes.remember_files(s.workspace_id, [id]);
+                    scopes.remember_workspace(s.workspace_id, Some(s));
+                }
+                return Ok(settle(caller, scope.as_ref(), default, paid));
+            }
+        },
+    };
+    let Some(ws) =
+        named.filter(|ws| Some(*ws) != caller.default_workspace && caller.scope_admits(*ws))
+    else {
+        let (bucket, quota) = own_bucket(caller, default);
+        return Ok(Charge::Bucket(bucket, quota));
+    };
+    if let Some(scope) = scopes.workspace(ws) {
+        let (bucket, quota) = bucket_of(caller, scope.as_ref(), default);
+        return Ok(Charge::Bucket(bucket, quota));
+    }
+    let paid = pay_for_lookup(state, caller, default).await?;
+    let scope = filegate_db::workspaces::rate_scope(&state.pool, ws)
+        .await
+        .map_err(|e| ApiError::from(e).error_response())?;
+    scopes.remember_workspace(ws, scope);
+    Ok(settle(caller, scope.as_ref(), default, paid))
+}
+
+/// After a paid look-up: the workspace's bucket, or the token already paid when the
+/// request falls to the key's own bucket anyway.
+fn settle(
+    caller: &Caller,
+    scope: Option<&RateScope>,
+    default: Quota,
+    paid: Option<Decision>,
+) -> Charge {
+    let (bucket, quota) = bucket_of(caller, scope, default);
+    match paid {
+        Some(paid) if bucket == own_bucket(caller, default).0 => Charge::Paid(paid),
+        _ => Charge::Bucket(bucket, quota),
+    }
+}
+
+/// Takes a token from the key's own bucket for a look-up; `Err` is the 429 to send.
+async fn pay_for_lookup(
+    state: &AppState,
+    caller: &Caller,
+    default: Quota,
+) -> Result<Option<Decision>, HttpResponse> {
+    let (bucket, quota) = own_bucket(caller, default);
+    let decision = state.limiter.check(&bucket, quota).await;
+    if let Some(d) = decision.filter(|d| !d.allowed) {
+        crate::metrics::get()
+            .rate_limited
+            .with_label_values(&["key"])
+            .inc();
+        let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
+        set_headers(&mut res, &d);
+        return Err(res);
+    }
+    Ok(decision)
+}
+
+/// Reads the request body (up to `limit` bytes; a longer one is left for the route to
+/// refuse) for its `workspace_uuid`, and puts it back for the route.
+async fn peek_body(req: &mut ServiceRequest, limit: usize) -> Option<Uuid> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return None;
+    }
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    let mut failed = None;
+    let mut complete = false;
+    while body.len() <= limit {
+        match payload.next().await {
+            Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+            Some(Err(e)) => {
+                failed = Some(e);
+                break;
+            }
+            None => {
+                complete = true;
+                break;
+            }
+        }
+    }
+    let body = body.freeze();
+    let named = if complete {
+        workspace_in_body(&body)
+    } else {
+        None
+    };
+    if complete {
+        req.set_payload(Payload::from(body));
+    } else {
+        // Hand the route exactly what the client sent: the bytes read, then the error
+        // or the rest of the stream.
+        let rest: BoxedPayloadStream = Box::pin(
+            stream::once(async move { Ok(body) })
+                .chain(stream::iter(failed.map(Err)))
+                .chain(payload),
+        );
+        req.set_payload(Payload::from(rest));
+    }
+    named
+}
+
+type BoxedPayloadStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, PayloadError>>>>;

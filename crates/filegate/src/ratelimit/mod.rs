@@ -8,6 +8,8 @@
 mod ip;
 mod local;
 mod middleware;
+mod scopes;
+mod target;
 
 use std::time::Instant;
 
@@ -16,6 +18,8 @@ use filegate_db::Pool;
 pub use ip::{IpNet, client_ip};
 pub use local::LocalStore;
 pub use middleware::RateLimit;
+pub use scopes::Scopes;
+pub use target::{Addressed, addressed, workspace_in_body};
 
 /// A bucket's refill rate and size.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -284,6 +284,10 @@ pub async fn create(
     };
     match filegate_db::files::reserve(&state.pool, &reservation).await? {
         ReserveOutcome::Reserved => {
+            // Their completions are then charged to this workspace's bucket without a look-up.
+            state
+                .rate_scopes
+                .remember_files(workspace_id, new_files.iter().map(|f| f.id));
             let m = crate::metrics::get();
             m.reservations.with_label_values(&["reserved"]).inc();
             m.files_reserved.inc_by(new_files.len() as u64);
