@@ -225,9 +225,9 @@ async fn every_v2_response_has_the_headers_and_operations_routes_are_exempt() {
     }
 }
 
-#[tokio::test]
-async fn a_workspace_override_applies_to_keys_defaulting_to_it() {
-    let app = spawn_app_with(limited(100.0, 50)).await;
+/// A workspace of the tenant's organization whose buckets hold 2 tokens, refilled at
+/// 0.01/s.
+async fn slow_workspace(app: &TestApp) -> uuid::Uuid {
     let slow = app
         .create_workspace(app.tenant.org, &Limits::default())
         .await;
@@ -236,6 +236,13 @@ async fn a_workspace_override_applies_to_keys_defaulting_to_it() {
             .await
             .unwrap()
     );
+    slow
+}
+
+#[tokio::test]
+async fn a_workspace_override_applies_to_keys_defaulting_to_it() {
+    let app = spawn_app_with(limited(100.0, 50)).await;
+    let slow = slow_workspace(&app).await;
     let (slow_key, _) = app
         .create_key(app.tenant.org, Some(vec![slow]), Some(slow))
         .await;
@@ -288,17 +295,10 @@ async fn each_request_is_charged_to_the_workspace_it_addresses() {
     // refills within the test (0.01/s), so every token spent shows.
     let app = spawn_app_with(limited(0.01, 50)).await;
     let fast = app.tenant.workspace;
-    let slow = app
-        .create_workspace(app.tenant.org, &Limits::default())
-        .await;
+    let slow = slow_workspace(&app).await;
     let outside = app
         .create_workspace(app.tenant.org, &Limits::default())
         .await;
-    assert!(
-        filegate_db::workspaces::set_rate_limit(&app.pool, slow, Some((0.01, 2)))
-            .await
-            .unwrap()
-    );
     // One key for both workspaces, defaulting to the fast one.
     let (key, _) = app
         .create_key(app.tenant.org, Some(vec![fast, slow]), Some(fast))
