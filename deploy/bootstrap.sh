@@ -10,6 +10,6 @@ fi
 org=$(filegate admin create-org demo)
 ws=$(filegate admin create-workspace --org "$org" --name demo)
 key=$(filegate admin create-key --org "$org" --default-workspace "$ws")
-printf 'FILEGATE_URL=http://localhost:8080\nFILEGATE_API_KEY=%s\nFILEGATE_WORKSPACE=%s\n' "$key" "$ws" > /bootstrap/env
+printf 'FILEGATE_URL=%s\nFILEGATE_API_KEY=%s\nFILEGATE_WORKSPACE=%s\n' "${FILEGATE_URL:-http://localhost:8080}" "$key" "$ws" > /bootstrap/env
 echo "filegate demo workspace: $ws"
 echo "filegate demo API key:   $key"
