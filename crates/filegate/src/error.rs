@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use filegate_db::DbError;
+use filegate_domain::RuleCode;
 use filegate_storage::StorageError;
 use serde::Serialize;
 use serde_json::Value;
@@ -22,11 +23,12 @@ const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 /// 5xx the hidden cause that only the log sees.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     details: Option<Value>,
     retry_after: Option<u64>,
+    /// The `Allow` header of a 405.
+    allow: Option<&'static str>,
     source: Option<BoxError>,
 }
 
@@ -44,8 +46,7 @@ pub struct Envelope<'a> {
 #[schema(as = ErrorBody)]
 struct Body<'a> {
     /// A stable code.
-    #[schema(value_type = ErrorCode)]
-    code: &'a str,
+    code: ErrorCode,
     /// One human-readable sentence.
     message: &'a str,
     /// Structured context; for a batch, `files` lists `{index, code, message}` per failing entry.
@@ -58,9 +59,8 @@ struct Body<'a> {
 /// `idempotency_conflict`, `invalid_state`; 413 `payload_too_large`; 422
 /// `unsupported_type`, `file_too_large`, `duplicate_file`, `invalid_metadata`,
 /// `upload_missing`, `upload_mismatch`; 429 `rate_limited`; 500 `internal`; 503 `unavailable`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(dead_code)] // The codes travel as strings; this enum documents them in the OpenAPI document.
 pub enum ErrorCode {
     InvalidRequest,
     Unauthenticated,
@@ -82,89 +82,139 @@ pub enum ErrorCode {
     Unavailable,
 }
 
+impl ErrorCode {
+    /// The code as the envelope spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::IdempotencyConflict => "idempotency_conflict",
+            Self::InvalidState => "invalid_state",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedType => "unsupported_type",
+            Self::FileTooLarge => "file_too_large",
+            Self::DuplicateFile => "duplicate_file",
+            Self::InvalidMetadata => "invalid_metadata",
+            Self::UploadMissing => "upload_missing",
+            Self::UploadMismatch => "upload_mismatch",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The one status each code is answered with.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::QuotaExceeded | Self::IdempotencyConflict | Self::InvalidState => {
+                StatusCode::CONFLICT
+            }
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedType
+            | Self::FileTooLarge
+            | Self::DuplicateFile
+            | Self::InvalidMetadata
+            | Self::UploadMissing
+            | Self::UploadMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<RuleCode> for ErrorCode {
+    fn from(code: RuleCode) -> Self {
+        match code {
+            RuleCode::InvalidMetadata => Self::InvalidMetadata,
+            RuleCode::UnsupportedType => Self::UnsupportedType,
+            RuleCode::FileTooLarge => Self::FileTooLarge,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The name the OpenAPI document gives [`Envelope`].
 pub type ErrorEnvelope = Envelope<'static>;
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An answer with `code` (and the status that code has) and one sentence.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             details: None,
             retry_after: None,
+            allow: None,
             source: None,
         }
     }
 
     /// 400 `invalid_request`.
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::new(ErrorCode::InvalidRequest, message)
     }
 
     /// 401 `unauthenticated`.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+        Self::new(ErrorCode::Unauthenticated, message)
     }
 
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
-    /// 405 `method_not_allowed`, with the `Allow` header.
+    /// 405 `method_not_allowed`, with the `Allow` header (also named in `details`).
     pub fn method_not_allowed(allow: &'static str) -> Self {
         let mut e = Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "method not allowed on this route",
         );
         e.details = Some(serde_json::json!({ "allow": allow }));
+        e.allow = Some(allow);
         e
-    }
-
-    /// 409 with one of `quota_exceeded`, `idempotency_conflict`, `invalid_state`.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
     }
 
     /// 413 `payload_too_large`.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("request body exceeds {limit} bytes"),
         )
     }
 
-    /// 422 with one of the contract's 422 codes.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-
     /// 429 `rate_limited` with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut e = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests; retry later",
-        );
+        let mut e = Self::new(ErrorCode::RateLimited, "too many requests; retry later");
         e.retry_after = Some(retry_after_secs.max(1));
         e
     }
 
     /// 500 `internal`; the cause is logged, never sent.
     pub fn internal(source: impl Into<BoxError>) -> Self {
-        let mut e = Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        );
+        let mut e = Self::new(ErrorCode::Internal, "internal error");
         e.source = Some(source.into());
         e
     }
@@ -172,8 +222,7 @@ impl ApiError {
     /// 503 `unavailable` with `Retry-After`; the cause is logged, never sent.
     pub fn unavailable(what: &str, source: impl Into<BoxError>) -> Self {
         let mut e = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             format!("{what} is unavailable; retry later"),
         );
         e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
@@ -190,22 +239,17 @@ impl ApiError {
             403 => Self::forbidden("forbidden"),
             404 => Self::not_found("no such route"),
             405 => Self::new(
-                status,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "method not allowed on this route",
             ),
-            413 => Self::new(status, "payload_too_large", "request body too large"),
+            413 => Self::new(ErrorCode::PayloadTooLarge, "request body too large"),
             429 => Self::rate_limited(1),
             503 => {
-                let mut e = Self::new(status, "unavailable", "service unavailable; retry later");
+                let mut e = Self::new(ErrorCode::Unavailable, "service unavailable; retry later");
                 e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
                 e
             }
-            s if s >= 500 => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            ),
+            s if s >= 500 => Self::new(ErrorCode::Internal, "internal error"),
             _ => Self::invalid_request("invalid request"),
         }
     }
@@ -216,19 +260,6 @@ impl ApiError {
         self.details = Some(details);
         self
     }
-
-    /// Sets `Retry-After`.
-    #[must_use]
-    pub fn with_retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs.max(1));
-        self
-    }
-
-    /// The stable code.
-    #[must_use]
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
 }
 
 impl fmt::Display for ApiError {
@@ -236,7 +267,7 @@ impl fmt::Display for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
+            self.code.status().as_u16(),
             self.code,
             self.message
         )
@@ -245,13 +276,13 @@ impl fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
 
     fn error_response(&self) -> HttpResponse {
         let request_id = request_id::current();
         if let Some(source) = &self.source {
-            tracing::error!(request_id = %request_id, code = self.code, error = %chain(source.as_ref()), "request failed");
+            tracing::error!(request_id = %request_id, code = self.code.as_str(), error = %chain(source.as_ref()), "request failed");
         }
         let empty = Value::Object(serde_json::Map::new());
         let envelope = Envelope {
@@ -262,20 +293,13 @@ impl ResponseError for ApiError {
             },
             request_id: &request_id,
         };
-        let mut res = HttpResponse::build(self.status);
+        let mut res = HttpResponse::build(self.code.status());
         res.content_type(header::ContentType::json());
         if let Some(secs) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
-        if self.status == StatusCode::METHOD_NOT_ALLOWED
-            && let Some(allow) = self
-                .details
-                .as_ref()
-                .and_then(|d| d.get("allow"))
-                .and_then(Value::as_str)
-            && let Ok(v) = HeaderValue::from_str(allow)
-        {
-            res.insert_header((header::ALLOW, v));
+        if let Some(allow) = self.allow {
+            res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
         // Serializing plain strings and a JSON value cannot fail.
         res.body(serde_json::to_vec(&envelope).unwrap_or_default())
@@ -328,5 +352,77 @@ impl From<actix_web::error::JsonPayloadError> for ApiError {
             }
             other => Self::invalid_request(format!("could not read the JSON body: {other}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [ErrorCode; 18] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::IdempotencyConflict,
+        ErrorCode::InvalidState,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedType,
+        ErrorCode::FileTooLarge,
+        ErrorCode::DuplicateFile,
+        ErrorCode::InvalidMetadata,
+        ErrorCode::UploadMissing,
+        ErrorCode::UploadMismatch,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+        ErrorCode::Unavailable,
+    ];
+
+    #[test]
+    fn each_code_is_spelled_as_serialized_and_has_an_error_status() {
+        for code in ALL {
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(Value::from(code.as_str()))
+            );
+            let status = code.status();
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{code}"
+            );
+            // `from_status` (for statuses actix answers by itself) keeps the status.
+            if ![StatusCode::CONFLICT, StatusCode::UNPROCESSABLE_ENTITY].contains(&status) {
+                assert_eq!(
+                    ApiError::from_status(status).code.status(),
+                    status,
+                    "{code}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rule_codes_keep_their_names() {
+        for rule in [
+            RuleCode::InvalidMetadata,
+            RuleCode::UnsupportedType,
+            RuleCode::FileTooLarge,
+        ] {
+            assert_eq!(ErrorCode::from(rule).as_str(), rule.as_str());
+        }
+    }
+
+    #[test]
+    fn a_405_carries_allow_as_a_header_and_in_details() {
+        let res = ApiError::method_not_allowed("GET, POST").error_response();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            res.headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok()),
+            Some("GET, POST")
+        );
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{FileObject, file_not_found};
 use crate::auth::Caller;
 use crate::completion::{Outcome, Trigger};
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::state::AppState;
 
 /// The completion callback: verify the stored object, then mark the file ready.
@@ -51,8 +51,8 @@ pub(crate) fn answer(outcome: Outcome) -> Result<HttpResponse, ApiError> {
     match outcome {
         Outcome::Ready(file) => Ok(HttpResponse::Ok().json(FileObject::from(file))),
         Outcome::Rejected(file) => Err(mismatch(&file)),
-        Outcome::Missing(_) => Err(ApiError::unprocessable(
-            "upload_missing",
+        Outcome::Missing(_) => Err(ApiError::new(
+            ErrorCode::UploadMissing,
             "no object was uploaded for this file yet; PUT it to its file_url, then complete again",
         )),
         Outcome::Settled(file) => settled(file),
@@ -69,8 +69,8 @@ pub(crate) fn answer(outcome: Outcome) -> Result<HttpResponse, ApiError> {
 fn settled(file: FileRow) -> Result<HttpResponse, ApiError> {
     match file.status {
         FileStatus::Ready => Ok(HttpResponse::Ok().json(FileObject::from(file))),
-        FileStatus::Rejected => Err(ApiError::conflict(
-            "invalid_state",
+        FileStatus::Rejected => Err(ApiError::new(
+            ErrorCode::InvalidState,
             format!(
                 "the file was rejected: {}",
                 file.rejection_reason
@@ -79,8 +79,8 @@ fn settled(file: FileRow) -> Result<HttpResponse, ApiError> {
             ),
         )
         .with_details(json!({ "status": "rejected", "rejection_reason": file.rejection_reason }))),
-        FileStatus::Expired => Err(ApiError::conflict(
-            "invalid_state",
+        FileStatus::Expired => Err(ApiError::new(
+            ErrorCode::InvalidState,
             "the file's upload window expired",
         )
         .with_details(json!({ "status": "expired" }))),
@@ -97,8 +97,8 @@ fn mismatch(file: &FileRow) -> ApiError {
         .rejection_reason
         .as_deref()
         .unwrap_or("verification failed");
-    ApiError::unprocessable(
-        "upload_mismatch",
+    ApiError::new(
+        ErrorCode::UploadMismatch,
         format!("the upload was rejected: {reason}"),
     )
     .with_details(json!({ "file_uuid": file.id, "status": "rejected", "rejection_reason": reason }))

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{Caller, forbidden_workspace};
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::state::AppState;
 
 /// The request body.
@@ -107,31 +107,35 @@ pub struct CreatedFile {
 }
 
 /// One failing entry of a batch, as `details.files` lists it.
-fn entry_error(index: usize, code: &str, message: &str) -> Value {
-    json!({ "index": index, "code": code, "message": message })
+#[derive(Debug, serde::Serialize)]
+struct EntryFailure {
+    index: usize,
+    code: ErrorCode,
+    message: String,
+}
+
+fn entry_error(index: usize, code: ErrorCode, message: impl Into<String>) -> EntryFailure {
+    EntryFailure {
+        index,
+        code,
+        message: message.into(),
+    }
 }
 
 /// The 422 for a batch whose entries failed: the first failure's code at the top,
 /// every failure in `details.files`.
-fn batch_error(total: usize, failures: Vec<Value>) -> ApiError {
-    let code = match failures.first().and_then(|f| f["code"].as_str()) {
-        Some("unsupported_type") => "unsupported_type",
-        Some("file_too_large") => "file_too_large",
-        Some("duplicate_file") => "duplicate_file",
-        _ => "invalid_metadata",
-    };
-    let message = if failures.len() == 1 {
-        failures[0]["message"].as_str().map_or_else(
-            || "a file was refused".to_owned(),
-            |m| format!("file {}: {m}", failures[0]["index"]),
-        )
-    } else {
-        format!(
+fn batch_error(total: usize, failures: Vec<EntryFailure>) -> ApiError {
+    let code = failures
+        .first()
+        .map_or(ErrorCode::InvalidMetadata, |f| f.code);
+    let message = match failures.as_slice() {
+        [only] => format!("file {}: {}", only.index, only.message),
+        _ => format!(
             "{} of {total} files were refused; nothing was reserved",
             failures.len()
-        )
+        ),
     };
-    ApiError::unprocessable(code, message).with_details(json!({ "files": failures }))
+    ApiError::new(code, message).with_details(json!({ "files": failures }))
 }
 
 /// The `Idempotency-Key` header, if sent: 1–255 visible ASCII characters.
@@ -192,8 +196,8 @@ pub async fn create(
     }
 
     if body.files.is_empty() || body.files.len() > MAX_FILES_PER_REQUEST {
-        return Err(ApiError::unprocessable(
-            "invalid_metadata",
+        return Err(ApiError::new(
+            ErrorCode::InvalidMetadata,
             format!(
                 "a request reserves 1 to {MAX_FILES_PER_REQUEST} files (got {})",
                 body.files.len()
@@ -321,8 +325,8 @@ pub async fn create(
                         .inc();
                     Err(duplicates(&state, workspace_id, &new_files).await?)
                 }
-                _ => Err(ApiError::conflict(
-                    "idempotency_conflict",
+                _ => Err(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
                     "this Idempotency-Key is in use; retry",
                 )),
             }
@@ -343,8 +347,8 @@ async fn replay(
         .with_label_values(&["replayed"])
         .inc();
     if stored.request_sha256.as_slice() != digest.as_slice() {
-        return Err(ApiError::conflict(
-            "idempotency_conflict",
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyConflict,
             "this Idempotency-Key was used with a different request body",
         ));
     }
@@ -441,13 +445,13 @@ fn parse_entries(entries: &[FileEntry], limits: &Limits) -> Result<Vec<FileSpec>
                 if let Some(first) = seen.insert(key, index).filter(|_| limits.unique_names) {
                     failures.push(entry_error(
                         index,
-                        "duplicate_file",
-                        &format!("the same name and path as file {first} of this request"),
+                        ErrorCode::DuplicateFile,
+                        format!("the same name and path as file {first} of this request"),
                     ));
                 }
                 specs.push(spec);
             }
-            Err(v) => failures.push(entry_error(index, v.code.as_str(), &v.message)),
+            Err(v) => failures.push(entry_error(index, v.code.into(), v.message)),
         }
     }
     if failures.is_empty() {
@@ -473,8 +477,8 @@ async fn quota_exceeded(state: &AppState, workspace_id: Uuid, files: &[NewFile<'
         details["available_bytes"] =
             json!((ws.limits.quota_bytes - ws.used_bytes - ws.reserved_bytes).max(0));
     }
-    ApiError::conflict(
-        "quota_exceeded",
+    ApiError::new(
+        ErrorCode::QuotaExceeded,
         "the workspace quota cannot hold these files; nothing was reserved",
     )
     .with_details(details)
@@ -490,14 +494,14 @@ async fn duplicates(
         .map(|f| (f.spec.path.as_str(), f.spec.name.as_str()))
         .collect();
     let live = filegate_db::files::live_names(&state.pool, workspace_id, &pairs).await?;
-    let mut failures: Vec<Value> = pairs
+    let mut failures: Vec<EntryFailure> = pairs
         .iter()
         .enumerate()
         .filter(|(_, (p, n))| live.iter().any(|(lp, ln)| lp == p && ln == n))
         .map(|(i, _)| {
             entry_error(
                 i,
-                "duplicate_file",
+                ErrorCode::DuplicateFile,
                 "a live file with this name and path exists in the workspace",
             )
         })
@@ -506,7 +510,7 @@ async fn duplicates(
         // The colliding file was deleted between the insert and this look-up.
         failures.push(entry_error(
             0,
-            "duplicate_file",
+            ErrorCode::DuplicateFile,
             "a file with the same name and path was being created",
         ));
     }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{FileObject, file_not_found, load};
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::state::AppState;
 
 /// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(v))`.
@@ -42,13 +42,13 @@ pub struct PatchRequest {
 }
 
 fn rule(field: &str, v: RuleViolation) -> ApiError {
-    ApiError::unprocessable(v.code.as_str(), v.message).with_details(json!({ "field": field }))
+    ApiError::new(v.code.into(), v.message).with_details(json!({ "field": field }))
 }
 
 fn not_null<T>(field: &str, v: Option<Option<T>>) -> Result<Option<T>, ApiError> {
     match v {
-        Some(None) => Err(ApiError::unprocessable(
-            "invalid_metadata",
+        Some(None) => Err(ApiError::new(
+            ErrorCode::InvalidMetadata,
             format!("{field} cannot be null"),
         )
         .with_details(json!({ "field": field }))),
@@ -112,8 +112,8 @@ pub async fn update(
     match filegate_db::files::update(&state.pool, file.id, file.workspace_id, &patch).await? {
         UpdateOutcome::Updated(row) => Ok(HttpResponse::Ok().json(FileObject::from(*row))),
         UpdateOutcome::NotFound => Err(file_not_found()),
-        UpdateOutcome::Duplicate => Err(ApiError::unprocessable(
-            "duplicate_file",
+        UpdateOutcome::Duplicate => Err(ApiError::new(
+            ErrorCode::DuplicateFile,
             "a live file with this name and path exists in the workspace",
         )
         .with_details(json!({ "field": "name" }))),
