@@ -146,3 +146,29 @@ async fn metrics_can_be_served_on_an_address_of_their_own_and_only_there() {
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn a_replay_and_a_reused_idempotency_key_are_counted_apart() {
+    let app = spawn_app().await;
+    let scrape = || async { app.get_anonymous("/metrics").await.text().await.unwrap() };
+    let post = |name: &'static str| {
+        let req = app
+            .request(Method::POST, "/v2/files")
+            .header("Idempotency-Key", "k-counted")
+            .json(&serde_json::json!({ "files": [{ "name": name, "size_bytes": 10 }] }));
+        async move { Answer::of(req.send().await.unwrap()).await }
+    };
+    assert_eq!(post("a.pdf").await.status, 200);
+    let before = scrape().await;
+    assert_eq!(post("a.pdf").await.status, 200);
+    post("b.pdf")
+        .await
+        .assert_error(409, "idempotency_conflict");
+    let after = scrape().await;
+    let delta = |outcome: &str| {
+        let name = format!("filegate_reservations_total{{outcome=\"{outcome}\"}}");
+        sample(&after, &name) - sample(&before, &name)
+    };
+    assert_eq!(delta("replayed"), 1.0, "only the true replay is a replay");
+    assert_eq!(delta("idempotency_conflict"), 1.0);
+}

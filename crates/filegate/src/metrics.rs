@@ -19,7 +19,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `filegate_http_request_duration_seconds{route,method,status}`
     pub http_duration: HistogramVec,
-    /// `filegate_reservations_total{outcome}`: reserved, quota_exceeded, duplicate, invalid, replayed
+    /// `filegate_reservations_total{outcome}`: reserved, quota_exceeded, duplicate, invalid,
+    /// replayed, idempotency_conflict (a key reused with another body)
     pub reservations: IntCounterVec,
     /// `filegate_files_reserved_total`
     pub files_reserved: IntCounter,

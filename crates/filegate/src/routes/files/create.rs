@@ -342,16 +342,20 @@ async fn replay(
     stored: &filegate_db::files::StoredResponse,
     digest: &[u8; 32],
 ) -> Result<HttpResponse, ApiError> {
-    crate::metrics::get()
-        .reservations
-        .with_label_values(&["replayed"])
-        .inc();
     if stored.request_sha256.as_slice() != digest.as_slice() {
+        crate::metrics::get()
+            .reservations
+            .with_label_values(&["idempotency_conflict"])
+            .inc();
         return Err(ApiError::new(
             ErrorCode::IdempotencyConflict,
             "this Idempotency-Key was used with a different request body",
         ));
     }
+    crate::metrics::get()
+        .reservations
+        .with_label_values(&["replayed"])
+        .inc();
     let mut response = stored.response.clone();
     refresh_uploads(state, &mut response).await?;
     Ok(HttpResponse::Ok()
