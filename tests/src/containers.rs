@@ -30,7 +30,7 @@ use tokio::sync::OnceCell;
 
 use crate::Backends;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use filegate::error::BoxError;
 
 /// The label every container of a test session carries (value: the session).
 pub const SESSION_LABEL: &str = "filegate.test-session";

@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::request_id;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Any error, boxed: the cause behind a 5xx, or why a command failed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Seconds a client is told to wait after a 503.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
@@ -306,8 +307,9 @@ impl ResponseError for ApiError {
     }
 }
 
-/// The error and its causes, one after another, for the log.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// The error and its causes, one after another (`a: b: c`), for logs and messages.
+#[must_use]
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -5,19 +5,14 @@ use filegate::settings::{Cli, Command};
 use filegate::startup::Application;
 use filegate::{admin, reaper, reconcile, telemetry};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use filegate::error::BoxError;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(&cli.log);
     run(cli.command).await.unwrap_or_else(|e| {
-        let mut message = e.to_string();
-        let mut cause = e.source();
-        while let Some(c) = cause {
-            message.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
+        let message = filegate::error::chain(e.as_ref());
         tracing::debug!(error = message, "filegate failed");
         #[allow(clippy::print_stderr)]
         {

@@ -10,7 +10,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -22,10 +22,6 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 tokio::task_local! {
     static REQUEST_ID: String;
 }
-
-/// The id of the request being served, stored in the request's extensions too.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// The current request's id; a fresh one outside any request.
 #[must_use]
@@ -59,7 +55,6 @@ pub async fn middleware(
         .and_then(|v| v.to_str().ok())
         .filter(|v| sane(v))
         .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
-    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = %id,

@@ -70,18 +70,18 @@ impl Application {
         }
         let listener = TcpListener::bind(settings.http.listen)?;
         let port = listener.local_addr()?.port();
-        let reaper_pool = pool.clone();
+        let limiter = match settings.rate_limit.rate_limit_store {
+            RateLimitStore::Off => Limiter::Off,
+            RateLimitStore::Local => {
+                Limiter::Local(LocalStore::new(settings.rate_limit.rate_limit_max_buckets))
+            }
+            RateLimitStore::Postgres => Limiter::Postgres(pool.clone()),
+        };
         let state = web::Data::new(AppState {
             pool,
             storage,
             keys: KeyCache::new(Duration::from_secs(settings.http.auth_cache_ttl_secs)),
-            limiter: match settings.rate_limit.rate_limit_store {
-                RateLimitStore::Off => Limiter::Off,
-                RateLimitStore::Local => {
-                    Limiter::Local(LocalStore::new(settings.rate_limit.rate_limit_max_buckets))
-                }
-                RateLimitStore::Postgres => Limiter::Postgres(reaper_pool.clone()),
-            },
+            limiter,
             rate_scopes: crate::ratelimit::Scopes::new(Duration::from_secs(
                 settings.http.auth_cache_ttl_secs,
             )),

@@ -95,15 +95,6 @@ impl Limiter {
             }
         }
     }
-
-    /// Buckets held in this process (the local store), for metrics and tests.
-    #[must_use]
-    pub fn local_buckets(&self) -> usize {
-        match self {
-            Self::Local(store) => store.len(),
-            _ => 0,
-        }
-    }
 }
 
 #[cfg(test)]
