@@ -57,7 +57,7 @@ async fn readyz_turns_503_when_the_database_is_unreachable() {
     let app = spawn_app().await;
     let settings = {
         let mut s = app.settings.clone();
-        s.database.database_url = format!("postgres://postgres@127.0.0.1:{closed}/nothing");
+        s.database.database_url = format!("postgres://postgres@127.0.0.1:{closed}/nothing").into();
         s.database.database_timeout_ms = 500;
         s
     };

@@ -474,7 +474,7 @@ impl FilegateStack {
 
         filegate_db::migrate(&database_url).await?;
         let pool = filegate_db::connect(&filegate_db::PoolSettings {
-            url: database_url.clone(),
+            url: database_url.clone().into(),
             ca_file: None,
             max_size: 2,
             connect_timeout: Duration::from_secs(5),

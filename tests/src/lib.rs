@@ -222,7 +222,7 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             metrics_listen: None,
         },
         database: DatabaseSettings {
-            database_url: database_url.to_owned(),
+            database_url: database_url.to_owned().into(),
             database_pool_size: 8,
             database_timeout_ms: 10_000,
             database_statement_timeout_ms: 10_000,
@@ -234,7 +234,7 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             s3_region: b.s3_region.clone(),
             s3_bucket: bucket.to_owned(),
             s3_access_key_id: Some(b.s3_access_key_id.clone()),
-            s3_secret_access_key: Some(b.s3_secret_access_key.clone()),
+            s3_secret_access_key: Some(b.s3_secret_access_key.clone().into()),
             s3_virtual_hosted: false,
             s3_timeout_ms: 2000,
             s3_create_bucket: true,
@@ -253,7 +253,7 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
         // Reaper, finalizer and reconciliation tests drive passes themselves.
         reaper: reaper_settings(100),
         events: EventSettings {
-            events_secret: Some(EVENTS_SECRET.to_owned()),
+            events_secret: Some(EVENTS_SECRET.into()),
         },
     }
 }

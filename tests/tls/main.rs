@@ -30,7 +30,7 @@ fn cluster() -> Cluster {
 /// the whole chain of the error.
 async fn connect(url: &str, ca_file: Option<&str>) -> Result<bool, String> {
     let pool = filegate_db::connect(&PoolSettings {
-        url: url.to_owned(),
+        url: url.into(),
         ca_file: ca_file.map(str::to_owned),
         max_size: 2,
         connect_timeout: Duration::from_secs(5),

@@ -2,15 +2,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::DbError;
 
-/// How to reach Postgres and how many connections to keep.
+/// How to reach Postgres and how many connections to keep. `Debug` never shows the
+/// URL, which may hold a password.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     /// A libpq-style URL (`postgres://user@host:port/db`); its `sslmode` and
     /// `sslrootcert` are honoured (see [`crate::tls`]).
-    pub url: String,
+    pub url: SecretString,
     /// A CA bundle (PEM) for a verifying `sslmode`; overrides `sslrootcert`.
     pub ca_file: Option<String>,
     /// Most connections the pool opens.
@@ -27,7 +29,8 @@ pub struct PoolSettings {
 /// # Errors
 /// [`DbError::Unavailable`] when the URL cannot be parsed or the pool cannot be built.
 pub fn connect(settings: &PoolSettings) -> Result<Pool, DbError> {
-    let split = crate::tls::split(&settings.url).map_err(|e| DbError::Unavailable(Box::new(e)))?;
+    let split = crate::tls::split(settings.url.expose_secret())
+        .map_err(|e| DbError::Unavailable(Box::new(e)))?;
     let tls = crate::tls::connector(
         split.mode,
         settings.ca_file.as_deref().or(split.root_cert.as_deref()),

@@ -56,7 +56,7 @@ async fn run(command: Command) -> Result<ExitCode, BoxError> {
         }
         Command::Migrate(args) => {
             let applied = filegate_db::migrate_with_ca(
-                &args.database.database_url,
+                secrecy::ExposeSecret::expose_secret(&args.database.database_url),
                 args.database.database_ca_file.as_deref(),
             )
             .await?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use filegate_domain::{ContentType, Limits};
+use secrecy::SecretString;
 use uuid::Uuid;
 
 /// A workspace file library behind presigned uploads.
@@ -88,31 +89,20 @@ pub struct ServeSettings {
 }
 
 /// `POST /v2/events/s3`: S3 event notifications that complete files at once.
-#[derive(Clone, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct EventSettings {
     /// Shared secret S3 event deliveries must present (`Authorization: Bearer <secret>`,
     /// the bare secret, or HTTP Basic with the secret as password). Unset: the event
     /// route refuses every delivery.
     #[arg(long, env = "FILEGATE_EVENTS_SECRET", hide_env_values = true,
           value_parser = parse_events_secret)]
-    pub events_secret: Option<String>,
-}
-
-impl std::fmt::Debug for EventSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventSettings")
-            .field(
-                "events_secret",
-                &self.events_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
+    pub events_secret: Option<SecretString>,
 }
 
 /// An events secret: 16 to 1024 visible ASCII characters, so it fits any header.
-fn parse_events_secret(s: &str) -> Result<String, String> {
+fn parse_events_secret(s: &str) -> Result<SecretString, String> {
     if (16..=1024).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(s.to_owned())
+        Ok(s.into())
     } else {
         Err("the events secret must be 16 to 1024 visible ASCII characters".into())
     }
@@ -244,11 +234,11 @@ pub struct HttpSettings {
     pub metrics_listen: Option<SocketAddr>,
 }
 
-#[derive(Clone, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
     /// Postgres URL, e.g. `postgres://filegate:secret@db:5432/filegate`.
-    #[arg(long, env = "FILEGATE_DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
+    #[arg(long, env = "FILEGATE_DATABASE_URL", hide_env_values = true, value_parser = secret)]
+    pub database_url: SecretString,
     /// Most Postgres connections per process (reconciliation holds one while it uses
     /// another). 2..=1000.
     #[arg(long, env = "FILEGATE_DATABASE_POOL_SIZE", default_value_t = 16,
@@ -274,20 +264,6 @@ pub struct DatabaseSettings {
     pub database_ca_file: Option<String>,
 }
 
-impl std::fmt::Debug for DatabaseSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseSettings")
-            .field("database_url", &redact_url(&self.database_url))
-            .field("database_pool_size", &self.database_pool_size)
-            .field("database_timeout_ms", &self.database_timeout_ms)
-            .field(
-                "database_statement_timeout_ms",
-                &self.database_statement_timeout_ms,
-            )
-            .finish()
-    }
-}
-
 impl DatabaseSettings {
     /// The pool settings for `filegate-db`.
     #[must_use]
@@ -302,22 +278,13 @@ impl DatabaseSettings {
     }
 }
 
-/// A URL with any password replaced, safe to log.
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<redacted>".into();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:<redacted>@{host}")
-        }
-        None => url.to_owned(),
-    }
+/// A secret setting: `Debug` prints `[REDACTED]`, and reading it takes `expose_secret`.
+#[allow(clippy::unnecessary_wraps)] // clap's value parsers return a Result.
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(s.into())
 }
 
-#[derive(Clone, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
     /// S3 endpoint filegate talks to (e.g. `http://minio:9000`); unset for AWS S3.
     #[arg(long, env = "FILEGATE_S3_ENDPOINT")]
@@ -335,8 +302,9 @@ pub struct StorageArgs {
     #[arg(long, env = "FILEGATE_S3_ACCESS_KEY_ID", hide_env_values = true)]
     pub s3_access_key_id: Option<String>,
     /// Secret access key; unset to use the AWS default credential chain.
-    #[arg(long, env = "FILEGATE_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub s3_secret_access_key: Option<String>,
+    #[arg(long, env = "FILEGATE_S3_SECRET_ACCESS_KEY", hide_env_values = true,
+          value_parser = secret)]
+    pub s3_secret_access_key: Option<SecretString>,
     /// Use virtual-hosted addressing instead of path style (AWS S3 accepts both).
     #[arg(long, env = "FILEGATE_S3_VIRTUAL_HOSTED")]
     pub s3_virtual_hosted: bool,
@@ -364,35 +332,6 @@ pub struct StorageArgs {
     #[arg(long, env = "FILEGATE_DOWNLOAD_TTL_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub download_ttl_secs: u64,
-}
-
-impl std::fmt::Debug for StorageArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageArgs")
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("s3_public_endpoint", &self.s3_public_endpoint)
-            .field("s3_region", &self.s3_region)
-            .field("s3_bucket", &self.s3_bucket)
-            .field(
-                "s3_access_key_id",
-                &self.s3_access_key_id.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "s3_secret_access_key",
-                &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("s3_virtual_hosted", &self.s3_virtual_hosted)
-            .field("s3_timeout_ms", &self.s3_timeout_ms)
-            .field("s3_create_bucket", &self.s3_create_bucket)
-            .field("s3_apply_cors", &self.s3_apply_cors)
-            .field(
-                "s3_trust_copy_precondition",
-                &self.s3_trust_copy_precondition,
-            )
-            .field("presign_ttl_secs", &self.presign_ttl_secs)
-            .field("download_ttl_secs", &self.download_ttl_secs)
-            .finish()
-    }
 }
 
 impl StorageArgs {
@@ -630,12 +569,22 @@ mod tests {
     }
 
     #[test]
-    fn redacted_urls_hide_the_password() {
-        assert_eq!(
-            redact_url("postgres://u:hunter2@h:5432/db"),
-            "postgres://u:<redacted>@h:5432/db"
+    fn debug_output_hides_the_database_url_and_the_events_secret() {
+        let db = DatabaseSettings {
+            database_url: SecretString::from("postgres://u:hunter2@h:5432/db"),
+            database_pool_size: 2,
+            database_timeout_ms: 100,
+            database_statement_timeout_ms: 100,
+            database_ca_file: None,
+        };
+        let events = EventSettings {
+            events_secret: Some(SecretString::from("sixteen-chars-secret")),
+        };
+        let debug = format!("{db:?} {events:?} {:?}", db.pool());
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("sixteen-chars-secret"),
+            "{debug}"
         );
-        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]
@@ -647,7 +596,7 @@ mod tests {
                 s3_public_endpoint: None,
                 s3_region: "r".into(),
                 s3_bucket: "b".into(),
-                s3_access_key_id: Some("AKIDSECRET".into()),
+                s3_access_key_id: Some("GKKEYID".into()),
                 s3_secret_access_key: Some("topsecret".into()),
                 s3_virtual_hosted: false,
                 s3_timeout_ms: 1,
@@ -658,8 +607,9 @@ mod tests {
                 download_ttl_secs: 1,
             }
         );
+        // The key id names the key and is shown; the secret never is.
         assert!(
-            !debug.contains("topsecret") && !debug.contains("AKIDSECRET"),
+            !debug.contains("topsecret") && debug.contains("GKKEYID"),
             "{debug}"
         );
     }

@@ -1,6 +1,7 @@
 //! Building and running the HTTP application: a thin `main` calls
 //! [`Application::build`], and tests do the same on port 0.
 
+use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +50,7 @@ impl Application {
     pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
         if settings.http.migrate_on_start {
             let applied = filegate_db::migrate_with_ca(
-                &settings.database.database_url,
+                settings.database.database_url.expose_secret(),
                 settings.database.database_ca_file.as_deref(),
             )
             .await?;
@@ -85,7 +86,6 @@ impl Application {
             rate_scopes: crate::ratelimit::Scopes::new(Duration::from_secs(
                 settings.http.auth_cache_ttl_secs,
             )),
-            trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
             settings: Arc::new(settings.clone()),
         });
         let max_body = settings.http.max_body_bytes;

@@ -6,7 +6,7 @@ use filegate_db::Pool;
 use filegate_storage::Storage;
 
 use crate::auth::KeyCache;
-use crate::ratelimit::{IpNet, Limiter};
+use crate::ratelimit::Limiter;
 use crate::settings::ServeSettings;
 
 /// Shared by all workers of one process.
@@ -19,5 +19,4 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Workspaces' rate-limit overrides and files' workspaces, for the limiter.
     pub rate_scopes: crate::ratelimit::Scopes,
-    pub trusted_proxies: Vec<IpNet>,
 }

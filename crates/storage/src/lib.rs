@@ -21,11 +21,12 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
 use chrono::{DateTime, Utc};
 use filegate_domain::Checksum;
+use secrecy::{ExposeSecret as _, SecretString};
 
 pub use error::StorageError;
 
-/// How to reach the bucket.
-#[derive(Clone)]
+/// How to reach the bucket. `Debug` shows the access key id, never the secret.
+#[derive(Debug, Clone)]
 pub struct StorageSettings {
     /// The endpoint filegate talks to (e.g. `http://minio:9000`). `None`: AWS S3.
     pub endpoint: Option<String>,
@@ -39,29 +40,11 @@ pub struct StorageSettings {
     /// web identity, instance metadata) is used.
     pub access_key_id: Option<String>,
     /// See `access_key_id`.
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<SecretString>,
     /// Path-style addressing (`endpoint/bucket/key`), which MinIO and Garage need.
     pub path_style: bool,
     /// The limit on each object-store call, retries included.
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for StorageSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageSettings")
-            .field("endpoint", &self.endpoint)
-            .field("public_endpoint", &self.public_endpoint)
-            .field("region", &self.region)
-            .field("bucket", &self.bucket)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("path_style", &self.path_style)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 /// A presigned request: what the client must do to upload or download.
@@ -160,7 +143,7 @@ impl Storage {
                 .region(region)
                 .credentials_provider(Credentials::new(
                     id,
-                    secret,
+                    secret.expose_secret(),
                     None,
                     None,
                     "filegate-settings",
@@ -207,7 +190,7 @@ impl Storage {
                 (Some(id), Some(secret), Some(endpoint)) if settings.path_style => {
                     Some(presign::DirectPresigner::new(
                         id,
-                        secret,
+                        secret.expose_secret(),
                         &settings.region,
                         endpoint,
                         &settings.bucket,

@@ -358,7 +358,7 @@ async fn main() {
         region: env("BENCH_S3_REGION"),
         bucket: env("BENCH_BUCKET"),
         access_key_id: Some(env("BENCH_S3_KEY")),
-        secret_access_key: Some(env("BENCH_S3_SECRET")),
+        secret_access_key: Some(env("BENCH_S3_SECRET").into()),
         path_style: true,
         timeout: Duration::from_secs(10),
     })

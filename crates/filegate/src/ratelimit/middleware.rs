@@ -95,7 +95,7 @@ where
                 burst: settings.rate_limit_burst,
             };
             let ip_bucket = || {
-                let ip = client_ip(req.request(), &state.trusted_proxies)
+                let ip = client_ip(req.request(), &state.settings.rate_limit.trusted_proxies)
                     .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
                 format!("ip:{ip}")
             };

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use filegate_db::completion::Reach;
 use filegate_domain::keys::KeyKind;
 use futures_util::StreamExt;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -69,7 +70,15 @@ pub async fn s3(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Err(e) = authenticate(&req, state.settings.events.events_secret.as_deref()) {
+    if let Err(e) = authenticate(
+        &req,
+        state
+            .settings
+            .events
+            .events_secret
+            .as_ref()
+            .map(ExposeSecret::expose_secret),
+    ) {
         count_delivery("unauthenticated");
         return Err(e);
     }
