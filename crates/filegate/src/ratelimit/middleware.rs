@@ -1,20 +1,18 @@
-//! The actix-web `Transform` that authenticates, picks the bucket (API key, or client
-//! IP when authentication fails) and answers `429` when it is empty.
+//! The `/v2` middleware (an actix `from_fn`): authenticates, picks the bucket (the
+//! key's for the workspace addressed, or the client IP's when authentication fails)
+//! and answers `429` when it is empty.
 
-use std::future::{Ready, ready};
-use std::rc::Rc;
-
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::Payload;
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use filegate_db::workspaces::RateScope;
-use futures_util::future::LocalBoxFuture;
 use futures_util::{StreamExt as _, stream};
 use uuid::Uuid;
 
@@ -29,31 +27,113 @@ static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Wrap a scope with this to rate-limit it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RateLimit;
-
-impl<S, B> Transform<S, ServiceRequest> for RateLimit
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = RateLimitMiddleware<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RateLimitMiddleware {
-            service: Rc::new(service),
-        }))
+/// The `/v2` scope's middleware, in this order: authenticate the presented key (an id
+/// this process has never seen valid costs the client's IP a token before the
+/// database is asked), then charge the bucket the request addresses (the key's, per
+/// workspace; the client IP's when authentication failed), then call the route with
+/// the `Caller` in the request's extensions, or answer `401`/`429` without calling it.
+/// With the limiter off it calls the route directly, whose `Caller` extractor then
+/// authenticates.
+///
+/// # Errors
+/// Only what the route itself returns.
+pub async fn authenticate_and_limit(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    if matches!(state.limiter, super::Limiter::Off) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
-}
-
-#[derive(Debug)]
-pub struct RateLimitMiddleware<S> {
-    service: Rc<S>,
+    let settings = &state.settings.rate_limit;
+    let default = Quota {
+        per_second: settings.rate_limit_per_second,
+        burst: settings.rate_limit_burst,
+    };
+    let ip_bucket = || {
+        let ip = client_ip(req.request(), &state.settings.rate_limit.trusted_proxies)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        format!("ip:{ip}")
+    };
+    // Authenticate here so the bucket is the key's; the handler's extractor then
+    // finds the caller in the request extensions. A key id this process has not
+    // seen valid is paid for by the client's IP before the database is asked.
+    let mut ip_decision = None;
+    let outcome = match auth::presented_key(req.request()) {
+        Err(e) => Err(e),
+        Ok(key) => match auth::check_cached(&state, key) {
+            auth::CacheCheck::Decided(outcome) => outcome,
+            auth::CacheCheck::Lookup { id, known: true } => auth::lookup(&state, key, id).await,
+            auth::CacheCheck::Lookup { id, known: false } => {
+                let decision = state.limiter.check(&ip_bucket(), default).await;
+                if let Some(d) = decision.as_ref().filter(|d| !d.allowed) {
+                    crate::metrics::get()
+                        .rate_limited
+                        .with_label_values(&["ip"])
+                        .inc();
+                    let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
+                    set_headers(&mut res, d);
+                    return Ok(req.into_response(res).map_into_boxed_body());
+                }
+                ip_decision = decision;
+                auth::lookup(&state, key, id).await
+            }
+        },
+    };
+    let (charge, refused) = match outcome {
+        Ok(caller) => {
+            tracing::Span::current().record("key_id", tracing::field::display(caller.key_id));
+            let charge = match charge_for(&state, &mut req, &caller, default).await {
+                Ok(charge) => charge,
+                Err(res) => return Ok(req.into_response(res).map_into_boxed_body()),
+            };
+            req.extensions_mut().insert::<Caller>(caller);
+            (charge, None)
+        }
+        // The database is down: there is nothing to limit against; say so.
+        Err(e) if e.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
+            return Ok(req.into_response(e.error_response()).map_into_boxed_body());
+        }
+        Err(e) => (Charge::Bucket(ip_bucket(), default), Some(e)),
+    };
+    // A token paid already (by the IP for a failed key look-up, or by the key for
+    // a scope look-up) is this request's: charge nothing twice.
+    let decision = match (charge, refused.is_some(), ip_decision) {
+        (Charge::Paid(paid), ..) | (Charge::Bucket(..), true, Some(paid)) => Some(paid),
+        (Charge::Bucket(bucket, quota), ..) => state.limiter.check(&bucket, quota).await,
+    };
+    let Some(decision) = decision else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    if !decision.allowed {
+        let kind = if refused.is_some() { "ip" } else { "key" };
+        crate::metrics::get()
+            .rate_limited
+            .with_label_values(&[kind])
+            .inc();
+        let mut res = ApiError::rate_limited(decision.retry_after_secs).error_response();
+        set_headers(&mut res, &decision);
+        return Ok(req.into_response(res).map_into_boxed_body());
+    }
+    if let Some(e) = refused {
+        let mut res = e.error_response();
+        set_headers(&mut res, &decision);
+        return Ok(req.into_response(res).map_into_boxed_body());
+    }
+    let mut res = next.call(req).await?;
+    set_headers(res.response_mut(), &decision);
+    Ok(res.map_into_boxed_body())
 }
 
 fn set_headers(res: &mut HttpResponse<impl MessageBody>, d: &Decision) {
@@ -61,121 +141,6 @@ fn set_headers(res: &mut HttpResponse<impl MessageBody>, d: &Decision) {
     headers.insert(LIMIT.clone(), HeaderValue::from(d.limit));
     headers.insert(REMAINING.clone(), HeaderValue::from(d.remaining));
     headers.insert(RESET.clone(), HeaderValue::from(d.reset_secs));
-}
-
-impl<S, B> Service<ServiceRequest> for RateLimitMiddleware<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    forward_ready!(service);
-
-    fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let service = Rc::clone(&self.service);
-        Box::pin(async move {
-            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-                return service
-                    .call(req)
-                    .await
-                    .map(ServiceResponse::map_into_left_body);
-            };
-            if matches!(state.limiter, super::Limiter::Off) {
-                return service
-                    .call(req)
-                    .await
-                    .map(ServiceResponse::map_into_left_body);
-            }
-            let settings = &state.settings.rate_limit;
-            let default = Quota {
-                per_second: settings.rate_limit_per_second,
-                burst: settings.rate_limit_burst,
-            };
-            let ip_bucket = || {
-                let ip = client_ip(req.request(), &state.settings.rate_limit.trusted_proxies)
-                    .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-                format!("ip:{ip}")
-            };
-            // Authenticate here so the bucket is the key's; the handler's extractor then
-            // finds the caller in the request extensions. A key id this process has not
-            // seen valid is paid for by the client's IP before the database is asked.
-            let mut ip_decision = None;
-            let outcome = match auth::presented_key(req.request()) {
-                Err(e) => Err(e),
-                Ok(key) => match auth::check_cached(&state, key) {
-                    auth::CacheCheck::Decided(outcome) => outcome,
-                    auth::CacheCheck::Lookup { id, known: true } => {
-                        auth::lookup(&state, key, id).await
-                    }
-                    auth::CacheCheck::Lookup { id, known: false } => {
-                        let decision = state.limiter.check(&ip_bucket(), default).await;
-                        if let Some(d) = decision.as_ref().filter(|d| !d.allowed) {
-                            crate::metrics::get()
-                                .rate_limited
-                                .with_label_values(&["ip"])
-                                .inc();
-                            let mut res =
-                                ApiError::rate_limited(d.retry_after_secs).error_response();
-                            set_headers(&mut res, d);
-                            return Ok(req.into_response(res).map_into_right_body());
-                        }
-                        ip_decision = decision;
-                        auth::lookup(&state, key, id).await
-                    }
-                },
-            };
-            let (charge, refused) = match outcome {
-                Ok(caller) => {
-                    tracing::Span::current()
-                        .record("key_id", tracing::field::display(caller.key_id));
-                    let charge = match charge_for(&state, &mut req, &caller, default).await {
-                        Ok(charge) => charge,
-                        Err(res) => return Ok(req.into_response(res).map_into_right_body()),
-                    };
-                    req.extensions_mut().insert::<Caller>(caller);
-                    (charge, None)
-                }
-                // The database is down: there is nothing to limit against; say so.
-                Err(e) if e.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
-                    return Ok(req.into_response(e.error_response()).map_into_right_body());
-                }
-                Err(e) => (Charge::Bucket(ip_bucket(), default), Some(e)),
-            };
-            // A token paid already (by the IP for a failed key look-up, or by the key for
-            // a scope look-up) is this request's: charge nothing twice.
-            let decision = match (charge, refused.is_some(), ip_decision) {
-                (Charge::Paid(paid), ..) | (Charge::Bucket(..), true, Some(paid)) => Some(paid),
-                (Charge::Bucket(bucket, quota), ..) => state.limiter.check(&bucket, quota).await,
-            };
-            let Some(decision) = decision else {
-                return service
-                    .call(req)
-                    .await
-                    .map(ServiceResponse::map_into_left_body);
-            };
-            if !decision.allowed {
-                let kind = if refused.is_some() { "ip" } else { "key" };
-                crate::metrics::get()
-                    .rate_limited
-                    .with_label_values(&[kind])
-                    .inc();
-                let mut res = ApiError::rate_limited(decision.retry_after_secs).error_response();
-                set_headers(&mut res, &decision);
-                return Ok(req.into_response(res).map_into_right_body());
-            }
-            if let Some(e) = refused {
-                let mut res = e.error_response();
-                set_headers(&mut res, &decision);
-                return Ok(req.into_response(res).map_into_right_body());
-            }
-            let mut res = service.call(req).await?;
-            set_headers(res.response_mut(), &decision);
-            Ok(res.map_into_left_body())
-        })
-    }
 }
 
 /// What a request costs: a token from this bucket, or the token it already paid.

@@ -17,7 +17,7 @@ use filegate_db::Pool;
 
 pub use ip::{IpNet, client_ip};
 pub use local::LocalStore;
-pub use middleware::RateLimit;
+pub use middleware::authenticate_and_limit;
 pub use scopes::Scopes;
 pub use target::{Addressed, addressed, workspace_in_body};
 

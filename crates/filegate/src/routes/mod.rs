@@ -34,7 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool, max_body: usiz
         )
         .service(
             web::scope("/v2")
-                .wrap(crate::ratelimit::RateLimit)
+                // Authentication, then the rate limit, then the route.
+                .wrap(actix_web::middleware::from_fn(
+                    crate::ratelimit::authenticate_and_limit,
+                ))
                 .service(
                     resource("/files", "GET, POST")
                         .route(web::get().to(files::list::list))
