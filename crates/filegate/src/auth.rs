@@ -108,6 +108,31 @@ impl Caller {
             )),
         }
     }
+
+    /// True when `organization` is the key's: the check every workspace row a request
+    /// reaches must pass.
+    #[must_use]
+    pub fn owns(&self, organization: Uuid) -> bool {
+        organization == self.organization_id
+    }
+
+    /// The workspace a request means ([`Self::target_workspace`]), read from the
+    /// database, when the key may reach it.
+    ///
+    /// # Errors
+    /// As [`Self::target_workspace`]; 403 for a workspace of another organization or
+    /// none at all (the same answer, so ids cannot be probed); 503 without Postgres.
+    pub async fn reach_workspace(
+        &self,
+        pool: &filegate_db::Pool,
+        named: Option<Uuid>,
+    ) -> Result<filegate_db::workspaces::Workspace, ApiError> {
+        let id = self.target_workspace(named)?;
+        filegate_db::workspaces::get(pool, id)
+            .await?
+            .filter(|w| self.owns(w.organization_id))
+            .ok_or_else(forbidden_workspace)
+    }
 }
 
 /// The one answer for a workspace a key may not reach, whether or not it exists.

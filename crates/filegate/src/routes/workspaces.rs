@@ -36,13 +36,10 @@ pub async fn usage(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    if !caller.scope_admits(id) {
-        return Err(forbidden_workspace());
-    }
+    let id = caller.target_workspace(Some(path.into_inner()))?;
     let usage = filegate_db::workspaces::usage(&state.pool, id)
         .await?
-        .filter(|u| u.workspace.organization_id == caller.organization_id)
+        .filter(|u| caller.owns(u.workspace.organization_id))
         .ok_or_else(forbidden_workspace)?;
     let ws = usage.workspace;
     Ok(HttpResponse::Ok().json(UsageResponse {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{Caller, forbidden_workspace};
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::state::AppState;
 
@@ -204,10 +204,9 @@ pub async fn create(
             ),
         ));
     }
-    let workspace = filegate_db::workspaces::get(&state.pool, workspace_id)
-        .await?
-        .filter(|w| w.organization_id == caller.organization_id)
-        .ok_or_else(forbidden_workspace)?;
+    let workspace = caller
+        .reach_workspace(&state.pool, Some(workspace_id))
+        .await?;
     let limits = &workspace.limits;
     let specs = parse_entries(&body.files, limits)?;
 

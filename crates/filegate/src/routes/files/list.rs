@@ -15,7 +15,7 @@ pub struct ListResponse {
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
-use crate::auth::{Caller, forbidden_workspace};
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
 
@@ -49,11 +49,10 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let p = parse_list_query(req.query_string()).map_err(bad)?;
-    let workspace_id = caller.target_workspace(p.workspace_uuid)?;
-    filegate_db::workspaces::get(&state.pool, workspace_id)
+    let workspace_id = caller
+        .reach_workspace(&state.pool, p.workspace_uuid)
         .await?
-        .filter(|w| w.organization_id == caller.organization_id)
-        .ok_or_else(forbidden_workspace)?;
+        .id;
     let after = p
         .cursor
         .as_deref()
