@@ -16,7 +16,7 @@ pub use content_type::{ContentType, REGISTRY, Registration, names_an_executable}
 pub use file::{Checksum, FileName, FileStatus, Label, Labels, LibraryPath, PublicUrl};
 pub use limits::{Limits, MAX_FILES_PER_REQUEST};
 pub use sniff::SNIFF_BYTES;
-pub use spec::{FileInput, FileSpec, MAX_LOCAL_PATH_BYTES, check_name_for};
+pub use spec::{BatchError, FileInput, FileSpec, MAX_LOCAL_PATH_BYTES, check_name_for};
 
 /// Which rule a value broke; maps one-to-one onto an API error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub enum RuleCode {
     UnsupportedType,
     /// `422 file_too_large`
     FileTooLarge,
+    /// `422 duplicate_file`: the same name and path twice in one batch (a workspace
+    /// with unique names).
+    DuplicateFile,
 }
 
 impl RuleCode {
@@ -37,6 +40,7 @@ impl RuleCode {
             Self::InvalidMetadata => "invalid_metadata",
             Self::UnsupportedType => "unsupported_type",
             Self::FileTooLarge => "file_too_large",
+            Self::DuplicateFile => "duplicate_file",
         }
     }
 }

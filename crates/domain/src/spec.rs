@@ -1,7 +1,32 @@
+use std::collections::HashMap;
+
 use crate::{
-    Checksum, ContentType, FileName, Labels, LibraryPath, Limits, PublicUrl, RuleCode,
-    RuleViolation, has_control, names_an_executable,
+    Checksum, ContentType, FileName, Labels, LibraryPath, Limits, MAX_FILES_PER_REQUEST, PublicUrl,
+    RuleCode, RuleViolation, has_control, names_an_executable,
 };
+
+/// Why a request's batch of entries was refused; nothing of it is reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    /// Not 1 to [`MAX_FILES_PER_REQUEST`] entries (how many there were).
+    Size(usize),
+    /// These entries (by index, in order) broke a rule.
+    Entries(Vec<(usize, RuleViolation)>),
+}
+
+impl BatchError {
+    /// The batch-size rule alone, for checking it before anything is read.
+    ///
+    /// # Errors
+    /// [`BatchError::Size`] outside 1 to [`MAX_FILES_PER_REQUEST`].
+    pub fn check_size(entries: usize) -> Result<(), Self> {
+        if (1..=MAX_FILES_PER_REQUEST).contains(&entries) {
+            Ok(())
+        } else {
+            Err(Self::Size(entries))
+        }
+    }
+}
 
 /// The longest `local_file_path` echoed back to clients, in bytes.
 pub const MAX_LOCAL_PATH_BYTES: usize = 4096;
@@ -65,6 +90,46 @@ pub fn check_name_for(name: &FileName, ty: ContentType) -> Result<(), RuleViolat
 }
 
 impl FileSpec {
+    /// Checks a request's entries, all or nothing: 1 to [`MAX_FILES_PER_REQUEST`] of
+    /// them, each by [`Self::parse`], and, where the workspace wants unique names, no
+    /// two with the same name and path.
+    ///
+    /// # Errors
+    /// The size rule, else every entry that broke a rule (the first rule each broke).
+    pub fn parse_batch(inputs: &[FileInput<'_>], limits: &Limits) -> Result<Vec<Self>, BatchError> {
+        BatchError::check_size(inputs.len())?;
+        let mut specs = Vec::with_capacity(inputs.len());
+        let mut failures = Vec::new();
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut parsed = Vec::with_capacity(inputs.len());
+        for (index, input) in inputs.iter().enumerate() {
+            match Self::parse(*input, limits) {
+                Ok(spec) => parsed.push((index, spec)),
+                Err(v) => failures.push((index, v)),
+            }
+        }
+        for (index, spec) in &parsed {
+            if let Some(first) = seen
+                .insert((spec.path.as_str(), spec.name.as_str()), *index)
+                .filter(|_| limits.unique_names)
+            {
+                failures.push((
+                    *index,
+                    RuleViolation {
+                        code: RuleCode::DuplicateFile,
+                        message: format!("the same name and path as file {first} of this request"),
+                    },
+                ));
+            }
+        }
+        if !failures.is_empty() {
+            failures.sort_by_key(|(index, _)| *index);
+            return Err(BatchError::Entries(failures));
+        }
+        specs.extend(parsed.into_iter().map(|(_, spec)| spec));
+        Ok(specs)
+    }
+
     /// Checks one entry: metadata first, then its type, then its size.
     ///
     /// # Errors
@@ -321,6 +386,63 @@ mod tests {
         assert_eq!(
             spec.map(|s| s.reservation(&limits)),
             Ok(limits.max_file_bytes)
+        );
+    }
+
+    fn named(name: &str) -> FileInput<'_> {
+        FileInput {
+            name: Some(name),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_one_to_fifty_entries() {
+        let limits = Limits::default();
+        assert_eq!(
+            FileSpec::parse_batch(&[], &limits).err(),
+            Some(BatchError::Size(0))
+        );
+        let many = vec![named("a.pdf"); MAX_FILES_PER_REQUEST + 1];
+        assert_eq!(
+            FileSpec::parse_batch(&many, &limits).err(),
+            Some(BatchError::Size(MAX_FILES_PER_REQUEST + 1))
+        );
+        let names: Vec<String> = (0..MAX_FILES_PER_REQUEST)
+            .map(|i| format!("f{i}.pdf"))
+            .collect();
+        let fifty: Vec<FileInput<'_>> = names.iter().map(|n| named(n)).collect();
+        assert_eq!(
+            FileSpec::parse_batch(&fifty, &limits).map(|s| s.len()),
+            Ok(MAX_FILES_PER_REQUEST)
+        );
+    }
+
+    #[test]
+    fn a_batch_lists_every_failing_entry_in_order_and_repeats_only_where_names_are_unique() {
+        let limits = Limits::default();
+        let inputs = [
+            named("a.pdf"),
+            named("run.exe"),
+            named("a.pdf"),
+            named("b.pdf"),
+        ];
+        let Err(BatchError::Entries(failures)) = FileSpec::parse_batch(&inputs, &limits) else {
+            panic!("a bad entry and a repeat fail the batch");
+        };
+        let seen: Vec<(usize, RuleCode)> = failures.iter().map(|(i, v)| (*i, v.code)).collect();
+        assert_eq!(
+            seen,
+            [(1, RuleCode::InvalidMetadata), (2, RuleCode::DuplicateFile)]
+        );
+        assert!(failures[1].1.message.contains("file 0"));
+        let relaxed = Limits {
+            unique_names: false,
+            ..Limits::default()
+        };
+        assert_eq!(
+            FileSpec::parse_batch(&[named("a.pdf"), named("a.pdf")], &relaxed).map(|s| s.len()),
+            Ok(2)
         );
     }
 }

@@ -141,6 +141,7 @@ impl From<RuleCode> for ErrorCode {
             RuleCode::InvalidMetadata => Self::InvalidMetadata,
             RuleCode::UnsupportedType => Self::UnsupportedType,
             RuleCode::FileTooLarge => Self::FileTooLarge,
+            RuleCode::DuplicateFile => Self::DuplicateFile,
         }
     }
 }
@@ -411,6 +412,7 @@ mod tests {
             RuleCode::InvalidMetadata,
             RuleCode::UnsupportedType,
             RuleCode::FileTooLarge,
+            RuleCode::DuplicateFile,
         ] {
             assert_eq!(ErrorCode::from(rule).as_str(), rule.as_str());
         }

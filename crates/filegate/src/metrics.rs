@@ -186,6 +186,21 @@ pub fn get() -> &'static Metrics {
     &METRICS
 }
 
+/// One `POST /v2/files` ended with `outcome` (see `reservations`).
+pub fn reservation(outcome: &str) {
+    get().reservations.with_label_values(&[outcome]).inc();
+}
+
+/// A batch of `files` was reserved, holding `bytes` of quota.
+pub fn reserved(files: usize, bytes: i64) {
+    let m = get();
+    m.reservations.with_label_values(&["reserved"]).inc();
+    m.files_reserved.inc_by(files as u64);
+    m.quota_bytes
+        .with_label_values(&["reserved"])
+        .inc_by(u64::try_from(bytes).unwrap_or(0));
+}
+
 /// A file became ready: it held `reserved` bytes and now uses `used` of them.
 pub fn count_ready(reserved: i64, used: i64) {
     let m = get();

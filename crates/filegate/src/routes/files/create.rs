@@ -1,19 +1,18 @@
 //! `POST /v2/files`: parse every entry, reserve the batch in one statement, answer with
 //! presigned PUT URLs whose signed headers pin type, length and digest.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use filegate_db::files::{IdempotencyRecord, NewFile, Reservation, ReserveOutcome};
-use filegate_domain::{FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
+use filegate_db::files::{NewFile, Reservation, ReserveOutcome};
+use filegate_domain::{BatchError, FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
 use filegate_storage::PutSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::idempotency::{self, NextAction};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::state::AppState;
@@ -106,6 +105,22 @@ pub struct CreatedFile {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl FileEntry {
+    /// The entry as the domain parses it.
+    fn input(&self) -> FileInput<'_> {
+        FileInput {
+            local_file_path: self.local_file_path.as_deref(),
+            name: self.name.as_deref(),
+            path: self.path.as_deref(),
+            labels: self.labels.as_deref(),
+            public_url: self.public_url.as_deref(),
+            content_type: self.content_type.as_deref(),
+            size_bytes: self.size_bytes,
+            checksum_sha256: self.checksum_sha256.as_deref(),
+        }
+    }
+}
+
 /// One failing entry of a batch, as `details.files` lists it.
 #[derive(Debug, serde::Serialize)]
 struct EntryFailure {
@@ -122,9 +137,27 @@ fn entry_error(index: usize, code: ErrorCode, message: impl Into<String>) -> Ent
     }
 }
 
-/// The 422 for a batch whose entries failed: the first failure's code at the top,
-/// every failure in `details.files`.
-fn batch_error(total: usize, failures: Vec<EntryFailure>) -> ApiError {
+/// The 422 for a refused batch: the size rule, or the first failure's code at the top
+/// and every failure in `details.files`.
+fn batch_error(e: BatchError, total: usize) -> ApiError {
+    match e {
+        BatchError::Size(n) => ApiError::new(
+            ErrorCode::InvalidMetadata,
+            format!("a request reserves 1 to {MAX_FILES_PER_REQUEST} files (got {n})"),
+        ),
+        BatchError::Entries(failures) => entries_error(
+            failures
+                .into_iter()
+                .map(|(index, v)| entry_error(index, v.code.into(), v.message))
+                .collect(),
+            total,
+        ),
+    }
+}
+
+/// The 422 for entries that failed: the first failure's code at the top, every
+/// failure in `details.files`.
+fn entries_error(failures: Vec<EntryFailure>, total: usize) -> ApiError {
     let code = failures
         .first()
         .map_or(ErrorCode::InvalidMetadata, |f| f.code);
@@ -136,20 +169,6 @@ fn batch_error(total: usize, failures: Vec<EntryFailure>) -> ApiError {
         ),
     };
     ApiError::new(code, message).with_details(json!({ "files": failures }))
-}
-
-/// The `Idempotency-Key` header, if sent: 1–255 visible ASCII characters.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()));
-    key.map(Some).ok_or_else(|| {
-        ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
-    })
 }
 
 /// Reserve one to fifty files and get presigned PUT URLs.
@@ -177,44 +196,86 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let workspace_id = caller.target_workspace(body.workspace_uuid)?;
-    let idem_key = idempotency_key(&req)?;
-    let request_sha256: Option<[u8; 32]> = match idem_key {
-        Some(_) => {
-            // The digest covers the resolved workspace and the parsed body, so key order
-            // or whitespace does not make a replay look like a new request.
-            let canonical =
-                serde_json::to_vec(&(workspace_id, &body.files)).map_err(ApiError::internal)?;
-            Some(Sha256::digest(&canonical).into())
-        }
-        None => None,
+    let ticket = match idempotency::begin(&req, &state, &caller, workspace_id, &body.files).await? {
+        NextAction::Respond(res) => return Ok(res),
+        NextAction::Start(ticket) => ticket,
     };
-    if let (Some(key), Some(digest)) = (idem_key, request_sha256)
-        && let Some(stored) =
-            filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await?
-    {
-        return replay(&state, &stored, &digest).await;
-    }
-
-    if body.files.is_empty() || body.files.len() > MAX_FILES_PER_REQUEST {
-        return Err(ApiError::new(
-            ErrorCode::InvalidMetadata,
-            format!(
-                "a request reserves 1 to {MAX_FILES_PER_REQUEST} files (got {})",
-                body.files.len()
-            ),
-        ));
-    }
+    let total = body.files.len();
+    BatchError::check_size(total).map_err(|e| batch_error(e, total))?;
     let workspace = caller
         .reach_workspace(&state.pool, Some(workspace_id))
         .await?;
-    let limits = &workspace.limits;
-    let specs = parse_entries(&body.files, limits)?;
+    let inputs: Vec<FileInput<'_>> = body.files.iter().map(FileEntry::input).collect();
+    let specs = FileSpec::parse_batch(&inputs, &workspace.limits).map_err(|e| {
+        crate::metrics::reservation("invalid");
+        batch_error(e, total)
+    })?;
+    let (new_files, response) = presign(&state, workspace_id, &specs, &workspace.limits).await?;
 
+    let reservation = Reservation {
+        workspace_id,
+        organization_id: caller.organization_id,
+        created_by: caller.key_id,
+        upload_expires_at: response.expires_at,
+        first_check_at: first_look(&state)?,
+        files: new_files.clone(),
+        idempotency: ticket.map(|t| t.record(&response.body)),
+    };
+    match filegate_db::files::reserve(&state.pool, &reservation).await? {
+        ReserveOutcome::Reserved => {
+            // Their completions are then charged to this workspace's bucket without a look-up.
+            state
+                .rate_scopes
+                .remember_files(workspace_id, new_files.iter().map(|f| f.id));
+            crate::metrics::reserved(
+                new_files.len(),
+                new_files.iter().map(|f| f.reserved_bytes).sum(),
+            );
+            Ok(HttpResponse::Ok().json(&response.body))
+        }
+        ReserveOutcome::QuotaExceeded => {
+            crate::metrics::reservation("quota_exceeded");
+            Err(quota_exceeded(&state, workspace_id, &new_files).await)
+        }
+        // With an Idempotency-Key, a concurrent twin may have won the same names or
+        // the same key: answer as its replay when it stored one.
+        outcome @ (ReserveOutcome::Duplicate | ReserveOutcome::IdempotencyKeyTaken) => {
+            if let Some(ticket) = ticket
+                && let Some(res) = idempotency::stored_answer(&state, &caller, ticket).await?
+            {
+                return Ok(res);
+            }
+            if matches!(outcome, ReserveOutcome::Duplicate) {
+                crate::metrics::reservation("duplicate");
+                return Err(duplicates(&state, workspace_id, &new_files).await?);
+            }
+            Err(ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key is in use; retry",
+            ))
+        }
+    }
+}
+
+/// The answer to a reservation, before it is made: its JSON and when its URLs expire.
+struct Answer {
+    body: Value,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Ids, keys and presigned PUT URLs for each parsed entry: the rows to insert and the
+/// answer to give once they are.
+async fn presign<'a>(
+    state: &AppState,
+    workspace_id: Uuid,
+    specs: &'a [FileSpec],
+    limits: &Limits,
+) -> Result<(Vec<NewFile<'a>>, Answer), ApiError> {
     let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
     let mut new_files = Vec::with_capacity(specs.len());
-    let mut created = Vec::with_capacity(specs.len());
+    let mut files = Vec::with_capacity(specs.len());
     let mut expires_at = None;
-    for spec in &specs {
+    for spec in specs {
         let id = Uuid::now_v7();
         let object_key = filegate_domain::keys::object_key(workspace_id, id);
         let upload_key = filegate_domain::keys::upload_key(&object_key);
@@ -231,28 +292,12 @@ pub async fn create(
             )
             .await?;
         expires_at = Some(signed.expires_at);
-        new_files.push(NewFile {
-            id,
-            object_key,
-            upload_key,
-            spec,
-            reserved_bytes: spec.reservation(limits),
-        });
-        created.push((id, signed));
-    }
-    let upload_expires_at = expires_at.unwrap_or_else(chrono::Utc::now);
-    let first_look = Duration::from_secs(state.settings.reaper.finalizer_min_interval_secs);
-    let first_check_at =
-        chrono::Utc::now() + chrono::Duration::from_std(first_look).map_err(ApiError::internal)?;
-    let files: Vec<CreatedFile> = created
-        .into_iter()
-        .zip(&new_files)
-        .map(|((id, signed), nf)| CreatedFile {
+        files.push(CreatedFile {
             file_uuid: id,
-            local_file_path: nf.spec.local_file_path.clone(),
-            name: nf.spec.name.as_str().to_owned(),
-            path: nf.spec.path.as_str().to_owned(),
-            remote_file_path: nf.object_key.clone(),
+            local_file_path: spec.local_file_path.clone(),
+            name: spec.name.as_str().to_owned(),
+            path: spec.path.as_str().to_owned(),
+            remote_file_path: object_key.clone(),
             status: "pending".to_owned(),
             file_url: signed.url,
             upload_method: signed.method,
@@ -262,209 +307,33 @@ pub async fn create(
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect(),
             expires_at: signed.expires_at,
-        })
-        .collect();
-    let response = serde_json::to_value(CreateFilesResponse {
+        });
+        new_files.push(NewFile {
+            id,
+            object_key,
+            upload_key,
+            spec,
+            reserved_bytes: spec.reservation(limits),
+        });
+    }
+    let body = serde_json::to_value(CreateFilesResponse {
         workspace_uuid: workspace_id,
         files,
     })
     .map_err(ApiError::internal)?;
-
-    let reservation = Reservation {
-        workspace_id,
-        organization_id: caller.organization_id,
-        created_by: caller.key_id,
-        upload_expires_at,
-        first_check_at,
-        files: new_files.clone(),
-        idempotency: idem_key
-            .zip(request_sha256)
-            .map(|(key, digest)| IdempotencyRecord {
-                key,
-                request_sha256: digest,
-                response: &response,
-            }),
-    };
-    match filegate_db::files::reserve(&state.pool, &reservation).await? {
-        ReserveOutcome::Reserved => {
-            // Their completions are then charged to this workspace's bucket without a look-up.
-            state
-                .rate_scopes
-                .remember_files(workspace_id, new_files.iter().map(|f| f.id));
-            let m = crate::metrics::get();
-            m.reservations.with_label_values(&["reserved"]).inc();
-            m.files_reserved.inc_by(new_files.len() as u64);
-            let bytes: i64 = new_files.iter().map(|f| f.reserved_bytes).sum();
-            m.quota_bytes
-                .with_label_values(&["reserved"])
-                .inc_by(u64::try_from(bytes).unwrap_or(0));
-            Ok(HttpResponse::Ok().json(&response))
-        }
-        ReserveOutcome::QuotaExceeded => {
-            crate::metrics::get()
-                .reservations
-                .with_label_values(&["quota_exceeded"])
-                .inc();
-            Err(quota_exceeded(&state, workspace_id, &new_files).await)
-        }
-        // With an Idempotency-Key, a concurrent twin may have won the same names or
-        // the same key: answer as its replay when it stored one.
-        outcome @ (ReserveOutcome::Duplicate | ReserveOutcome::IdempotencyKeyTaken) => {
-            if let (Some(key), Some(digest)) = (idem_key, request_sha256)
-                && let Some(stored) =
-                    filegate_db::files::idempotent_response(&state.pool, caller.key_id, key).await?
-            {
-                return replay(&state, &stored, &digest).await;
-            }
-            match outcome {
-                ReserveOutcome::Duplicate => {
-                    crate::metrics::get()
-                        .reservations
-                        .with_label_values(&["duplicate"])
-                        .inc();
-                    Err(duplicates(&state, workspace_id, &new_files).await?)
-                }
-                _ => Err(ApiError::new(
-                    ErrorCode::IdempotencyConflict,
-                    "this Idempotency-Key is in use; retry",
-                )),
-            }
-        }
-    }
+    Ok((
+        new_files,
+        Answer {
+            body,
+            expires_at: expires_at.unwrap_or_else(chrono::Utc::now),
+        },
+    ))
 }
 
-/// The stored answer again, with each file's current status, and fresh upload URLs
-/// (and a fresh upload window) for the files still pending: a replay after the first
-/// URLs expired must not hand out dead links.
-async fn replay(
-    state: &AppState,
-    stored: &filegate_db::files::StoredResponse,
-    digest: &[u8; 32],
-) -> Result<HttpResponse, ApiError> {
-    if stored.request_sha256.as_slice() != digest.as_slice() {
-        crate::metrics::get()
-            .reservations
-            .with_label_values(&["idempotency_conflict"])
-            .inc();
-        return Err(ApiError::new(
-            ErrorCode::IdempotencyConflict,
-            "this Idempotency-Key was used with a different request body",
-        ));
-    }
-    crate::metrics::get()
-        .reservations
-        .with_label_values(&["replayed"])
-        .inc();
-    let mut response = stored.response.clone();
-    refresh_uploads(state, &mut response).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Idempotent-Replayed", "true"))
-        .json(&response))
-}
-
-async fn refresh_uploads(state: &AppState, response: &mut Value) -> Result<(), ApiError> {
-    let Some(entries) = response.get_mut("files").and_then(Value::as_array_mut) else {
-        return Ok(());
-    };
-    let ids: Vec<Uuid> = entries
-        .iter()
-        .filter_map(|e| e["file_uuid"].as_str().and_then(|s| s.parse().ok()))
-        .collect();
-    let uploads = filegate_db::files::uploads(&state.pool, &ids).await?;
-    let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
-    let mut renewed = Vec::new();
-    let mut until = None;
-    for entry in entries.iter_mut() {
-        let Some(upload) = uploads
-            .iter()
-            .find(|u| Some(u.id.to_string().as_str()) == entry["file_uuid"].as_str())
-        else {
-            // Deleted since: say so rather than hand out a URL for nothing.
-            entry["status"] = Value::from("deleted");
-            continue;
-        };
-        entry["status"] = Value::from(upload.status.as_str());
-        if upload.status != filegate_domain::FileStatus::Pending {
-            continue;
-        }
-        let content_type = filegate_domain::ContentType::parse(&upload.content_type)
-            .map_err(ApiError::internal)?;
-        let checksum = upload
-            .checksum_sha256
-            .as_deref()
-            .map(filegate_domain::Checksum::parse)
-            .transpose()
-            .map_err(ApiError::internal)?;
-        let signed = state
-            .storage
-            .presign_put(
-                &upload.upload_key,
-                &PutSpec {
-                    content_type: content_type.mime(),
-                    content_length: upload.size_bytes,
-                    checksum,
-                },
-                ttl,
-            )
-            .await?;
-        entry["file_url"] = Value::from(signed.url);
-        entry["upload_headers"] = Value::Object(
-            signed
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-        );
-        entry["expires_at"] = json!(signed.expires_at);
-        until = until.max(Some(signed.expires_at));
-        renewed.push(upload.id);
-    }
-    if let Some(until) = until {
-        filegate_db::files::extend_upload_window(&state.pool, &renewed, until).await?;
-    }
-    Ok(())
-}
-
-/// Every entry parsed, or a 422 listing every failing entry. Repeats of one name +
-/// path inside the batch are refused here; collisions with live files by the database.
-fn parse_entries(entries: &[FileEntry], limits: &Limits) -> Result<Vec<FileSpec>, ApiError> {
-    let mut specs = Vec::with_capacity(entries.len());
-    let mut failures = Vec::new();
-    let mut seen: HashMap<(String, String), usize> = HashMap::new();
-    for (index, e) in entries.iter().enumerate() {
-        let input = FileInput {
-            local_file_path: e.local_file_path.as_deref(),
-            name: e.name.as_deref(),
-            path: e.path.as_deref(),
-            labels: e.labels.as_deref(),
-            public_url: e.public_url.as_deref(),
-            content_type: e.content_type.as_deref(),
-            size_bytes: e.size_bytes,
-            checksum_sha256: e.checksum_sha256.as_deref(),
-        };
-        match FileSpec::parse(input, limits) {
-            Ok(spec) => {
-                let key = (spec.path.as_str().to_owned(), spec.name.as_str().to_owned());
-                if let Some(first) = seen.insert(key, index).filter(|_| limits.unique_names) {
-                    failures.push(entry_error(
-                        index,
-                        ErrorCode::DuplicateFile,
-                        format!("the same name and path as file {first} of this request"),
-                    ));
-                }
-                specs.push(spec);
-            }
-            Err(v) => failures.push(entry_error(index, v.code.into(), v.message)),
-        }
-    }
-    if failures.is_empty() {
-        return Ok(specs);
-    }
-    crate::metrics::get()
-        .reservations
-        .with_label_values(&["invalid"])
-        .inc();
-    Err(batch_error(entries.len(), failures))
+/// When the finalizer first looks for the new files' uploads.
+fn first_look(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    let after = Duration::from_secs(state.settings.reaper.finalizer_min_interval_secs);
+    Ok(chrono::Utc::now() + chrono::Duration::from_std(after).map_err(ApiError::internal)?)
 }
 
 async fn quota_exceeded(state: &AppState, workspace_id: Uuid, files: &[NewFile<'_>]) -> ApiError {
@@ -517,5 +386,5 @@ async fn duplicates(
             "a file with the same name and path was being created",
         ));
     }
-    Ok(batch_error(files.len(), failures))
+    Ok(entries_error(failures, files.len()))
 }

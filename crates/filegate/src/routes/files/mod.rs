@@ -4,6 +4,7 @@ pub mod complete;
 pub mod create;
 pub mod delete;
 pub mod get;
+mod idempotency;
 pub mod list;
 pub mod update;
 

@@ -1,0 +1,189 @@
+//! `Idempotency-Key` on `POST /v2/files`: a key names one request (its workspace and
+//! parsed body, digested) for 24 h. The same key and body again get the stored answer,
+//! refreshed; the same key with another body gets `409 idempotency_conflict`.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse};
+use filegate_db::files::{IdempotencyRecord, StoredResponse};
+use filegate_storage::PutSpec;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::create::FileEntry;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// A request that carries an `Idempotency-Key`: the key and what it names.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket<'a> {
+    key: &'a str,
+    request_sha256: [u8; 32],
+}
+
+impl<'a> Ticket<'a> {
+    /// What the reservation stores for this key, with the answer it gives.
+    pub fn record(self, response: &'a Value) -> IdempotencyRecord<'a> {
+        IdempotencyRecord {
+            key: self.key,
+            request_sha256: self.request_sha256,
+            response,
+        }
+    }
+}
+
+/// What to do with a request, as far as its `Idempotency-Key` decides.
+#[derive(Debug)]
+pub enum NextAction<'a> {
+    /// Serve it; with a key, store the answer under its ticket.
+    Start(Option<Ticket<'a>>),
+    /// Answer this: the stored answer, refreshed.
+    Respond(HttpResponse),
+}
+
+/// Reads the `Idempotency-Key` and, when the key was used before, answers from what
+/// it stored.
+///
+/// # Errors
+/// 400 for a malformed key; 409 for a key used with another body; 503 without the
+/// database or the store.
+pub async fn begin<'a>(
+    req: &'a HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    workspace_id: Uuid,
+    files: &[FileEntry],
+) -> Result<NextAction<'a>, ApiError> {
+    let Some(key) = header(req)? else {
+        return Ok(NextAction::Start(None));
+    };
+    // The digest covers the resolved workspace and the parsed body, so key order or
+    // whitespace does not make a replay look like a new request.
+    let canonical = serde_json::to_vec(&(workspace_id, files)).map_err(ApiError::internal)?;
+    let ticket = Ticket {
+        key,
+        request_sha256: Sha256::digest(&canonical).into(),
+    };
+    Ok(match stored_answer(state, caller, ticket).await? {
+        Some(res) => NextAction::Respond(res),
+        None => NextAction::Start(Some(ticket)),
+    })
+}
+
+/// The stored answer for `ticket`'s key, if there is one (after a race, the twin
+/// request's), refreshed.
+///
+/// # Errors
+/// 409 for a key used with another body; 503 without the database or the store.
+pub async fn stored_answer(
+    state: &AppState,
+    caller: &Caller,
+    ticket: Ticket<'_>,
+) -> Result<Option<HttpResponse>, ApiError> {
+    match filegate_db::files::idempotent_response(&state.pool, caller.key_id, ticket.key).await? {
+        Some(stored) => Ok(Some(replay(state, &stored, &ticket.request_sha256).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The `Idempotency-Key` header, if sent: 1–255 visible ASCII characters.
+fn header(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(Some).ok_or_else(|| {
+        ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+    })
+}
+
+/// The stored answer again, with each file's current status, and fresh upload URLs
+/// (and a fresh upload window) for the files still pending: a replay after the first
+/// URLs expired must not hand out dead links.
+async fn replay(
+    state: &AppState,
+    stored: &StoredResponse,
+    digest: &[u8; 32],
+) -> Result<HttpResponse, ApiError> {
+    if stored.request_sha256.as_slice() != digest.as_slice() {
+        crate::metrics::reservation("idempotency_conflict");
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyConflict,
+            "this Idempotency-Key was used with a different request body",
+        ));
+    }
+    crate::metrics::reservation("replayed");
+    let mut response = stored.response.clone();
+    refresh_uploads(state, &mut response).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Idempotent-Replayed", "true"))
+        .json(&response))
+}
+
+async fn refresh_uploads(state: &AppState, response: &mut Value) -> Result<(), ApiError> {
+    let Some(entries) = response.get_mut("files").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    let ids: Vec<Uuid> = entries
+        .iter()
+        .filter_map(|e| e["file_uuid"].as_str().and_then(|s| s.parse().ok()))
+        .collect();
+    let uploads = filegate_db::files::uploads(&state.pool, &ids).await?;
+    let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
+    let mut renewed = Vec::new();
+    let mut until = None;
+    for entry in entries.iter_mut() {
+        let Some(upload) = uploads
+            .iter()
+            .find(|u| Some(u.id.to_string().as_str()) == entry["file_uuid"].as_str())
+        else {
+            // Deleted since: say so rather than hand out a URL for nothing.
+            entry["status"] = Value::from("deleted");
+            continue;
+        };
+        entry["status"] = Value::from(upload.status.as_str());
+        if upload.status != filegate_domain::FileStatus::Pending {
+            continue;
+        }
+        let content_type = filegate_domain::ContentType::parse(&upload.content_type)
+            .map_err(ApiError::internal)?;
+        let checksum = upload
+            .checksum_sha256
+            .as_deref()
+            .map(filegate_domain::Checksum::parse)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        let signed = state
+            .storage
+            .presign_put(
+                &upload.upload_key,
+                &PutSpec {
+                    content_type: content_type.mime(),
+                    content_length: upload.size_bytes,
+                    checksum,
+                },
+                ttl,
+            )
+            .await?;
+        entry["file_url"] = Value::from(signed.url);
+        entry["upload_headers"] = Value::Object(
+            signed
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        );
+        entry["expires_at"] = json!(signed.expires_at);
+        until = until.max(Some(signed.expires_at));
+        renewed.push(upload.id);
+    }
+    if let Some(until) = until {
+        filegate_db::files::extend_upload_window(&state.pool, &renewed, until).await?;
+    }
+    Ok(())
+}
