@@ -65,12 +65,39 @@ pub enum Outcome {
     NotFound,
 }
 
+/// The check an upload failed: the `reason` label of `filegate_rejections_total`.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    Size,
+    ContentType,
+    Checksum,
+    Content,
+    /// It kept changing while it was being inspected.
+    Changed,
+}
+
+impl Check {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Size => "size",
+            Self::ContentType => "content_type",
+            Self::Checksum => "checksum",
+            Self::Content => "content",
+            Self::Changed => "changed",
+        }
+    }
+}
+
 /// What one inspection of the upload found.
 enum Inspection {
     Missing,
     /// The object changed between two reads of one inspection: look again.
     Changed,
-    Invalid(&'static str, String),
+    /// It fails `check`, for `reason` (the sentence the file's rejection keeps).
+    Invalid {
+        check: Check,
+        reason: String,
+    },
     Valid {
         size: i64,
         etag: String,
@@ -170,7 +197,7 @@ async fn settle(
                 return Ok(Outcome::Missing(file.clone()));
             }
             Inspection::Changed => {}
-            Inspection::Invalid(check, reason) => {
+            Inspection::Invalid { check, reason } => {
                 verdict = Some(Err((check, reason)));
                 break;
             }
@@ -190,7 +217,7 @@ async fn settle(
     }
     let verdict = verdict.unwrap_or_else(|| {
         Err((
-            "changed",
+            Check::Changed,
             "the object kept changing while it was being verified".to_owned(),
         ))
     });
@@ -232,7 +259,7 @@ async fn settle(
             .await?
             {
                 Some(rejected) => {
-                    crate::metrics::count_rejected(check, file.reserved_bytes);
+                    crate::metrics::count_rejected(check.as_str(), file.reserved_bytes);
                     delete_object(state, &rejected.upload_key).await;
                     // An earlier attempt of this completion may have copied a version
                     // that then changed: that copy is queued too, and goes now.
@@ -355,15 +382,18 @@ async fn inspect(state: &AppState, file: &FileRow) -> Result<Inspection, ApiErro
             },
         };
         if actual.to_base64() != *expected {
-            return Ok(Inspection::Invalid(
-                "checksum",
-                "the object's SHA-256 does not match checksum_sha256".to_owned(),
-            ));
+            return Ok(Inspection::Invalid {
+                check: Check::Checksum,
+                reason: "the object's SHA-256 does not match checksum_sha256".to_owned(),
+            });
         }
     }
     let whole = i64::try_from(prefix.bytes.len()).ok() == Some(head.size);
     if let Err(reason) = declared.sniff(&prefix.bytes, whole) {
-        return Ok(Inspection::Invalid("content", reason));
+        return Ok(Inspection::Invalid {
+            check: Check::Content,
+            reason,
+        });
     }
     Ok(Inspection::Valid {
         size: head.size,
@@ -385,37 +415,37 @@ fn check_metadata(file: &FileRow, head: &ObjectInfo) -> Result<Option<Inspection
     if let Some(size) = file.size_bytes
         && head.size != size
     {
-        return Ok(Some(Inspection::Invalid(
-            "size",
-            format!(
+        return Ok(Some(Inspection::Invalid {
+            check: Check::Size,
+            reason: format!(
                 "the object is {} bytes, but {size} were declared",
                 head.size
             ),
-        )));
+        }));
     }
     // The reservation is the limit that applied when the file was reserved (the
     // declared size, or the max file size then); lowering the max later does not
     // reject uploads already under way.
     let limit = file.reserved_bytes;
     if head.size > limit {
-        return Ok(Some(Inspection::Invalid(
-            "size",
-            format!(
+        return Ok(Some(Inspection::Invalid {
+            check: Check::Size,
+            reason: format!(
                 "the object is {} bytes, more than the {limit} bytes allowed",
                 head.size
             ),
-        )));
+        }));
     }
     let declared = declared_type(file)?;
     let stored_type = head.content_type.as_deref().unwrap_or("");
     if ContentType::parse(stored_type).ok() != Some(declared) {
-        return Ok(Some(Inspection::Invalid(
-            "content_type",
-            format!(
+        return Ok(Some(Inspection::Invalid {
+            check: Check::ContentType,
+            reason: format!(
                 "the object's content type is {stored_type:?}, but {} was declared",
                 declared.mime()
             ),
-        )));
+        }));
     }
     Ok(None)
 }

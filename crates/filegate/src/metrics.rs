@@ -186,6 +186,11 @@ pub fn get() -> &'static Metrics {
     &METRICS
 }
 
+/// A request was refused by an empty bucket of `kind` (`key` or `ip`).
+pub fn rate_limited(kind: &str) {
+    get().rate_limited.with_label_values(&[kind]).inc();
+}
+
 /// One `POST /v2/files` ended with `outcome` (see `reservations`).
 pub fn reservation(outcome: &str) {
     get().reservations.with_label_values(&[outcome]).inc();

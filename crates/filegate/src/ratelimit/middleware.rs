@@ -75,13 +75,7 @@ pub async fn authenticate_and_limit(
             auth::CacheCheck::Lookup { id, known: false } => {
                 let decision = state.limiter.check(&ip_bucket(), default).await;
                 if let Some(d) = decision.as_ref().filter(|d| !d.allowed) {
-                    crate::metrics::get()
-                        .rate_limited
-                        .with_label_values(&["ip"])
-                        .inc();
-                    let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
-                    set_headers(&mut res, d);
-                    return Ok(req.into_response(res).map_into_boxed_body());
+                    return Ok(req.into_response(refuse("ip", d)).map_into_boxed_body());
                 }
                 ip_decision = decision;
                 auth::lookup(&state, key, id).await
@@ -118,12 +112,7 @@ pub async fn authenticate_and_limit(
     };
     if !decision.allowed {
         let kind = if refused.is_some() { "ip" } else { "key" };
-        crate::metrics::get()
-            .rate_limited
-            .with_label_values(&[kind])
-            .inc();
-        let mut res = ApiError::rate_limited(decision.retry_after_secs).error_response();
-        set_headers(&mut res, &decision);
+        let res = refuse(kind, &decision);
         return Ok(req.into_response(res).map_into_boxed_body());
     }
     if let Some(e) = refused {
@@ -134,6 +123,14 @@ pub async fn authenticate_and_limit(
     let mut res = next.call(req).await?;
     set_headers(res.response_mut(), &decision);
     Ok(res.map_into_boxed_body())
+}
+
+/// The `429` for an empty bucket of `kind` (`key` or `ip`), counted, with its headers.
+fn refuse(kind: &str, d: &Decision) -> HttpResponse {
+    crate::metrics::rate_limited(kind);
+    let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
+    set_headers(&mut res, d);
+    res
 }
 
 fn set_headers(res: &mut HttpResponse<impl MessageBody>, d: &Decision) {
@@ -254,13 +251,7 @@ async fn pay_for_lookup(
     let (bucket, quota) = own_bucket(caller, default);
     let decision = state.limiter.check(&bucket, quota).await;
     if let Some(d) = decision.filter(|d| !d.allowed) {
-        crate::metrics::get()
-            .rate_limited
-            .with_label_values(&["key"])
-            .inc();
-        let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
-        set_headers(&mut res, &d);
-        return Err(res);
+        return Err(refuse("key", &d));
     }
     Ok(decision)
 }
