@@ -68,13 +68,13 @@ ensure_postgres() { # ensure_postgres DIR PORT
   if psql "postgres://postgres@127.0.0.1:5432/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
     PG_URL="postgres://postgres@127.0.0.1:5432/postgres"; log "using Postgres at 127.0.0.1:5432"; return 0
   fi
-  start_private_postgres "$dir" "$port"
+  PG_URL=$(start_private_postgres "$dir" "$port")
   PG_STARTED_DIR="$dir"
 }
 
 # A private cluster in DIR on 127.0.0.1:PORT (trust auth), from Debian's postgresql
 # package, installed if missing; EXTRA server options (e.g. "-c ssl=on") are added.
-# Sets PG_URL.
+# Prints the server's URL (ending in /postgres); sets nothing.
 start_private_postgres() { # start_private_postgres DIR PORT [EXTRA]
   local dir=$1 port=$2 extra=${3:-}
   pg_bindir >/dev/null || apt_install postgresql
@@ -86,12 +86,14 @@ start_private_postgres() { # start_private_postgres DIR PORT [EXTRA]
     mkdir -p "$dir"
     # initdb refuses root: the cluster belongs to the postgres user, who must reach it.
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir" && chmod o+x "$(dirname "$dir")"
-    "${as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
+    "${as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null \
+      || die "initdb failed in $dir"
   fi
   log "starting a private Postgres on 127.0.0.1:$port"
   "${as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 30 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off $extra" start >/dev/null
-  PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off $extra" start >/dev/null \
+    || die "Postgres did not start on port $port (log: $dir/postgres.log)"
+  echo "postgres://postgres@127.0.0.1:$port/postgres"
 }
 
 stop_postgres() { # stop_postgres DIR
