@@ -5,8 +5,8 @@
 //! and returns a [`TestApp`] with a tenant (organization, workspace, key) ready to use.
 //!
 //! Backends come from the environment `scripts/test` sets (`FILEGATE_TEST_*`), or, with
-//! `FILEGATE_TEST_BACKEND=containers`, from Postgres and MinIO containers started
-//! with testcontainers (see [`containers`]).
+//! `FILEGATE_TEST_BACKEND=containers`, from Postgres and S3 (MinIO or Garage)
+//! containers started with testcontainers (see [`containers`]).
 
 #![allow(
     clippy::unwrap_used,
