@@ -14,7 +14,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{Client, ClientError, CreateFiles, CreatedFile, ListQuery, NewFile, ProgressBody};
+use crate::{
+    Client, ClientError, CreateFilesRequest, CreatedFile, FileEntry, ListQuery, ProgressBody,
+};
 
 /// Where the API is and how to authenticate.
 #[derive(Debug, Clone, Args)]
@@ -249,20 +251,20 @@ async fn reserve<'a>(
         if pending.is_empty() {
             return (Vec::new(), refused);
         }
-        let request = CreateFiles {
+        let request = CreateFilesRequest {
             workspace_uuid: args.workspace,
             files: pending
                 .iter()
-                .map(|f| NewFile {
+                .map(|f| FileEntry {
                     local_file_path: Some(f.path.display().to_string()),
                     name: Some(f.name.clone()),
                     path: Some(args.path.clone()),
-                    labels: args.labels.clone(),
+                    labels: Some(args.labels.clone()).filter(|l| !l.is_empty()),
                     size_bytes: Some(f.bytes.len() as u64),
                     checksum_sha256: Some(
                         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&f.bytes)),
                     ),
-                    ..NewFile::default()
+                    ..FileEntry::default()
                 })
                 .collect(),
         };
@@ -392,7 +394,7 @@ pub async fn ls(args: LsArgs) -> Result<ExitCode, Box<dyn std::error::Error + Se
                     .map_or_else(|| "-".to_owned(), |s| s.to_string());
                 say(&format!(
                     "{:<8}  {:>10}  {:<36}  {:<40}  {}",
-                    f.status,
+                    f.status.as_str(),
                     size,
                     f.file_uuid,
                     format!("{}{}", f.path, f.name),

@@ -97,7 +97,10 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Api`] with the contract's codes (`invalid_metadata`, `quota_exceeded`, …).
-    pub async fn create_files(&self, req: &CreateFiles) -> Result<CreatedFiles, ClientError> {
+    pub async fn create_files(
+        &self,
+        req: &CreateFilesRequest,
+    ) -> Result<CreateFilesResponse, ClientError> {
         Self::read(
             self.http
                 .post(self.url("/v2/files"))
@@ -149,7 +152,7 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Api`] for a bad query or a workspace out of reach.
-    pub async fn list(&self, query: &ListQuery) -> Result<FilePage, ClientError> {
+    pub async fn list(&self, query: &ListQuery) -> Result<ListResponse, ClientError> {
         let mut params: Vec<(&str, String)> = Vec::new();
         if let Some(ws) = query.workspace_uuid {
             params.push(("workspace_uuid", ws.to_string()));
@@ -185,7 +188,7 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Api`] `not_found` for a file out of reach.
-    pub async fn get(&self, id: Uuid) -> Result<File, ClientError> {
+    pub async fn get(&self, id: Uuid) -> Result<FileWithDownload, ClientError> {
         Self::read(
             self.http
                 .get(self.url(&format!("/v2/files/{id}")))
@@ -217,7 +220,7 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Api`] `forbidden` for a workspace out of reach.
-    pub async fn usage(&self, workspace: Uuid) -> Result<Usage, ClientError> {
+    pub async fn usage(&self, workspace: Uuid) -> Result<UsageResponse, ClientError> {
         let url = self.url(&format!("/v2/workspaces/{workspace}/usage"));
         Self::read(self.http.get(url).bearer_auth(&self.key).send().await?).await
     }

@@ -1,26 +1,10 @@
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
+use filegate_api::UsageResponse;
 use uuid::Uuid;
 
 use crate::auth::{Caller, forbidden_workspace};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
-
-/// A workspace's limits and counters.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct UsageResponse {
-    workspace_uuid: Uuid,
-    quota_bytes: i64,
-    used_bytes: i64,
-    reserved_bytes: i64,
-    /// Live files: pending or ready.
-    file_count: i64,
-    max_file_bytes: i64,
-    allowed_content_types: Vec<&'static str>,
-    /// Live files are unique by name and path; when `false` the same name may be
-    /// uploaded again as a new file.
-    unique_names: bool,
-}
 
 /// A workspace's quota, usage and limits.
 #[utoipa::path(
@@ -49,7 +33,12 @@ pub async fn usage(
         reserved_bytes: ws.reserved_bytes,
         file_count: usage.file_count,
         max_file_bytes: ws.limits.max_file_bytes,
-        allowed_content_types: ws.limits.allowed_types.iter().map(|t| t.mime()).collect(),
+        allowed_content_types: ws
+            .limits
+            .allowed_types
+            .iter()
+            .map(|t| t.mime().to_owned())
+            .collect(),
         unique_names: ws.limits.unique_names,
     }))
 }

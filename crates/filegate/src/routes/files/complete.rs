@@ -8,7 +8,7 @@ use filegate_domain::FileStatus;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{FileObject, file_not_found};
+use super::{File, file_not_found, file_object};
 use crate::auth::Caller;
 use crate::completion::{Outcome, Trigger};
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
@@ -24,7 +24,7 @@ use crate::state::AppState;
     post, path = "/v2/files/{file_uuid}/complete", tag = "files",
     params(("file_uuid" = Uuid, Path, description = "The file")),
     responses(
-        (status = 200, description = "Ready (also for a repeat on a ready file)", body = FileObject),
+        (status = 200, description = "Ready (also for a repeat on a ready file)", body = File),
         (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
         (status = 409, description = "`invalid_state`: the file was rejected or expired", body = ErrorEnvelope),
         (status = 422, description = "`upload_missing` (still pending) or `upload_mismatch` (rejected, object deleted)", body = ErrorEnvelope),
@@ -49,7 +49,7 @@ pub async fn complete(
 /// The HTTP answer for a completion's outcome.
 pub(crate) fn answer(outcome: Outcome) -> Result<HttpResponse, ApiError> {
     match outcome {
-        Outcome::Ready(file) => Ok(HttpResponse::Ok().json(FileObject::from(file))),
+        Outcome::Ready(file) => Ok(HttpResponse::Ok().json(file_object(file))),
         Outcome::Rejected(file) => Err(mismatch(&file)),
         Outcome::Missing(_) => Err(ApiError::new(
             ErrorCode::UploadMissing,
@@ -68,7 +68,7 @@ pub(crate) fn answer(outcome: Outcome) -> Result<HttpResponse, ApiError> {
 /// every time; rejected and expired ones are a state conflict.
 fn settled(file: FileRow) -> Result<HttpResponse, ApiError> {
     match file.status {
-        FileStatus::Ready => Ok(HttpResponse::Ok().json(FileObject::from(file))),
+        FileStatus::Ready => Ok(HttpResponse::Ok().json(file_object(file))),
         FileStatus::Rejected => Err(ApiError::new(
             ErrorCode::InvalidState,
             format!(

@@ -4,122 +4,17 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use filegate_api::{CreateFilesRequest, CreateFilesResponse, CreatedFile, FileEntry};
 use filegate_db::files::{NewFile, Reservation, ReserveOutcome};
 use filegate_domain::{BatchError, FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
 use filegate_storage::PutSpec;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::idempotency::{self, NextAction};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::state::AppState;
-
-/// The request body.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateFilesRequest {
-    /// The workspace; `null` or absent: the key's default workspace.
-    #[serde(default)]
-    pub workspace_uuid: Option<Uuid>,
-    /// One to fifty files, reserved all or nothing.
-    #[schema(min_items = 1, max_items = 50)]
-    pub files: Vec<FileEntry>,
-}
-
-/// One requested upload. One of `local_file_path` or `name` is required.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FileEntry {
-    /// The client-side path; `name` defaults to its last segment.
-    #[serde(default)]
-    #[schema(max_length = 4096, example = "reports/q3.pdf")]
-    pub local_file_path: Option<String>,
-    /// 1–255 bytes in Unicode NFC, no `/`, no control or invisible format (Cf)
-    /// characters; its extension must not name another registered type than the
-    /// file's, nor an executable or a script.
-    #[serde(default)]
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$",
-        example = "q3.pdf"
-    )]
-    pub name: Option<String>,
-    /// Library path, at most 1024 bytes in NFC, case-sensitive, no control or
-    /// invisible format characters (default `""`).
-    #[serde(default)]
-    #[schema(max_length = 1024, example = "finance/2026/")]
-    pub path: Option<String>,
-    /// At most 20 labels of 1–64 bytes each.
-    #[serde(default)]
-    #[schema(max_items = 20, example = json!(["finance"]))]
-    pub labels: Option<Vec<String>>,
-    /// An absolute http(s) URL of at most 2048 bytes, stored as given.
-    #[serde(default)]
-    #[schema(max_length = 2048, example = "https://example.com/q3.pdf")]
-    pub public_url: Option<String>,
-    /// A registered type (canonical MIME or an alias) the workspace allows. Default:
-    /// the type the name's extension names.
-    #[serde(default)]
-    #[schema(example = "application/pdf")]
-    pub content_type: Option<String>,
-    /// Signed into the upload URL when given.
-    #[serde(default)]
-    #[schema(minimum = 0, example = 48213)]
-    pub size_bytes: Option<u64>,
-    /// Base64 of the SHA-256 digest; signed into the upload URL when given.
-    #[serde(default)]
-    pub checksum_sha256: Option<String>,
-}
-
-/// `200` of `POST /v2/files`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreateFilesResponse {
-    pub workspace_uuid: Uuid,
-    pub files: Vec<CreatedFile>,
-}
-
-/// One reserved upload and how to send its bytes.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedFile {
-    pub file_uuid: Uuid,
-    pub local_file_path: Option<String>,
-    pub name: String,
-    pub path: String,
-    /// The file's object key in the bucket (`{workspace_uuid}/{file_uuid}`), for its
-    /// whole life: what downloads serve once it is ready. The upload itself lands
-    /// under `uploads/` and is copied here once verified.
-    pub remote_file_path: String,
-    #[schema(example = "pending")]
-    pub status: String,
-    /// The presigned PUT URL.
-    pub file_url: String,
-    #[schema(example = "PUT")]
-    pub upload_method: String,
-    /// Exactly the headers the PUT must send.
-    #[schema(value_type = Object, example = json!({ "Content-Type": "application/pdf", "Content-Length": "48213" }))]
-    pub upload_headers: serde_json::Map<String, Value>,
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl FileEntry {
-    /// The entry as the domain parses it.
-    fn input(&self) -> FileInput<'_> {
-        FileInput {
-            local_file_path: self.local_file_path.as_deref(),
-            name: self.name.as_deref(),
-            path: self.path.as_deref(),
-            labels: self.labels.as_deref(),
-            public_url: self.public_url.as_deref(),
-            content_type: self.content_type.as_deref(),
-            size_bytes: self.size_bytes,
-            checksum_sha256: self.checksum_sha256.as_deref(),
-        }
-    }
-}
 
 /// One failing entry of a batch, as `details.files` lists it.
 #[derive(Debug, serde::Serialize)]
@@ -301,11 +196,7 @@ async fn presign<'a>(
             status: "pending".to_owned(),
             file_url: signed.url,
             upload_method: signed.method,
-            upload_headers: signed
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
+            upload_headers: signed.headers.into_iter().collect(),
             expires_at: signed.expires_at,
         });
         new_files.push(NewFile {

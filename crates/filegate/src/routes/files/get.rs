@@ -4,29 +4,16 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use filegate_api::FileWithDownload;
 use filegate_db::files::FileRow;
 use filegate_domain::{FileName, FileStatus};
-use serde::Serialize;
 use uuid::Uuid;
 
-use super::{FileObject, load};
+use super::{file_object, load};
 use crate::auth::Caller;
 use crate::completion::{Outcome, Trigger};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
-
-/// A file, with a download URL when it is ready.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct FileWithDownload {
-    #[serde(flatten)]
-    file: FileObject,
-    /// A short-lived presigned GET that downloads as an attachment (ready files only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    download_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    download_expires_at: Option<DateTime<Utc>>,
-}
 
 /// A pending file whose upload has arrived is completed on the way (the same checks
 /// and transition as `POST …/complete`); when the store cannot be asked, the file is
@@ -78,7 +65,7 @@ pub async fn get(
         download_expires_at = Some(signed.expires_at);
     }
     Ok(HttpResponse::Ok().json(FileWithDownload {
-        file: FileObject::from(file),
+        file: file_object(file),
         download_url,
         download_expires_at,
     }))

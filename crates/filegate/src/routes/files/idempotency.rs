@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse};
+use filegate_api::{CreateFilesResponse, CreatedFile, FileEntry};
 use filegate_db::files::{IdempotencyRecord, StoredResponse};
 use filegate_storage::PutSpec;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::create::FileEntry;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -118,35 +118,27 @@ async fn replay(
         ));
     }
     crate::metrics::reservation("replayed");
-    let mut response = stored.response.clone();
-    refresh_uploads(state, &mut response).await?;
+    let mut response: CreateFilesResponse =
+        serde_json::from_value(stored.response.clone()).map_err(ApiError::internal)?;
+    refresh_uploads(state, &mut response.files).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Idempotent-Replayed", "true"))
         .json(&response))
 }
 
-async fn refresh_uploads(state: &AppState, response: &mut Value) -> Result<(), ApiError> {
-    let Some(entries) = response.get_mut("files").and_then(Value::as_array_mut) else {
-        return Ok(());
-    };
-    let ids: Vec<Uuid> = entries
-        .iter()
-        .filter_map(|e| e["file_uuid"].as_str().and_then(|s| s.parse().ok()))
-        .collect();
+async fn refresh_uploads(state: &AppState, entries: &mut [CreatedFile]) -> Result<(), ApiError> {
+    let ids: Vec<Uuid> = entries.iter().map(|e| e.file_uuid).collect();
     let uploads = filegate_db::files::uploads(&state.pool, &ids).await?;
     let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
     let mut renewed = Vec::new();
     let mut until = None;
-    for entry in entries.iter_mut() {
-        let Some(upload) = uploads
-            .iter()
-            .find(|u| Some(u.id.to_string().as_str()) == entry["file_uuid"].as_str())
-        else {
+    for entry in entries {
+        let Some(upload) = uploads.iter().find(|u| u.id == entry.file_uuid) else {
             // Deleted since: say so rather than hand out a URL for nothing.
-            entry["status"] = Value::from("deleted");
+            "deleted".clone_into(&mut entry.status);
             continue;
         };
-        entry["status"] = Value::from(upload.status.as_str());
+        upload.status.as_str().clone_into(&mut entry.status);
         if upload.status != filegate_domain::FileStatus::Pending {
             continue;
         }
@@ -170,15 +162,9 @@ async fn refresh_uploads(state: &AppState, response: &mut Value) -> Result<(), A
                 ttl,
             )
             .await?;
-        entry["file_url"] = Value::from(signed.url);
-        entry["upload_headers"] = Value::Object(
-            signed
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect(),
-        );
-        entry["expires_at"] = json!(signed.expires_at);
+        entry.file_url = signed.url;
+        entry.upload_headers = signed.headers.into_iter().collect();
+        entry.expires_at = signed.expires_at;
         until = until.max(Some(signed.expires_at));
         renewed.push(upload.id);
     }

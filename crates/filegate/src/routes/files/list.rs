@@ -1,20 +1,13 @@
 //! `GET /v2/files`: filters, newest first, keyset pages with an opaque cursor.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use filegate_api::{FileStatusSchema, ListResponse};
 use filegate_db::files::ListQuery;
 use filegate_domain::listing::{
     Position, QueryError, decode_cursor, encode_cursor, parse_list_query,
 };
 
-use super::{FileObject, FileStatusSchema};
-
-/// A page of files.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct ListResponse {
-    pub files: Vec<FileObject>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
+use super::file_object;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::AppState;
@@ -88,6 +81,6 @@ pub async fn list(
     } else {
         None
     };
-    let files: Vec<FileObject> = rows.into_iter().map(FileObject::from).collect();
+    let files: Vec<_> = rows.into_iter().map(file_object).collect();
     Ok(HttpResponse::Ok().json(ListResponse { files, next_cursor }))
 }

@@ -8,73 +8,33 @@ mod idempotency;
 pub mod list;
 pub mod update;
 
-use chrono::{DateTime, Utc};
+pub use filegate_api::File;
 use filegate_db::files::FileRow;
-use filegate_domain::FileStatus;
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A file's lifecycle state.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)] // Documents `FileStatus` (a domain type) in the OpenAPI document.
-pub enum FileStatusSchema {
-    Pending,
-    Ready,
-    Rejected,
-    Expired,
-}
-
-/// The file object of the API contract.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = File)]
-pub struct FileObject {
-    pub file_uuid: Uuid,
-    pub workspace_uuid: Uuid,
-    pub name: String,
-    pub path: String,
-    pub labels: Vec<String>,
-    pub public_url: Option<String>,
-    pub content_type: String,
-    pub size_bytes: Option<i64>,
-    /// Base64 SHA-256, when declared.
-    pub checksum_sha256: Option<String>,
-    #[schema(value_type = FileStatusSchema)]
-    pub status: FileStatus,
-    pub rejection_reason: Option<String>,
-    /// The object key in the bucket.
-    pub remote_file_path: String,
-    /// The id of the API key that created the file.
-    pub created_by: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-impl From<FileRow> for FileObject {
-    fn from(f: FileRow) -> Self {
-        Self {
-            file_uuid: f.id,
-            workspace_uuid: f.workspace_id,
-            name: f.name,
-            path: f.path,
-            labels: f.labels,
-            public_url: f.public_url,
-            content_type: f.content_type,
-            size_bytes: f.size_bytes,
-            checksum_sha256: f.checksum_sha256,
-            status: f.status,
-            rejection_reason: f.rejection_reason,
-            remote_file_path: f.object_key,
-            created_by: f.created_by,
-            created_at: f.created_at,
-            updated_at: f.updated_at,
-            completed_at: f.completed_at,
-        }
+/// The file object of a row.
+pub fn file_object(f: FileRow) -> File {
+    File {
+        file_uuid: f.id,
+        workspace_uuid: f.workspace_id,
+        name: f.name,
+        path: f.path,
+        labels: f.labels,
+        public_url: f.public_url,
+        content_type: f.content_type,
+        size_bytes: f.size_bytes,
+        checksum_sha256: f.checksum_sha256,
+        status: f.status,
+        rejection_reason: f.rejection_reason,
+        remote_file_path: f.object_key,
+        created_by: f.created_by,
+        created_at: f.created_at,
+        updated_at: f.updated_at,
+        completed_at: f.completed_at,
     }
 }
 

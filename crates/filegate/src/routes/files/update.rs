@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{FileObject, file_not_found, load};
+use super::{File, file_not_found, file_object, load};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::state::AppState;
@@ -62,7 +62,7 @@ fn not_null<T>(field: &str, v: Option<Option<T>>) -> Result<Option<T>, ApiError>
     patch, path = "/v2/files/{file_uuid}", tag = "files", request_body = PatchRequest,
     params(("file_uuid" = Uuid, Path, description = "The file")),
     responses(
-        (status = 200, description = "The updated file", body = FileObject),
+        (status = 200, description = "The updated file", body = File),
         (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
         (status = 413, description = "Body over the limit", body = ErrorEnvelope),
         (status = 422, description = "A rule failed (`invalid_metadata`, `duplicate_file`)", body = ErrorEnvelope),
@@ -99,7 +99,7 @@ pub async fn update(
     };
     if name.is_none() && lib_path.is_none() && labels.is_none() && public_url.is_none() {
         // Nothing to change: the file as it is, updated_at untouched.
-        return Ok(HttpResponse::Ok().json(FileObject::from(file)));
+        return Ok(HttpResponse::Ok().json(file_object(file)));
     }
     let patch = FilePatch {
         name: name.as_ref().map(FileName::as_str),
@@ -110,7 +110,7 @@ pub async fn update(
             .map(|u| u.as_ref().map(PublicUrl::as_str)),
     };
     match filegate_db::files::update(&state.pool, file.id, file.workspace_id, &patch).await? {
-        UpdateOutcome::Updated(row) => Ok(HttpResponse::Ok().json(FileObject::from(*row))),
+        UpdateOutcome::Updated(row) => Ok(HttpResponse::Ok().json(file_object(*row))),
         UpdateOutcome::NotFound => Err(file_not_found()),
         UpdateOutcome::Duplicate => Err(ApiError::new(
             ErrorCode::DuplicateFile,

@@ -1,0 +1,191 @@
+//! `/v2/files…`: the create request and answer, the file object, a page of files.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use filegate_domain::{FileInput, FileStatus};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+// `POST /v2/files`.
+/// The request body.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateFilesRequest {
+    /// The workspace; `null` or absent: the key's default workspace.
+    #[serde(default)]
+    pub workspace_uuid: Option<Uuid>,
+    /// One to fifty files, reserved all or nothing.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
+    pub files: Vec<FileEntry>,
+}
+
+// Absent fields serialize as `null`: the `Idempotency-Key` digest is taken over this
+// serialization, so its shape is part of what a stored key means.
+/// One requested upload. One of `local_file_path` or `name` is required.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// The client-side path; `name` defaults to its last segment.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 4096, example = "reports/q3.pdf")
+    )]
+    pub local_file_path: Option<String>,
+    /// 1–255 bytes in Unicode NFC, no `/`, no control or invisible format (Cf)
+    /// characters; its extension must not name another registered type than the
+    /// file's, nor an executable or a script.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 255,
+            pattern = "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$",
+            example = "q3.pdf"
+        )
+    )]
+    pub name: Option<String>,
+    /// Library path, at most 1024 bytes in NFC, case-sensitive, no control or
+    /// invisible format characters (default `""`).
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 1024, example = "finance/2026/")
+    )]
+    pub path: Option<String>,
+    /// At most 20 labels of 1–64 bytes each.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20, example = json!(["finance"])))]
+    pub labels: Option<Vec<String>>,
+    /// An absolute http(s) URL of at most 2048 bytes, stored as given.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, example = "https://example.com/q3.pdf")
+    )]
+    pub public_url: Option<String>,
+    /// A registered type (canonical MIME or an alias) the workspace allows. Default:
+    /// the type the name's extension names.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(example = "application/pdf"))]
+    pub content_type: Option<String>,
+    /// Signed into the upload URL when given.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, example = 48213))]
+    pub size_bytes: Option<u64>,
+    /// Base64 of the SHA-256 digest; signed into the upload URL when given.
+    #[serde(default)]
+    pub checksum_sha256: Option<String>,
+}
+
+impl FileEntry {
+    /// The entry as the domain parses it.
+    #[must_use]
+    pub fn input(&self) -> FileInput<'_> {
+        FileInput {
+            local_file_path: self.local_file_path.as_deref(),
+            name: self.name.as_deref(),
+            path: self.path.as_deref(),
+            labels: self.labels.as_deref(),
+            public_url: self.public_url.as_deref(),
+            content_type: self.content_type.as_deref(),
+            size_bytes: self.size_bytes,
+            checksum_sha256: self.checksum_sha256.as_deref(),
+        }
+    }
+}
+
+/// `200` of `POST /v2/files`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateFilesResponse {
+    pub workspace_uuid: Uuid,
+    pub files: Vec<CreatedFile>,
+}
+
+/// One reserved upload and how to send its bytes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedFile {
+    pub file_uuid: Uuid,
+    pub local_file_path: Option<String>,
+    pub name: String,
+    pub path: String,
+    /// The file's object key in the bucket (`{workspace_uuid}/{file_uuid}`), for its
+    /// whole life: what downloads serve once it is ready. The upload itself lands
+    /// under `uploads/` and is copied here once verified.
+    pub remote_file_path: String,
+    #[cfg_attr(feature = "openapi", schema(example = "pending"))]
+    pub status: String,
+    /// The presigned PUT URL.
+    pub file_url: String,
+    #[cfg_attr(feature = "openapi", schema(example = "PUT"))]
+    pub upload_method: String,
+    /// Exactly the headers the PUT must send.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!({ "Content-Type": "application/pdf", "Content-Length": "48213" })))]
+    pub upload_headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A file's lifecycle state.
+#[cfg(feature = "openapi")]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatusSchema {
+    Pending,
+    Ready,
+    Rejected,
+    Expired,
+}
+
+/// The file object of the API contract.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct File {
+    pub file_uuid: Uuid,
+    pub workspace_uuid: Uuid,
+    pub name: String,
+    pub path: String,
+    pub labels: Vec<String>,
+    pub public_url: Option<String>,
+    pub content_type: String,
+    pub size_bytes: Option<i64>,
+    /// Base64 SHA-256, when declared.
+    pub checksum_sha256: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = FileStatusSchema))]
+    pub status: FileStatus,
+    pub rejection_reason: Option<String>,
+    /// The object key in the bucket.
+    pub remote_file_path: String,
+    /// The id of the API key that created the file.
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A file, with a download URL when it is ready.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileWithDownload {
+    #[serde(flatten)]
+    pub file: File,
+    /// A short-lived presigned GET that downloads as an attachment (ready files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A page of files.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListResponse {
+    pub files: Vec<File>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
