@@ -131,24 +131,79 @@ pub async fn complete(
 ) -> Result<Outcome, ApiError> {
     let lease = lease(state);
     let token = Uuid::new_v4();
+    let (file, started) = match claim(state, id, reach, token, lease, wait).await? {
+        Claim::Held { file, started } => (file, started),
+        Claim::Answered(outcome) => return Ok(outcome),
+    };
+    let outcome = match verify(state, &file, lease, started).await {
+        Ok(Verdict::Missing) => {
+            crate::metrics::completion("missing");
+            Ok(Outcome::Missing(file.clone()))
+        }
+        Ok(Verdict::Valid { size, etag }) => make_ready(state, &file, token, size, &etag).await,
+        Ok(Verdict::Invalid { check, reason }) => {
+            make_rejected(state, &file, token, check, &reason).await
+        }
+        Err(e) => Err(e),
+    };
+    if !matches!(outcome, Ok(Outcome::Ready(_) | Outcome::Rejected(_))) {
+        // Give the claim back so the next completion need not wait out the lease.
+        if let Err(e) = filegate_db::completion::release(&state.pool, file.id, token).await {
+            tracing::warn!(error = %e, file = %file.id, "could not release a completion claim; it lapses by itself");
+        }
+    }
+    crate::metrics::completion_path(
+        trigger.as_str(),
+        match &outcome {
+            Ok(Outcome::Ready(_)) => "ready",
+            Ok(Outcome::Rejected(_)) => "rejected",
+            Ok(Outcome::Missing(_)) => "missing",
+            Ok(_) => "settled",
+            Err(_) => "error",
+        },
+    );
+    outcome
+}
+
+/// What trying to claim a file ended with.
+enum Claim {
+    /// This completion holds the pending file; its lease runs from `started`.
+    Held { file: FileRow, started: Instant },
+    /// Nothing to do: the answer is this.
+    Answered(Outcome),
+}
+
+/// Claims the pending file `id`; with `wait`, waits (up to the lease) for another
+/// completion's claim to end.
+async fn claim(
+    state: &AppState,
+    id: Uuid,
+    reach: Reach<'_>,
+    token: Uuid,
+    lease: Duration,
+    wait: bool,
+) -> Result<Claim, ApiError> {
     let deadline = Instant::now() + lease + Duration::from_secs(1);
-    let (file, started) = loop {
+    loop {
         // The lease runs from the claim statement's start at the latest: measuring from
         // before it keeps the copy inside the lease whatever the statement waited for.
         let asked = Instant::now();
         let Some(Claimed { file, held }) =
             filegate_db::completion::claim(&state.pool, id, reach, token, lease).await?
         else {
-            return Ok(Outcome::NotFound);
+            return Ok(Claim::Answered(Outcome::NotFound));
         };
         if file.status != FileStatus::Pending {
-            return Ok(Outcome::Settled(file));
+            return Ok(Claim::Answered(Outcome::Settled(file)));
         }
         if held {
-            break (file, asked);
+            return Ok(Claim::Held {
+                file,
+                started: asked,
+            });
         }
         if !wait {
-            return Ok(Outcome::Busy);
+            return Ok(Claim::Answered(Outcome::Busy));
         }
         if Instant::now() > deadline {
             return Err(ApiError::unavailable(
@@ -157,49 +212,37 @@ pub async fn complete(
             ));
         }
         tokio::time::sleep(WAIT_STEP).await;
-    };
-    let outcome = settle(state, &file, token, lease, started).await;
-    if !matches!(outcome, Ok(Outcome::Ready(_) | Outcome::Rejected(_))) {
-        // Give the claim back so the next completion need not wait out the lease.
-        if let Err(e) = filegate_db::completion::release(&state.pool, file.id, token).await {
-            tracing::warn!(error = %e, file = %file.id, "could not release a completion claim; it lapses by itself");
-        }
     }
-    let label = match &outcome {
-        Ok(Outcome::Ready(_)) => "ready",
-        Ok(Outcome::Rejected(_)) => "rejected",
-        Ok(Outcome::Missing(_)) => "missing",
-        Ok(_) => "settled",
-        Err(_) => "error",
-    };
-    crate::metrics::get()
-        .completion_paths
-        .with_label_values(&[trigger.as_str(), label])
-        .inc();
-    outcome
+}
+
+/// What verifying a claimed file's upload concluded.
+enum Verdict {
+    Missing,
+    /// It passed every check, and that version (`etag`) is at the object key.
+    Valid {
+        size: i64,
+        etag: String,
+    },
+    Invalid {
+        check: Check,
+        reason: String,
+    },
 }
 
 /// Inspects the claimed file's upload until it is missing, invalid, or valid and
-/// copied into place, then makes the transition.
-async fn settle(
+/// copied into place (looking again, up to [`ATTEMPTS`] times, while it changes).
+async fn verify(
     state: &AppState,
     file: &FileRow,
-    token: Uuid,
     lease: Duration,
     started: Instant,
-) -> Result<Outcome, ApiError> {
-    let margin = state.settings.reaper.upload_margin();
-    let mut verdict = None;
+) -> Result<Verdict, ApiError> {
     for _ in 0..ATTEMPTS {
         match inspect(state, file).await? {
-            Inspection::Missing => {
-                count_completion("missing");
-                return Ok(Outcome::Missing(file.clone()));
-            }
+            Inspection::Missing => return Ok(Verdict::Missing),
             Inspection::Changed => {}
             Inspection::Invalid { check, reason } => {
-                verdict = Some(Err((check, reason)));
-                break;
+                return Ok(Verdict::Invalid { check, reason });
             }
             Inspection::Valid { size, etag } => {
                 if started.elapsed() > lease / 2 {
@@ -209,68 +252,70 @@ async fn settle(
                     ));
                 }
                 if promote(state, file, &etag).await? {
-                    verdict = Some(Ok((size, etag)));
-                    break;
+                    return Ok(Verdict::Valid { size, etag });
                 }
             }
         }
     }
-    let verdict = verdict.unwrap_or_else(|| {
-        Err((
-            Check::Changed,
-            "the object kept changing while it was being verified".to_owned(),
-        ))
-    });
-    match verdict {
-        Ok((size, etag)) => {
-            match filegate_db::completion::mark_ready(
-                &state.pool,
-                file.id,
-                token,
-                size,
-                Some(&etag),
-                margin,
-            )
-            .await?
-            {
-                Some(ready) => {
-                    crate::metrics::count_ready(file.reserved_bytes, ready.reserved_bytes);
-                    Ok(Outcome::Ready(ready))
-                }
-                // The file was deleted, or (after a lapsed claim) settled by another
-                // completion, while this one verified it.
-                None => {
-                    let now = after_lost_race(state, file.id).await?;
-                    if copy_is_orphaned(&now) && file.object_key != file.upload_key {
-                        delete_object(state, &file.object_key).await;
-                    }
-                    Ok(now)
-                }
-            }
+    Ok(Verdict::Invalid {
+        check: Check::Changed,
+        reason: "the object kept changing while it was being verified".to_owned(),
+    })
+}
+
+/// Pending → ready under the claim; after a lost race, the file as it is now (and the
+/// copy this completion made goes when nobody serves it).
+async fn make_ready(
+    state: &AppState,
+    file: &FileRow,
+    token: Uuid,
+    size: i64,
+    etag: &str,
+) -> Result<Outcome, ApiError> {
+    let margin = state.settings.reaper.upload_margin();
+    match filegate_db::completion::mark_ready(&state.pool, file.id, token, size, Some(etag), margin)
+        .await?
+    {
+        Some(ready) => {
+            crate::metrics::count_ready(file.reserved_bytes, ready.reserved_bytes);
+            Ok(Outcome::Ready(ready))
         }
-        Err((check, reason)) => {
-            match filegate_db::completion::mark_rejected(
-                &state.pool,
-                file.id,
-                token,
-                &reason,
-                margin,
-            )
-            .await?
-            {
-                Some(rejected) => {
-                    crate::metrics::count_rejected(check.as_str(), file.reserved_bytes);
-                    delete_object(state, &rejected.upload_key).await;
-                    // An earlier attempt of this completion may have copied a version
-                    // that then changed: that copy is queued too, and goes now.
-                    if rejected.object_key != rejected.upload_key {
-                        delete_object(state, &rejected.object_key).await;
-                    }
-                    Ok(Outcome::Rejected(rejected))
-                }
-                None => after_lost_race(state, file.id).await,
+        // The file was deleted, or (after a lapsed claim) settled by another
+        // completion, while this one verified it.
+        None => {
+            let now = after_lost_race(state, file.id).await?;
+            if copy_is_orphaned(&now) && file.object_key != file.upload_key {
+                delete_object(state, &file.object_key).await;
             }
+            Ok(now)
         }
+    }
+}
+
+/// Pending → rejected under the claim, and the upload (with any copy of it) deleted;
+/// after a lost race, the file as it is now.
+async fn make_rejected(
+    state: &AppState,
+    file: &FileRow,
+    token: Uuid,
+    check: Check,
+    reason: &str,
+) -> Result<Outcome, ApiError> {
+    let margin = state.settings.reaper.upload_margin();
+    match filegate_db::completion::mark_rejected(&state.pool, file.id, token, reason, margin)
+        .await?
+    {
+        Some(rejected) => {
+            crate::metrics::count_rejected(check.as_str(), file.reserved_bytes);
+            delete_object(state, &rejected.upload_key).await;
+            // An earlier attempt of this completion may have copied a version that
+            // then changed: that copy is queued too, and goes now.
+            if rejected.object_key != rejected.upload_key {
+                delete_object(state, &rejected.object_key).await;
+            }
+            Ok(Outcome::Rejected(rejected))
+        }
+        None => after_lost_race(state, file.id).await,
     }
 }
 
@@ -293,13 +338,6 @@ async fn after_lost_race(state: &AppState, id: Uuid) -> Result<Outcome, ApiError
         Some(file) => Outcome::Settled(file),
         None => Outcome::NotFound,
     })
-}
-
-fn count_completion(outcome: &str) {
-    crate::metrics::get()
-        .completions
-        .with_label_values(&[outcome])
-        .inc();
 }
 
 /// Copies the verified version of the upload to the served key. `false` when the

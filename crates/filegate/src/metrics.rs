@@ -206,10 +206,23 @@ pub fn reserved(files: usize, bytes: i64) {
         .inc_by(u64::try_from(bytes).unwrap_or(0));
 }
 
+/// A completion ended with `outcome` (`missing`; `ready` and `rejected` count below).
+pub fn completion(outcome: &str) {
+    get().completions.with_label_values(&[outcome]).inc();
+}
+
+/// A completion asked for by `trigger` ended with `outcome`.
+pub fn completion_path(trigger: &str, outcome: &str) {
+    get()
+        .completion_paths
+        .with_label_values(&[trigger, outcome])
+        .inc();
+}
+
 /// A file became ready: it held `reserved` bytes and now uses `used` of them.
 pub fn count_ready(reserved: i64, used: i64) {
     let m = get();
-    m.completions.with_label_values(&["ready"]).inc();
+    completion("ready");
     m.quota_bytes
         .with_label_values(&["used"])
         .inc_by(u64::try_from(used).unwrap_or(0));
@@ -225,7 +238,7 @@ pub fn count_rejected(check: &str, reserved: i64) {
     m.quota_bytes
         .with_label_values(&["released"])
         .inc_by(u64::try_from(reserved).unwrap_or(0));
-    m.completions.with_label_values(&["rejected"]).inc();
+    completion("rejected");
 }
 
 /// Records one object-store call (installed as the storage client's observer).
