@@ -219,6 +219,22 @@ pub fn completion_path(trigger: &str, outcome: &str) {
         .inc();
 }
 
+/// An S3 event delivery ended with `outcome`.
+pub fn event_delivery(outcome: &str) {
+    get().event_deliveries.with_label_values(&[outcome]).inc();
+}
+
+/// An accepted delivery's records: `completed` named a pending upload, `ignored` not.
+pub fn event_records(completed: usize, ignored: usize) {
+    let m = get();
+    m.event_records
+        .with_label_values(&["completed"])
+        .inc_by(completed as u64);
+    m.event_records
+        .with_label_values(&["ignored"])
+        .inc_by(ignored as u64);
+}
+
 /// A file became ready: it held `reserved` bytes and now uses `used` of them.
 pub fn count_ready(reserved: i64, used: i64) {
     let m = get();

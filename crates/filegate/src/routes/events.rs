@@ -79,7 +79,7 @@ pub async fn s3(
             .as_ref()
             .map(ExposeSecret::expose_secret),
     ) {
-        count_delivery("unauthenticated");
+        crate::metrics::event_delivery("unauthenticated");
         return Err(e);
     }
     let event = match parse(&body) {
@@ -90,7 +90,7 @@ pub async fn s3(
                 subscribe_url = url,
                 "SNS asks to confirm a subscription to /v2/events/s3; visit the URL (or run `aws sns confirm-subscription`) to confirm it"
             );
-            count_delivery("accepted");
+            crate::metrics::event_delivery("accepted");
             return Ok(HttpResponse::Ok().json(EventsAccepted {
                 records: 0,
                 files: Vec::new(),
@@ -98,31 +98,48 @@ pub async fn s3(
             }));
         }
         Err(e) => {
-            count_delivery("malformed");
+            crate::metrics::event_delivery("malformed");
             return Err(e);
         }
     };
     let records = event.len();
-    let bucket = state.storage.bucket();
+    let (named, keys) = named_uploads(&event, state.storage.bucket())
+        .inspect_err(|_| crate::metrics::event_delivery("malformed"))?;
+    let ids = if keys.is_empty() {
+        Vec::new()
+    } else {
+        filegate_db::completion::pending_by_upload_key(&state.pool, &named, &keys).await?
+    };
+    let files = complete_all(&state, ids).await?;
+    crate::metrics::event_records(files.len(), records.saturating_sub(files.len()));
+    crate::metrics::event_delivery("accepted");
+    Ok(HttpResponse::Ok().json(EventsAccepted {
+        records,
+        ignored: records.saturating_sub(files.len()),
+        files,
+    }))
+}
+/// The upload keys of this bucket a delivery names (each once), and the files they
+/// name.
+fn named_uploads(event: &[Value], bucket: &str) -> Result<(Vec<Uuid>, Vec<String>), ApiError> {
     let mut keys: Vec<String> = event.iter().filter_map(|r| upload_key(r, bucket)).collect();
     keys.sort_unstable();
     keys.dedup();
     if keys.len() > MAX_KEYS {
-        count_delivery("malformed");
         return Err(ApiError::invalid_request(format!(
             "a delivery may name at most {MAX_KEYS} uploads"
         )));
     }
-    let ids = if keys.is_empty() {
-        Vec::new()
-    } else {
-        let named: Vec<Uuid> = keys
-            .iter()
-            .filter_map(|k| filegate_domain::keys::parse(k).map(|p| p.file))
-            .collect();
-        filegate_db::completion::pending_by_upload_key(&state.pool, &named, &keys).await?
-    };
-    let state = &state;
+    let named = keys
+        .iter()
+        .filter_map(|k| filegate_domain::keys::parse(k).map(|p| p.file))
+        .collect();
+    Ok((named, keys))
+}
+
+/// Completes the pending files `ids`, a few at a time, without waiting for a file
+/// another completion holds; what each file is now (files gone since are left out).
+async fn complete_all(state: &AppState, ids: Vec<Uuid>) -> Result<Vec<EventFile>, ApiError> {
     let outcomes: Vec<_> = futures_util::stream::iter(ids)
         .map(|id| async move {
             let outcome =
@@ -149,26 +166,7 @@ pub async fn s3(
             status,
         });
     }
-    let m = crate::metrics::get();
-    m.event_records
-        .with_label_values(&["completed"])
-        .inc_by(files.len() as u64);
-    m.event_records
-        .with_label_values(&["ignored"])
-        .inc_by((records - files.len().min(records)) as u64);
-    count_delivery("accepted");
-    Ok(HttpResponse::Ok().json(EventsAccepted {
-        records,
-        ignored: records.saturating_sub(files.len()),
-        files,
-    }))
-}
-
-fn count_delivery(outcome: &str) {
-    crate::metrics::get()
-        .event_deliveries
-        .with_label_values(&[outcome])
-        .inc();
+    Ok(files)
 }
 
 /// The delivery presents the secret (compared in constant time, by digest, so neither
