@@ -1,0 +1,79 @@
+//! Responses for assertions: [`Answer`] reads one whole (status, headers, JSON body) and
+//! checks the contract's error envelope.
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+
+/// A response decoded for assertions: status, headers and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Reads a response whole.
+    pub async fn of(res: reqwest::Response) -> Self {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The error code of an envelope.
+    #[must_use]
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    /// A header as a string.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    }
+
+    /// Asserts the response is the contract's error envelope with `status` and `code`,
+    /// carrying the same request id in the body and the `X-Request-Id` header.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status of {:?}", self.body);
+        assert_eq!(self.code(), code, "code of {:?}", self.body);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "message in {:?}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["details"].is_object(),
+            "details in {:?}",
+            self.body
+        );
+        let id = self.body["request_id"]
+            .as_str()
+            .expect("request_id in the envelope");
+        assert_eq!(
+            self.header("x-request-id"),
+            Some(id),
+            "X-Request-Id matches the envelope"
+        );
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "JSON content type"
+        );
+    }
+}

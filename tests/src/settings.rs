@@ -1,0 +1,82 @@
+//! The settings of test instances: port 0, one worker, short timeouts, and background
+//! passes that never run by themselves (tests drive them).
+
+use filegate::settings::{
+    DatabaseSettings, EventSettings, HttpSettings, RateLimitSettings, RateLimitStore,
+    ReaperSettings, ServeSettings, StorageArgs,
+};
+
+use crate::backends;
+
+/// Background settings for tests: nothing runs by itself (tests drive passes), no
+/// grace after expiry, a 1-second margin for in-flight PUTs, and `batch` rows per step.
+#[must_use]
+pub fn reaper_settings(batch: i64) -> ReaperSettings {
+    ReaperSettings {
+        reaper_interval_secs: 0,
+        reaper_grace_secs: 0,
+        reaper_batch: batch,
+        upload_margin_secs: 1,
+        finalizer_interval_secs: 0,
+        finalizer_min_interval_secs: 1,
+        finalizer_max_interval_secs: 60,
+        finalizer_batch: 64,
+        reconcile_interval_secs: 0,
+    }
+}
+
+/// The events secret of test instances.
+pub const EVENTS_SECRET: &str = "test-events-secret-0123456789";
+
+/// Settings for a test instance: port 0, one worker, short timeouts, the given database
+/// and bucket, and a 1-second key cache so revocation tests stay quick.
+pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
+    let b = backends().await;
+    ServeSettings {
+        http: HttpSettings {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            workers: Some(1),
+            max_body_bytes: 1 << 20,
+            cors_origins: vec!["http://localhost:5173".into()],
+            shutdown_timeout_secs: 1,
+            auth_cache_ttl_secs: 1,
+            migrate_on_start: false,
+            upload_page: false,
+            metrics_listen: None,
+        },
+        database: DatabaseSettings {
+            database_url: database_url.to_owned().into(),
+            database_pool_size: 8,
+            database_timeout_ms: 10_000,
+            database_statement_timeout_ms: 10_000,
+            database_ca_file: None,
+        },
+        storage: StorageArgs {
+            s3_endpoint: Some(b.s3_endpoint.clone()),
+            s3_public_endpoint: None,
+            s3_region: b.s3_region.clone(),
+            s3_bucket: bucket.to_owned(),
+            s3_access_key_id: Some(b.s3_access_key_id.clone()),
+            s3_secret_access_key: Some(b.s3_secret_access_key.clone().into()),
+            s3_virtual_hosted: false,
+            s3_timeout_ms: 2000,
+            s3_create_bucket: true,
+            s3_apply_cors: false,
+            s3_trust_copy_precondition: false,
+            presign_ttl_secs: 900,
+            download_ttl_secs: 300,
+        },
+        rate_limit: RateLimitSettings {
+            rate_limit_per_second: 10_000.0,
+            rate_limit_burst: 10_000,
+            rate_limit_store: RateLimitStore::Local,
+            rate_limit_max_buckets: 100_000,
+            trusted_proxies: Vec::new(),
+        },
+        // Reaper, finalizer and reconciliation tests drive passes themselves.
+        reaper: reaper_settings(100),
+        events: EventSettings {
+            events_secret: Some(EVENTS_SECRET.into()),
+        },
+    }
+}
