@@ -7,9 +7,8 @@ use filegate::settings::ServeSettings;
 use filegate::startup::Application;
 use filegate_domain::Limits;
 use filegate_storage::Storage;
-use uuid::Uuid;
 
-use crate::{Tenant, TestApp, backends, fresh_bucket, fresh_database, proxy, test_settings};
+use crate::{TestApp, backends, fresh_bucket, fresh_database, proxy, tenant, test_settings};
 
 /// Spawns the app with the default test settings.
 pub async fn spawn_app() -> TestApp {
@@ -62,7 +61,8 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeSettings)) -> TestA
     let mut direct = settings.storage.storage();
     direct.endpoint = Some(backends().await.s3_endpoint.clone());
     let storage = Storage::new(&direct).await;
-    let mut app = TestApp {
+    let tenant = tenant::create_tenant(&pool, &Limits::default()).await;
+    TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         database_url,
@@ -73,13 +73,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeSettings)) -> TestA
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client"),
-        tenant: Tenant {
-            org: Uuid::nil(),
-            workspace: Uuid::nil(),
-            key: String::new(),
-            key_id: Uuid::nil(),
-        },
-    };
-    app.tenant = app.create_tenant(&Limits::default()).await;
-    app
+        tenant,
+    }
 }
