@@ -8,11 +8,11 @@ use filegate::startup::Application;
 use filegate_db::Pool;
 use filegate_domain::Limits;
 use filegate_storage::Storage;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Answer, Tenant, backends, filegate_bin, sha256_b64, storage, tenant};
+use crate::{Answer, Tenant, backends, filegate_bin, sha256_b64, storage, tenant, upload};
 
 /// A running filegate with its own database and bucket.
 pub struct TestApp {
@@ -158,18 +158,7 @@ impl TestApp {
         bytes: Vec<u8>,
         edit: impl FnOnce(&mut HeaderMap),
     ) -> u16 {
-        let mut headers = HeaderMap::new();
-        for (k, v) in created["upload_headers"]
-            .as_object()
-            .expect("upload_headers")
-        {
-            if !k.eq_ignore_ascii_case("content-length") {
-                headers.insert(
-                    reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
-                    HeaderValue::from_str(v.as_str().expect("header value")).expect("header value"),
-                );
-            }
-        }
+        let mut headers = upload::upload_headers(created);
         edit(&mut headers);
         let url = created["file_url"].as_str().expect("file_url");
         let res = self

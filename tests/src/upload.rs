@@ -2,6 +2,7 @@
 //! digest it declares, the headers it sends, and the whole round trip against any
 //! running filegate.
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -16,6 +17,24 @@ pub fn upload_key(file: &Value) -> String {
 pub fn sha256_b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// A created file's `upload_headers`, less Content-Length (the HTTP client sets it from
+/// the body, as every real client does).
+pub(crate) fn upload_headers(created: &Value) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (k, v) in created["upload_headers"]
+        .as_object()
+        .expect("upload_headers")
+    {
+        if !k.eq_ignore_ascii_case("content-length") {
+            headers.insert(
+                HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                HeaderValue::from_str(v.as_str().expect("header value")).expect("header value"),
+            );
+        }
+    }
+    headers
 }
 
 /// The whole path a client takes, against any running filegate at `url`: reserve
@@ -41,15 +60,13 @@ pub async fn upload_round_trip(url: &str, api_key: &str, name: &str, bytes: Vec<
     assert_eq!(res.status(), 200, "reserve");
     let created: Value = res.json().await.expect("reservation JSON");
     let file = &created["files"][0];
-    let mut put = http
+    let put = http
         .put(file["file_url"].as_str().expect("file_url"))
-        .body(bytes.clone());
-    for (k, v) in file["upload_headers"].as_object().expect("upload_headers") {
-        if !k.eq_ignore_ascii_case("content-length") {
-            put = put.header(k, v.as_str().expect("header value"));
-        }
-    }
-    let put = put.send().await.expect("PUT to the presigned URL");
+        .headers(upload_headers(file))
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("PUT to the presigned URL");
     assert_eq!(
         put.status(),
         200,
