@@ -667,15 +667,7 @@ async fn reconcile_reports_a_ready_file_whose_object_vanished() {
     assert_eq!(app.file_status(&gone).await.0, "ready");
     let lib = reconcile(&app, true).await;
     assert_eq!(lib.missing_objects, 1);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .lines()

@@ -49,8 +49,7 @@ async fn metrics_move_after_an_upload_a_rejection_and_a_429() {
         s.rate_limit.rate_limit_burst = 6;
     })
     .await;
-    let scrape = || async { app.get_anonymous("/metrics").await.text().await.unwrap() };
-    let before = scrape().await;
+    let before = app.metrics_text().await;
 
     let good = app.reserve_and_upload("a.txt", samples::txt()).await;
     assert_eq!(app.complete(&good).await.status, 200);
@@ -67,7 +66,7 @@ async fn metrics_move_after_an_upload_a_rejection_and_a_429() {
             break;
         }
     }
-    let after = scrape().await;
+    let after = app.metrics_text().await;
     let delta = |name: &str| sample(&after, name) - sample(&before, name);
     assert_eq!(
         delta("filegate_reservations_total{outcome=\"reserved\"}"),
@@ -97,16 +96,15 @@ async fn metrics_move_after_an_upload_a_rejection_and_a_429() {
 #[tokio::test]
 async fn reaper_actions_are_counted() {
     let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
-    let scrape = || async { app.get_anonymous("/metrics").await.text().await.unwrap() };
     app.reserve(serde_json::json!({ "name": "gone.pdf", "size_bytes": 10 }))
         .await;
-    let before = scrape().await;
+    let before = app.metrics_text().await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let settings = filegate_tests::reaper_settings(10);
     filegate::reaper::run_once(&app.pool, &app.storage, &settings)
         .await
         .unwrap();
-    let after = scrape().await;
+    let after = app.metrics_text().await;
     let name = "filegate_reaper_actions_total{action=\"expired\"}";
     assert_eq!(sample(&after, name) - sample(&before, name), 1.0);
 }
@@ -150,7 +148,6 @@ async fn metrics_can_be_served_on_an_address_of_their_own_and_only_there() {
 #[tokio::test]
 async fn a_replay_and_a_reused_idempotency_key_are_counted_apart() {
     let app = spawn_app().await;
-    let scrape = || async { app.get_anonymous("/metrics").await.text().await.unwrap() };
     let post = |name: &'static str| {
         let req = app
             .request(Method::POST, "/v2/files")
@@ -159,12 +156,12 @@ async fn a_replay_and_a_reused_idempotency_key_are_counted_apart() {
         async move { Answer::of(req.send().await.unwrap()).await }
     };
     assert_eq!(post("a.pdf").await.status, 200);
-    let before = scrape().await;
+    let before = app.metrics_text().await;
     assert_eq!(post("a.pdf").await.status, 200);
     post("b.pdf")
         .await
         .assert_error(409, "idempotency_conflict");
-    let after = scrape().await;
+    let after = app.metrics_text().await;
     let delta = |outcome: &str| {
         let name = format!("filegate_reservations_total{{outcome=\"{outcome}\"}}");
         sample(&after, &name) - sample(&before, &name)

@@ -79,6 +79,15 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The app's `/metrics` exposition, scraped without credentials.
+    pub async fn metrics_text(&self) -> String {
+        self.get_anonymous("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// `POST /v2/files` with `body`, as the tenant.
     pub async fn create_files(&self, body: &Value) -> Answer {
         self.create_files_as(&self.tenant.key, body).await
