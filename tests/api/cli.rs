@@ -210,19 +210,14 @@ async fn reap_once_expires_abandoned_uploads_and_prints_a_report() {
     let body = serde_json::json!({ "files": [{ "name": "a.pdf", "size_bytes": 10 }, { "name": "b.pdf" }] });
     assert_eq!(app.create_files(&body).await.status, 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let b = filegate_tests::backends().await;
-    let out = Command::new(filegate_bin())
-        .env_clear()
-        .env("FILEGATE_DATABASE_URL", &app.database_url)
-        .env("FILEGATE_S3_ENDPOINT", &b.s3_endpoint)
-        .env("FILEGATE_S3_REGION", &b.s3_region)
-        .env("FILEGATE_S3_BUCKET", &app.settings.storage.s3_bucket)
-        .env("FILEGATE_S3_ACCESS_KEY_ID", &b.s3_access_key_id)
-        .env("FILEGATE_S3_SECRET_ACCESS_KEY", &b.s3_secret_access_key)
+    let out = app
+        .command("reap")
+        .await
+        .arg("--once")
         .env("FILEGATE_REAPER_GRACE_SECS", "0")
         .env("FILEGATE_LOG", "warn")
-        .args(["reap", "--once"])
         .output()
+        .await
         .unwrap();
     assert!(
         out.status.success(),

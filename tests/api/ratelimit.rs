@@ -311,14 +311,7 @@ async fn each_request_is_charged_to_the_workspace_it_addresses() {
         "workspace_uuid": slow,
         "files": [{ "name": "a.txt", "size_bytes": 5, "content_type": "text/plain" }],
     });
-    let created = Answer::of(
-        app.request_as(&key, Method::POST, "/v2/files")
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let created = app.create_files_as(&key, &body).await;
     assert_eq!(limits(&created), (200, Some(2)), "{:?}", created.body);
     assert_eq!(num(&created, "ratelimit-remaining"), Some(1));
     let slow_file = created.body["files"][0]["file_uuid"]
