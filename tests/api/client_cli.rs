@@ -3,7 +3,7 @@
 use std::path::Path;
 use tokio::process::Command;
 
-use filegate_client::{Client, ListQuery};
+use filegate_client::ListQuery;
 use filegate_tests::{TestApp, samples, spawn_app};
 
 /// Runs the binary without blocking the test's runtime (the app under test shares it).
@@ -80,7 +80,7 @@ async fn upload_sends_a_folder_reports_the_spoofed_file_and_says_so_in_its_exit_
     );
 
     // The library lists them ready, through the typed client.
-    let client = Client::new(&app.address, &app.tenant.key).unwrap();
+    let client = app.client();
     let page = client
         .list(&ListQuery {
             status: Some("ready".into()),

@@ -2,6 +2,7 @@
 //! (`scripts/images` builds them with no registry; see `containers`' module docs for
 //! the variables that name them), so it is ignored by default; `scripts/test` runs it.
 
+use filegate_client::FileStatus;
 use filegate_tests::containers::FilegateStack;
 use filegate_tests::samples;
 
@@ -12,6 +13,6 @@ async fn a_containerized_stack_takes_an_upload_end_to_end() {
     let file =
         filegate_tests::upload_round_trip(&stack.url, &stack.api_key, "report.pdf", samples::pdf())
             .await;
-    assert_eq!(file["status"], "ready");
-    assert_eq!(file["workspace_uuid"], stack.workspace.to_string());
+    assert_eq!(file.file.status, FileStatus::Ready);
+    assert_eq!(file.file.workspace_uuid, stack.workspace);
 }

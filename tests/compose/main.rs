@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use filegate_client::FileStatus;
 use filegate_tests::samples;
 
 fn var(name: &str) -> String {
@@ -18,6 +19,6 @@ async fn the_compose_stack_takes_an_upload_and_serves_it_back() {
     let health = reqwest::get(format!("{url}/readyz")).await.expect("readyz");
     assert_eq!(health.status(), 200, "the stack's filegate is ready");
     let file = filegate_tests::upload_round_trip(&url, &key, "report.pdf", samples::pdf()).await;
-    assert_eq!(file["status"], "ready");
-    assert_eq!(file["content_type"], "application/pdf");
+    assert_eq!(file.file.status, FileStatus::Ready);
+    assert_eq!(file.file.content_type, "application/pdf");
 }

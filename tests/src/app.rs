@@ -122,6 +122,12 @@ impl TestApp {
         file
     }
 
+    /// The typed API client, as the tenant.
+    #[must_use]
+    pub fn client(&self) -> filegate_client::Client {
+        filegate_client::Client::new(&self.address, &self.tenant.key).expect("client")
+    }
+
     /// `POST /v2/files/{id}/complete`.
     pub async fn complete(&self, file: &Value) -> Answer {
         let id = file["file_uuid"].as_str().expect("file_uuid");
@@ -134,21 +140,18 @@ impl TestApp {
 
     /// Reads a ready file's bytes through its `download_url`, as a user would.
     pub async fn download(&self, file: &Value) -> Vec<u8> {
-        let id = file["file_uuid"].as_str().expect("file_uuid");
-        let res = Answer::of(
-            self.request(reqwest::Method::GET, &format!("/v2/files/{id}"))
-                .send()
-                .await
-                .expect("GET file"),
-        )
-        .await;
-        assert_eq!(res.status, 200, "{:?}", res.body);
-        let url = res.body["download_url"]
+        let id: Uuid = file["file_uuid"]
             .as_str()
-            .unwrap_or_else(|| panic!("no download_url in {:?}", res.body));
-        let got = self.http.get(url).send().await.expect("GET download_url");
-        assert_eq!(got.status(), 200, "download");
-        got.bytes().await.expect("download body").to_vec()
+            .and_then(|s| s.parse().ok())
+            .expect("file_uuid");
+        let got = self.client().get(id).await.expect("GET file");
+        let url = got
+            .download_url
+            .as_deref()
+            .unwrap_or_else(|| panic!("no download_url in {got:?}"));
+        let res = self.http.get(url).send().await.expect("GET download_url");
+        assert_eq!(res.status(), 200, "download");
+        res.bytes().await.expect("download body").to_vec()
     }
 
     // Uploads through presigned URLs.

@@ -2,6 +2,7 @@
 //! digest it declares, the headers it sends, and the whole round trip against any
 //! running filegate.
 
+use filegate_client::{Client, CreateFilesRequest, FileEntry, FileStatus, FileWithDownload};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -37,65 +38,46 @@ pub(crate) fn upload_headers(created: &Value) -> HeaderMap {
     headers
 }
 
-/// The whole path a client takes, against any running filegate at `url`: reserve
-/// `bytes` as `name` (size and digest declared), PUT them to the presigned URL with its
-/// headers, complete (`ready`), then read the file back through its download URL.
-/// Asserts every step; returns the file's answer to `GET /v2/files/{id}`.
+/// The whole path a client takes, through `filegate_client`, against any running
+/// filegate at `url`: reserve `bytes` as `name` (size and digest declared), PUT them to
+/// the presigned URL with its headers, complete (`ready`), then read the file back
+/// through its download URL. Asserts every step; returns the file's answer to
+/// `GET /v2/files/{id}`.
 ///
 /// # Panics
 /// When any step does not answer as a client expects.
-pub async fn upload_round_trip(url: &str, api_key: &str, name: &str, bytes: Vec<u8>) -> Value {
-    let http = reqwest::Client::new();
-    let res = http
-        .post(format!("{url}/v2/files"))
-        .bearer_auth(api_key)
-        .json(&serde_json::json!({ "files": [{
-            "name": name,
-            "size_bytes": bytes.len(),
-            "checksum_sha256": sha256_b64(&bytes),
-        }] }))
-        .send()
+pub async fn upload_round_trip(
+    url: &str,
+    api_key: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> FileWithDownload {
+    let client = Client::new(url, api_key).expect("client");
+    let created = client
+        .create_files(&CreateFilesRequest {
+            workspace_uuid: None,
+            files: vec![FileEntry {
+                name: Some(name.to_owned()),
+                size_bytes: Some(bytes.len() as u64),
+                checksum_sha256: Some(sha256_b64(&bytes)),
+                ..FileEntry::default()
+            }],
+        })
         .await
         .expect("reserve");
-    assert_eq!(res.status(), 200, "reserve");
-    let created: Value = res.json().await.expect("reservation JSON");
-    let file = &created["files"][0];
-    let put = http
-        .put(file["file_url"].as_str().expect("file_url"))
-        .headers(upload_headers(file))
-        .body(bytes.clone())
-        .send()
+    let file = &created.files[0];
+    client
+        .upload(file, bytes.clone())
         .await
         .expect("PUT to the presigned URL");
-    assert_eq!(
-        put.status(),
-        200,
-        "PUT: {}",
-        put.text().await.unwrap_or_default()
-    );
-    let id = file["file_uuid"].as_str().expect("file_uuid");
-    let done = http
-        .post(format!("{url}/v2/files/{id}/complete"))
-        .bearer_auth(api_key)
-        .send()
-        .await
-        .expect("complete");
-    assert_eq!(done.status(), 200, "complete");
-    let done: Value = done.json().await.expect("completion JSON");
-    assert_eq!(done["status"], "ready", "{done}");
-    let got: Value = http
-        .get(format!("{url}/v2/files/{id}"))
-        .bearer_auth(api_key)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("file JSON");
-    let download = got["download_url"]
-        .as_str()
+    let done = client.complete(file.file_uuid).await.expect("complete");
+    assert_eq!(done.status, FileStatus::Ready, "{done:?}");
+    let got = client.get(file.file_uuid).await.expect("get");
+    let download = got
+        .download_url
+        .as_deref()
         .expect("a ready file has a download_url");
-    let served = http.get(download).send().await.expect("download");
+    let served = reqwest::get(download).await.expect("download");
     assert_eq!(served.status(), 200, "download");
     assert_eq!(
         served.bytes().await.expect("downloaded bytes").as_ref(),
