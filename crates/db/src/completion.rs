@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
 use crate::files::{FILE_COLUMNS, FileRow};
+use crate::query;
 
 /// What [`claim`] found.
 #[derive(Debug, Clone)]
@@ -45,9 +47,9 @@ pub async fn claim(
     token: Uuid,
     lease: Duration,
 ) -> Result<Option<Claimed>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    Ok(query::query_opt(
+        pool,
+        &format!(
             "WITH target AS (
                 SELECT f.id FROM files f JOIN workspaces w ON w.id = f.workspace_id
                  WHERE f.id = $1 AND ($2::uuid IS NULL OR w.organization_id = $2)
@@ -59,27 +61,30 @@ pub async fn claim(
                    AND (completion_claim_until IS NULL OR completion_claim_until < now())
                 RETURNING id
              )
-             SELECT {FILE_COLUMNS}, EXISTS (SELECT 1 FROM claimed)
+             SELECT {FILE_COLUMNS}, EXISTS (SELECT 1 FROM claimed) AS held
                FROM files f JOIN workspaces w ON w.id = f.workspace_id
               WHERE f.id IN (SELECT id FROM target)"
-        ))
-        .await?;
-    Ok(client
-        .query_opt(
-            &stmt,
-            &[
-                &id,
-                &reach.organization_id,
-                &token,
-                &lease.as_secs_f64(),
-                &reach.workspaces,
-            ],
-        )
-        .await?
-        .map(|row| Claimed {
-            file: FileRow::from_row(&row),
-            held: row.get(22),
-        }))
+        ),
+        &[
+            &id,
+            &reach.organization_id,
+            &token,
+            &lease.as_secs_f64(),
+            &reach.workspaces,
+        ],
+    )
+    .await?
+    .as_ref()
+    .map(Claimed::from_row))
+}
+
+impl Claimed {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            file: FileRow::from_row(row),
+            held: row.get("held"),
+        }
+    }
 }
 
 /// Gives a claim back without a transition (the object was not there yet, or the
@@ -88,14 +93,13 @@ pub async fn claim(
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn release(pool: &Pool, id: Uuid, token: Uuid) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "UPDATE files SET completion_claim = NULL, completion_claim_until = NULL
-              WHERE id = $1 AND completion_claim = $2",
-        )
-        .await?;
-    client.execute(&stmt, &[&id, &token]).await?;
+    query::execute(
+        pool,
+        "UPDATE files SET completion_claim = NULL, completion_claim_until = NULL
+          WHERE id = $1 AND completion_claim = $2",
+        &[&id, &token],
+    )
+    .await?;
     Ok(())
 }
 
@@ -115,9 +119,9 @@ pub async fn mark_ready(
     etag: Option<&str>,
     margin: Duration,
 ) -> Result<Option<FileRow>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    Ok(query::query_opt(
+        pool,
+        &format!(
             "WITH old AS (
                 SELECT id, workspace_id, reserved_bytes AS held FROM files
                  WHERE id = $1 AND status = 'pending' AND completion_claim = $3 FOR UPDATE
@@ -146,13 +150,12 @@ pub async fn mark_ready(
              )
              SELECT {} FROM f",
             FILE_COLUMNS.replace("w.", "f.")
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id, &size, &token, &etag, &margin.as_secs_f64()])
-        .await?
-        .as_ref()
-        .map(FileRow::from_row))
+        ),
+        &[&id, &size, &token, &etag, &margin.as_secs_f64()],
+    )
+    .await?
+    .as_ref()
+    .map(FileRow::from_row))
 }
 
 /// Pending → rejected under the claim `token`, in one guarded statement: the
@@ -169,9 +172,9 @@ pub async fn mark_rejected(
     reason: &str,
     margin: Duration,
 ) -> Result<Option<FileRow>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    Ok(query::query_opt(
+        pool,
+        &format!(
             "WITH old AS (
                 SELECT id, workspace_id, reserved_bytes AS held FROM files
                  WHERE id = $1 AND status = 'pending' AND completion_claim = $3 FOR UPDATE
@@ -201,13 +204,12 @@ pub async fn mark_rejected(
              )
              SELECT {} FROM f",
             FILE_COLUMNS.replace("w.", "f.")
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id, &reason, &token, &margin.as_secs_f64()])
-        .await?
-        .as_ref()
-        .map(FileRow::from_row))
+        ),
+        &[&id, &reason, &token, &margin.as_secs_f64()],
+    )
+    .await?
+    .as_ref()
+    .map(FileRow::from_row))
 }
 
 /// How the finalizer paces its looks at one pending file.
@@ -241,41 +243,41 @@ pub async fn due_for_look(
     batch: i64,
     schedule: LookSchedule,
 ) -> Result<Vec<DueFile>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "UPDATE files f SET next_check_at = CASE
-                    WHEN now() >= f.upload_expires_at THEN NULL
-                    WHEN now() + make_interval(secs => least(greatest(
-                             extract(epoch FROM now() - f.created_at)::float8, $2), $3))
-                         < f.upload_expires_at
-                        THEN now() + make_interval(secs => least(greatest(
-                             extract(epoch FROM now() - f.created_at)::float8, $2), $3))
-                    ELSE f.upload_expires_at + make_interval(secs => $4)
-                END
-              WHERE f.id IN (
-                SELECT id FROM files WHERE status = 'pending' AND next_check_at <= now()
-                 ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-             RETURNING f.id, f.upload_key",
-        )
-        .await?;
-    Ok(client
-        .query(
-            &stmt,
-            &[
-                &batch,
-                &schedule.min_interval.as_secs_f64(),
-                &schedule.max_interval.as_secs_f64(),
-                &schedule.after_expiry.as_secs_f64(),
-            ],
-        )
-        .await?
-        .iter()
-        .map(|r| DueFile {
-            id: r.get(0),
-            upload_key: r.get(1),
-        })
-        .collect())
+    Ok(query::query(
+        pool,
+        "UPDATE files f SET next_check_at = CASE
+                WHEN now() >= f.upload_expires_at THEN NULL
+                WHEN now() + make_interval(secs => least(greatest(
+                         extract(epoch FROM now() - f.created_at)::float8, $2), $3))
+                     < f.upload_expires_at
+                    THEN now() + make_interval(secs => least(greatest(
+                         extract(epoch FROM now() - f.created_at)::float8, $2), $3))
+                ELSE f.upload_expires_at + make_interval(secs => $4)
+            END
+          WHERE f.id IN (
+            SELECT id FROM files WHERE status = 'pending' AND next_check_at <= now()
+             ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING f.id, f.upload_key",
+        &[
+            &batch,
+            &schedule.min_interval.as_secs_f64(),
+            &schedule.max_interval.as_secs_f64(),
+            &schedule.after_expiry.as_secs_f64(),
+        ],
+    )
+    .await?
+    .iter()
+    .map(DueFile::from_row)
+    .collect())
+}
+
+impl DueFile {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            upload_key: row.get("upload_key"),
+        }
+    }
 }
 
 /// After a failed look, looks at a pending file again within `delay` if its schedule
@@ -284,14 +286,13 @@ pub async fn due_for_look(
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn retry_look(pool: &Pool, id: Uuid, delay: Duration) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "UPDATE files SET next_check_at = now() + make_interval(secs => $2)
-              WHERE id = $1 AND status = 'pending' AND next_check_at IS NULL",
-        )
-        .await?;
-    client.execute(&stmt, &[&id, &delay.as_secs_f64()]).await?;
+    query::execute(
+        pool,
+        "UPDATE files SET next_check_at = now() + make_interval(secs => $2)
+          WHERE id = $1 AND status = 'pending' AND next_check_at IS NULL",
+        &[&id, &delay.as_secs_f64()],
+    )
+    .await?;
     Ok(())
 }
 
@@ -305,19 +306,16 @@ pub async fn pending_by_upload_key(
     ids: &[Uuid],
     keys: &[String],
 ) -> Result<Vec<Uuid>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT id FROM files WHERE id = ANY($1::uuid[]) AND status = 'pending'
-                AND upload_key = ANY($2::text[])",
-        )
-        .await?;
-    Ok(client
-        .query(&stmt, &[&ids, &keys])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+    Ok(query::query(
+        pool,
+        "SELECT id FROM files WHERE id = ANY($1::uuid[]) AND status = 'pending'
+            AND upload_key = ANY($2::text[])",
+        &[&ids, &keys],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get("id"))
+    .collect())
 }
 
 /// The database's clock (claims and schedules are judged by it, not by replicas').
@@ -325,7 +323,7 @@ pub async fn pending_by_upload_key(
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn now(pool: &Pool) -> Result<DateTime<Utc>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client.prepare_cached("SELECT now()").await?;
-    Ok(client.query_one(&stmt, &[]).await?.get(0))
+    Ok(query::query_one(pool, "SELECT now() AS now", &[])
+        .await?
+        .get("now"))
 }

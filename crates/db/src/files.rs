@@ -3,9 +3,11 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use filegate_domain::{FileSpec, FileStatus};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
+use crate::query::{self, Conn};
 
 /// The name of the partial unique index on live (workspace, path, name).
 pub const LIVE_NAME_CONSTRAINT: &str = "files_live_name_path";
@@ -121,21 +123,19 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         ),
         None => (None, None, None),
     };
-    let client = pool.get().await?;
+    let conn = Conn::get(pool).await?;
     if let Some(key) = idem_key {
         // A record past its 24-hour horizon no longer blocks the key.
-        let stmt = client
-            .prepare_cached(
-                "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND key = $2 \
-                 AND created_at < now() - interval '24 hours'",
-            )
-            .await?;
-        client.execute(&stmt, &[&r.created_by, &key]).await?;
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND key = $2 \
+             AND created_at < now() - interval '24 hours'",
+            &[&r.created_by, &key],
+        )
+        .await?;
     }
-    let stmt = client.prepare_cached(RESERVE_SQL).await?;
-    let result = client
+    let result = conn
         .query_one(
-            &stmt,
+            RESERVE_SQL,
             &[
                 &r.workspace_id,
                 &r.organization_id,
@@ -163,22 +163,19 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         .await;
     match result {
         Ok(row) => {
-            let inserted: i64 = row.get(0);
+            let inserted: i64 = row.get("inserted");
             Ok(if inserted == 0 {
                 ReserveOutcome::QuotaExceeded
             } else {
                 ReserveOutcome::Reserved
             })
         }
-        Err(e) => {
-            let e = DbError::from(e);
-            match e.constraint() {
-                Some(LIVE_NAME_CONSTRAINT) => Ok(ReserveOutcome::Duplicate),
-                Some(IDEMPOTENCY_CONSTRAINT) => Ok(ReserveOutcome::IdempotencyKeyTaken),
-                Some("workspaces_within_quota") => Ok(ReserveOutcome::QuotaExceeded),
-                _ => Err(e),
-            }
-        }
+        Err(e) => match e.constraint() {
+            Some(LIVE_NAME_CONSTRAINT) => Ok(ReserveOutcome::Duplicate),
+            Some(IDEMPOTENCY_CONSTRAINT) => Ok(ReserveOutcome::IdempotencyKeyTaken),
+            Some("workspaces_within_quota") => Ok(ReserveOutcome::QuotaExceeded),
+            _ => Err(e),
+        },
     }
 }
 
@@ -208,7 +205,7 @@ WITH ws AS (
     INSERT INTO idempotency_keys (api_key_id, key, request_sha256, response)
     SELECT $4, $17, $18, $19 FROM ws WHERE $17::text IS NOT NULL
 )
-SELECT count(*) FROM ins";
+SELECT count(*) AS inserted FROM ins";
 
 /// Which of `(path, name)` pairs are held by live files of a workspace; used to say
 /// which entries of a refused batch collided.
@@ -220,21 +217,18 @@ pub async fn live_names(
     workspace_id: Uuid,
     pairs: &[(&str, &str)],
 ) -> Result<Vec<(String, String)>, DbError> {
-    let client = pool.get().await?;
     let (paths, names): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-    let stmt = client
-        .prepare_cached(
-            "SELECT f.path, f.name FROM files f \
-             JOIN unnest($2::text[], $3::text[]) AS q(path, name) ON q.path = f.path AND q.name = f.name \
-             WHERE f.workspace_id = $1 AND f.status IN ('pending', 'ready') AND f.unique_name",
-        )
-        .await?;
-    Ok(client
-        .query(&stmt, &[&workspace_id, &paths, &names])
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect())
+    Ok(query::query(
+        pool,
+        "SELECT f.path, f.name FROM files f \
+         JOIN unnest($2::text[], $3::text[]) AS q(path, name) ON q.path = f.path AND q.name = f.name \
+         WHERE f.workspace_id = $1 AND f.status IN ('pending', 'ready') AND f.unique_name",
+        &[&workspace_id, &paths, &names],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get("path"), r.get("name")))
+    .collect())
 }
 
 /// A stored idempotency record younger than 24 hours.
@@ -253,20 +247,24 @@ pub async fn idempotent_response(
     api_key_id: Uuid,
     key: &str,
 ) -> Result<Option<StoredResponse>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT request_sha256, response FROM idempotency_keys \
-             WHERE api_key_id = $1 AND key = $2 AND created_at >= now() - interval '24 hours'",
-        )
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&api_key_id, &key])
-        .await?
-        .map(|row| StoredResponse {
-            request_sha256: row.get(0),
-            response: row.get(1),
-        }))
+    Ok(query::query_opt(
+        pool,
+        "SELECT request_sha256, response FROM idempotency_keys \
+         WHERE api_key_id = $1 AND key = $2 AND created_at >= now() - interval '24 hours'",
+        &[&api_key_id, &key],
+    )
+    .await?
+    .as_ref()
+    .map(StoredResponse::from_row))
+}
+
+impl StoredResponse {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            request_sha256: row.get("request_sha256"),
+            response: row.get("response"),
+        }
+    }
 }
 
 /// A file row with its workspace's organization.
@@ -308,34 +306,38 @@ pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, 
      f.upload_key, f.etag";
 
 impl FileRow {
-    pub(crate) fn from_row(row: &tokio_postgres::Row) -> Self {
-        let status: &str = row.get(12);
+    pub(crate) fn from_row(row: &Row) -> Self {
         Self {
-            id: row.get(0),
-            workspace_id: row.get(1),
-            organization_id: row.get(2),
-            name: row.get(3),
-            path: row.get(4),
-            local_file_path: row.get(5),
-            labels: row.get(6),
-            public_url: row.get(7),
-            content_type: row.get(8),
-            size_bytes: row.get(9),
-            reserved_bytes: row.get(10),
-            checksum_sha256: row.get(11),
-            // The CHECK constraint admits only the four names.
-            status: FileStatus::from_name(status).unwrap_or(FileStatus::Rejected),
-            rejection_reason: row.get(13),
-            object_key: row.get(14),
-            created_by: row.get(15),
-            created_at: row.get(16),
-            updated_at: row.get(17),
-            completed_at: row.get(18),
-            upload_expires_at: row.get(19),
-            upload_key: row.get(20),
-            etag: row.get(21),
+            id: row.get("id"),
+            workspace_id: row.get("workspace_id"),
+            organization_id: row.get("organization_id"),
+            name: row.get("name"),
+            path: row.get("path"),
+            local_file_path: row.get("local_file_path"),
+            labels: row.get("labels"),
+            public_url: row.get("public_url"),
+            content_type: row.get("content_type"),
+            size_bytes: row.get("size_bytes"),
+            reserved_bytes: row.get("reserved_bytes"),
+            checksum_sha256: row.get("checksum_sha256"),
+            status: status(row),
+            rejection_reason: row.get("rejection_reason"),
+            object_key: row.get("object_key"),
+            created_by: row.get("created_by"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+            completed_at: row.get("completed_at"),
+            upload_expires_at: row.get("upload_expires_at"),
+            upload_key: row.get("upload_key"),
+            etag: row.get("etag"),
         }
     }
+}
+
+/// The `status` column of a file row.
+fn status(row: &Row) -> FileStatus {
+    // The CHECK constraint admits only the four names.
+    FileStatus::from_name(row.get("status")).unwrap_or(FileStatus::Rejected)
 }
 
 /// What a replayed reservation needs to sign a file's upload URL again.
@@ -354,26 +356,29 @@ pub struct Upload {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn uploads(pool: &Pool, ids: &[Uuid]) -> Result<Vec<Upload>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT id, status, content_type, size_bytes, checksum_sha256, upload_key
-               FROM files WHERE id = ANY($1::uuid[])",
-        )
-        .await?;
-    Ok(client
-        .query(&stmt, &[&ids])
-        .await?
-        .iter()
-        .map(|r| Upload {
-            id: r.get(0),
-            status: FileStatus::from_name(r.get(1)).unwrap_or(FileStatus::Rejected),
-            content_type: r.get(2),
-            size_bytes: r.get(3),
-            checksum_sha256: r.get(4),
-            upload_key: r.get(5),
-        })
-        .collect())
+    Ok(query::query(
+        pool,
+        "SELECT id, status, content_type, size_bytes, checksum_sha256, upload_key
+           FROM files WHERE id = ANY($1::uuid[])",
+        &[&ids],
+    )
+    .await?
+    .iter()
+    .map(Upload::from_row)
+    .collect())
+}
+
+impl Upload {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            status: status(row),
+            content_type: row.get("content_type"),
+            size_bytes: row.get("size_bytes"),
+            checksum_sha256: row.get("checksum_sha256"),
+            upload_key: row.get("upload_key"),
+        }
+    }
 }
 
 /// Moves the upload window of the pending files `ids` to end no sooner than `until`
@@ -386,14 +391,13 @@ pub async fn extend_upload_window(
     ids: &[Uuid],
     until: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "UPDATE files SET upload_expires_at = greatest(upload_expires_at, $2), updated_at = now()
-              WHERE id = ANY($1::uuid[]) AND status = 'pending'",
-        )
-        .await?;
-    client.execute(&stmt, &[&ids, &until]).await?;
+    query::execute(
+        pool,
+        "UPDATE files SET upload_expires_at = greatest(upload_expires_at, $2), updated_at = now()
+          WHERE id = ANY($1::uuid[]) AND status = 'pending'",
+        &[&ids, &until],
+    )
+    .await?;
     Ok(())
 }
 
@@ -402,17 +406,16 @@ pub async fn extend_upload_window(
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<FileRow>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    Ok(query::query_opt(
+        pool,
+        &format!(
             "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE f.id = $1"
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id])
-        .await?
-        .as_ref()
-        .map(FileRow::from_row))
+        ),
+        &[&id],
+    )
+    .await?
+    .as_ref()
+    .map(FileRow::from_row))
 }
 
 /// A file of an organization, if it exists there.
@@ -420,18 +423,17 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<FileRow>, DbError> {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn get(pool: &Pool, id: Uuid, organization_id: Uuid) -> Result<Option<FileRow>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    Ok(query::query_opt(
+        pool,
+        &format!(
             "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id \
              WHERE f.id = $1 AND w.organization_id = $2"
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id, &organization_id])
-        .await?
-        .as_ref()
-        .map(FileRow::from_row))
+        ),
+        &[&id, &organization_id],
+    )
+    .await?
+    .as_ref()
+    .map(FileRow::from_row))
 }
 
 /// A position in a newest-first listing: the last row of the previous page.
@@ -532,10 +534,7 @@ pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbErro
         params.push(id);
     }
     params.push(&q.limit);
-    let client = pool.get().await?;
-    let stmt = client.prepare_cached(&list_sql(shape)).await?;
-    Ok(client
-        .query(&stmt, &params)
+    Ok(query::query(pool, &list_sql(shape), &params)
         .await?
         .iter()
         .map(FileRow::from_row)
@@ -571,9 +570,11 @@ pub async fn update(
     workspace_id: Uuid,
     patch: &FilePatch<'_>,
 ) -> Result<UpdateOutcome, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    let set_url = patch.public_url.is_some();
+    let url = patch.public_url.flatten();
+    let result = query::query_opt(
+        pool,
+        &format!(
             "WITH f AS (
                 UPDATE files SET
                     name = coalesce($3, name),
@@ -585,29 +586,22 @@ pub async fn update(
                 RETURNING *
              )
              SELECT {FILE_COLUMNS} FROM f JOIN workspaces w ON w.id = f.workspace_id"
-        ))
-        .await?;
-    let set_url = patch.public_url.is_some();
-    let url = patch.public_url.flatten();
-    match client
-        .query_opt(
-            &stmt,
-            &[
-                &id,
-                &workspace_id,
-                &patch.name,
-                &patch.path,
-                &patch.labels,
-                &set_url,
-                &url,
-            ],
-        )
-        .await
-    {
+        ),
+        &[
+            &id,
+            &workspace_id,
+            &patch.name,
+            &patch.path,
+            &patch.labels,
+            &set_url,
+            &url,
+        ],
+    )
+    .await;
+    match result {
         Ok(Some(row)) => Ok(UpdateOutcome::Updated(Box::new(FileRow::from_row(&row)))),
         Ok(None) => Ok(UpdateOutcome::NotFound),
         Err(e) => {
-            let e = DbError::from(e);
             if e.constraint() == Some(LIVE_NAME_CONSTRAINT) {
                 Ok(UpdateOutcome::Duplicate)
             } else {
@@ -631,36 +625,33 @@ pub async fn delete(
     workspace_id: Uuid,
     margin: std::time::Duration,
 ) -> Result<Option<String>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "WITH old AS (
-                SELECT id, workspace_id, status, reserved_bytes, object_key, upload_key, upload_expires_at FROM files
-                 WHERE id = $1 AND workspace_id = $2 FOR UPDATE
-             ), w AS (
-                UPDATE workspaces w SET
-                    used_bytes = w.used_bytes - CASE WHEN old.status = 'ready' THEN old.reserved_bytes ELSE 0 END,
-                    reserved_bytes = w.reserved_bytes - CASE WHEN old.status = 'pending' THEN old.reserved_bytes ELSE 0 END
-                  FROM old WHERE w.id = old.workspace_id
-             ), d AS (
-                DELETE FROM files USING old WHERE files.id = old.id RETURNING files.object_key
-             ), q AS (
-                INSERT INTO object_deletions (object_key, final_after)
-                SELECT k.key, k.final_after FROM old JOIN d USING (object_key),
-                  LATERAL (
-                    SELECT old.upload_key,
-                           greatest(old.upload_expires_at + make_interval(secs => $3), now())
-                    UNION ALL
-                    SELECT old.object_key, now() WHERE old.object_key <> old.upload_key
-                  ) AS k(key, final_after)
-                ON CONFLICT (object_key) DO UPDATE
-                   SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
-             )
-             SELECT object_key FROM d",
-        )
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id, &workspace_id, &margin.as_secs_f64()])
-        .await?
-        .map(|r| r.get(0)))
+    Ok(query::query_opt(
+        pool,
+        "WITH old AS (
+            SELECT id, workspace_id, status, reserved_bytes, object_key, upload_key, upload_expires_at FROM files
+             WHERE id = $1 AND workspace_id = $2 FOR UPDATE
+         ), w AS (
+            UPDATE workspaces w SET
+                used_bytes = w.used_bytes - CASE WHEN old.status = 'ready' THEN old.reserved_bytes ELSE 0 END,
+                reserved_bytes = w.reserved_bytes - CASE WHEN old.status = 'pending' THEN old.reserved_bytes ELSE 0 END
+              FROM old WHERE w.id = old.workspace_id
+         ), d AS (
+            DELETE FROM files USING old WHERE files.id = old.id RETURNING files.object_key
+         ), q AS (
+            INSERT INTO object_deletions (object_key, final_after)
+            SELECT k.key, k.final_after FROM old JOIN d USING (object_key),
+              LATERAL (
+                SELECT old.upload_key,
+                       greatest(old.upload_expires_at + make_interval(secs => $3), now())
+                UNION ALL
+                SELECT old.object_key, now() WHERE old.object_key <> old.upload_key
+              ) AS k(key, final_after)
+            ON CONFLICT (object_key) DO UPDATE
+               SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
+         )
+         SELECT object_key FROM d",
+        &[&id, &workspace_id, &margin.as_secs_f64()],
+    )
+    .await?
+    .map(|r| r.get("object_key")))
 }

@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
+use crate::query;
 
 /// An API key row.
 #[derive(Debug, Clone)]
@@ -36,20 +38,19 @@ pub struct NewKey {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn create(pool: &Pool, key: &NewKey) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO api_keys (id, organization_id, workspace_scope, default_workspace_id, secret_sha256) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &key.id,
-                &key.organization_id,
-                &key.workspace_scope,
-                &key.default_workspace_id,
-                &key.secret_sha256.as_slice(),
-            ],
-        )
-        .await?;
+    query::execute(
+        pool,
+        "INSERT INTO api_keys (id, organization_id, workspace_scope, default_workspace_id, secret_sha256) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &key.id,
+            &key.organization_id,
+            &key.workspace_scope,
+            &key.default_workspace_id,
+            &key.secret_sha256.as_slice(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -58,26 +59,33 @@ pub async fn create(pool: &Pool, key: &NewKey) -> Result<(), DbError> {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<ApiKey>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT k.id, k.organization_id, k.workspace_scope, k.default_workspace_id, k.secret_sha256, \
-                    k.created_at, k.revoked_at, w.rate_limit_per_second, w.rate_limit_burst \
-             FROM api_keys k LEFT JOIN workspaces w ON w.id = k.default_workspace_id WHERE k.id = $1",
-        )
-        .await?;
-    Ok(client.query_opt(&stmt, &[&id]).await?.map(|row| ApiKey {
-        id: row.get(0),
-        organization_id: row.get(1),
-        workspace_scope: row.get(2),
-        default_workspace_id: row.get(3),
-        secret_sha256: row.get(4),
-        created_at: row.get(5),
-        revoked_at: row.get(6),
-        rate_limit: row
-            .get::<_, Option<f64>>(7)
-            .zip(row.get::<_, Option<i32>>(8)),
-    }))
+    Ok(query::query_opt(
+        pool,
+        "SELECT k.id, k.organization_id, k.workspace_scope, k.default_workspace_id, k.secret_sha256, \
+                k.created_at, k.revoked_at, w.rate_limit_per_second, w.rate_limit_burst \
+         FROM api_keys k LEFT JOIN workspaces w ON w.id = k.default_workspace_id WHERE k.id = $1",
+        &[&id],
+    )
+    .await?
+    .as_ref()
+    .map(ApiKey::from_row))
+}
+
+impl ApiKey {
+    fn from_row(row: &Row) -> Self {
+        let rate: Option<f64> = row.get("rate_limit_per_second");
+        let burst: Option<i32> = row.get("rate_limit_burst");
+        Self {
+            id: row.get("id"),
+            organization_id: row.get("organization_id"),
+            workspace_scope: row.get("workspace_scope"),
+            default_workspace_id: row.get("default_workspace_id"),
+            secret_sha256: row.get("secret_sha256"),
+            created_at: row.get("created_at"),
+            revoked_at: row.get("revoked_at"),
+            rate_limit: rate.zip(burst),
+        }
+    }
 }
 
 /// Revokes a key. Returns `false` when no such key exists; revoking twice keeps the
@@ -86,12 +94,11 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<ApiKey>, DbError> {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn revoke(pool: &Pool, id: Uuid) -> Result<bool, DbError> {
-    let client = pool.get().await?;
-    let n = client
-        .execute(
-            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
-            &[&id],
-        )
-        .await?;
+    let n = query::execute(
+        pool,
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
+        &[&id],
+    )
+    .await?;
     Ok(n == 1)
 }

@@ -5,6 +5,7 @@
 mod error;
 mod migrate;
 mod pool;
+mod query;
 
 pub mod completion;
 pub mod files;

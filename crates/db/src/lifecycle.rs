@@ -7,6 +7,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use crate::DbError;
+use crate::query;
 
 /// Expires up to `batch` pending files whose upload window closed more than `grace`
 /// ago and that no completion holds: their reservations are released and their upload
@@ -21,45 +22,39 @@ pub async fn expire_batch(
     margin: Duration,
     batch: i64,
 ) -> Result<u64, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "WITH due AS (
-                SELECT id, workspace_id, reserved_bytes FROM files
-                 WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1)
-                   AND (completion_claim_until IS NULL OR completion_claim_until < now())
-                 ORDER BY upload_expires_at
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED
-             ), per_ws AS (
-                SELECT workspace_id, sum(reserved_bytes)::int8 AS held FROM due GROUP BY workspace_id
-             ), w AS (
-                UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - per_ws.held
-                  FROM per_ws WHERE w.id = per_ws.workspace_id
-             ), f AS (
-                UPDATE files SET status = 'expired', reserved_bytes = 0, next_check_at = NULL,
-                                 completion_claim = NULL, completion_claim_until = NULL, updated_at = now()
-                  FROM due WHERE files.id = due.id
-                RETURNING files.upload_key, files.upload_expires_at
-             ), d AS (
-                -- Only the upload: a copy at the object key exists only if a completion
-                -- died between its copy and its transition, which reconciliation finds;
-                -- queuing it for every expired file would double the deletions.
-                INSERT INTO object_deletions (object_key, final_after)
-                SELECT upload_key, greatest(upload_expires_at + make_interval(secs => $3), now()) FROM f
-                ON CONFLICT (object_key) DO UPDATE
-                   SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
-             )
-             SELECT count(*) FROM f",
-        )
-        .await?;
-    let n: i64 = client
-        .query_one(
-            &stmt,
-            &[&grace.as_secs_f64(), &batch, &margin.as_secs_f64()],
-        )
-        .await?
-        .get(0);
+    let n: i64 = query::query_one(
+        pool,
+        "WITH due AS (
+            SELECT id, workspace_id, reserved_bytes FROM files
+             WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1)
+               AND (completion_claim_until IS NULL OR completion_claim_until < now())
+             ORDER BY upload_expires_at
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         ), per_ws AS (
+            SELECT workspace_id, sum(reserved_bytes)::int8 AS held FROM due GROUP BY workspace_id
+         ), w AS (
+            UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - per_ws.held
+              FROM per_ws WHERE w.id = per_ws.workspace_id
+         ), f AS (
+            UPDATE files SET status = 'expired', reserved_bytes = 0, next_check_at = NULL,
+                             completion_claim = NULL, completion_claim_until = NULL, updated_at = now()
+              FROM due WHERE files.id = due.id
+            RETURNING files.upload_key, files.upload_expires_at
+         ), d AS (
+            -- Only the upload: a copy at the object key exists only if a completion
+            -- died between its copy and its transition, which reconciliation finds;
+            -- queuing it for every expired file would double the deletions.
+            INSERT INTO object_deletions (object_key, final_after)
+            SELECT upload_key, greatest(upload_expires_at + make_interval(secs => $3), now()) FROM f
+            ON CONFLICT (object_key) DO UPDATE
+               SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
+         )
+         SELECT count(*) AS expired FROM f",
+        &[&grace.as_secs_f64(), &batch, &margin.as_secs_f64()],
+    )
+    .await?
+    .get("expired");
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
@@ -73,22 +68,19 @@ pub async fn claim_deletions(
     batch: i64,
     lease: Duration,
 ) -> Result<Vec<String>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "UPDATE object_deletions SET due_at = now() + make_interval(secs => $2), attempts = attempts + 1
-              WHERE object_key IN (
-                SELECT object_key FROM object_deletions WHERE due_at <= now()
-                 ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-             RETURNING object_key",
-        )
-        .await?;
-    Ok(client
-        .query(&stmt, &[&batch, &lease.as_secs_f64()])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
+    Ok(query::query(
+        pool,
+        "UPDATE object_deletions SET due_at = now() + make_interval(secs => $2), attempts = attempts + 1
+          WHERE object_key IN (
+            SELECT object_key FROM object_deletions WHERE due_at <= now()
+             ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING object_key",
+        &[&batch, &lease.as_secs_f64()],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get("object_key"))
+    .collect())
 }
 
 /// Records that the store confirmed an object's deletion: the entry goes away, unless
@@ -97,17 +89,16 @@ pub async fn claim_deletions(
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn finish_deletion(pool: &Pool, object_key: &str) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "WITH gone AS (
-                DELETE FROM object_deletions WHERE object_key = $1 AND final_after <= now()
-             )
-             UPDATE object_deletions SET due_at = final_after, attempts = 0
-              WHERE object_key = $1 AND final_after > now()",
-        )
-        .await?;
-    client.execute(&stmt, &[&object_key]).await?;
+    query::execute(
+        pool,
+        "WITH gone AS (
+            DELETE FROM object_deletions WHERE object_key = $1 AND final_after <= now()
+         )
+         UPDATE object_deletions SET due_at = final_after, attempts = 0
+          WHERE object_key = $1 AND final_after > now()",
+        &[&object_key],
+    )
+    .await?;
     Ok(())
 }
 
@@ -116,13 +107,12 @@ pub async fn finish_deletion(pool: &Pool, object_key: &str) -> Result<(), DbErro
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn purge_idempotency(pool: &Pool, batch: i64) -> Result<u64, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "DELETE FROM idempotency_keys WHERE ctid IN (
-                SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '24 hours'
-                 LIMIT $1 FOR UPDATE SKIP LOCKED)",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&batch]).await?)
+    query::execute(
+        pool,
+        "DELETE FROM idempotency_keys WHERE ctid IN (
+            SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '24 hours'
+             LIMIT $1 FOR UPDATE SKIP LOCKED)",
+        &[&batch],
+    )
+    .await
 }

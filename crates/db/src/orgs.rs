@@ -4,20 +4,20 @@ use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use crate::DbError;
+use crate::query;
 
 /// Creates an organization and returns its id.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn create(pool: &Pool, name: &str) -> Result<Uuid, DbError> {
-    let client = pool.get().await?;
     let id = Uuid::now_v7();
-    client
-        .execute(
-            "INSERT INTO organizations (id, name) VALUES ($1, $2)",
-            &[&id, &name],
-        )
-        .await?;
+    query::execute(
+        pool,
+        "INSERT INTO organizations (id, name) VALUES ($1, $2)",
+        &[&id, &name],
+    )
+    .await?;
     Ok(id)
 }
 
@@ -26,9 +26,6 @@ pub async fn create(pool: &Pool, name: &str) -> Result<Uuid, DbError> {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn exists(pool: &Pool, id: Uuid) -> Result<bool, DbError> {
-    let client = pool.get().await?;
-    let row = client
-        .query_opt("SELECT 1 FROM organizations WHERE id = $1", &[&id])
-        .await?;
+    let row = query::query_opt(pool, "SELECT 1 FROM organizations WHERE id = $1", &[&id]).await?;
     Ok(row.is_some())
 }

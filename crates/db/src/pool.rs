@@ -70,8 +70,6 @@ pub fn connect(settings: &PoolSettings) -> Result<Pool, DbError> {
 /// # Errors
 /// [`DbError`] when no connection can be had or the query fails.
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    let stmt = client.prepare_cached("SELECT 1").await?;
-    client.query_one(&stmt, &[]).await?;
+    crate::query::query_one(pool, "SELECT 1", &[]).await?;
     Ok(())
 }

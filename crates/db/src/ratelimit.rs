@@ -2,8 +2,10 @@
 //! one atomic statement, so every replica enforces one shared limit per key.
 
 use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 
 use crate::DbError;
+use crate::query;
 
 /// What one check found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,7 +21,6 @@ pub struct BucketState {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn take(pool: &Pool, key: &str, rate: f64, burst: f64) -> Result<BucketState, DbError> {
-    let client = pool.get().await?;
     // In ON CONFLICT DO UPDATE every `b.` is the locked, latest row, so concurrent
     // checks of one key serialize and each sees the previous one's result.
     const REFILLED: &str =
@@ -35,12 +36,17 @@ pub async fn take(pool: &Pool, key: &str, rate: f64, burst: f64) -> Result<Bucke
                  + make_interval(secs => ($3 - {REFILLED} + CASE WHEN {REFILLED} >= 1 THEN 1 ELSE 0 END) / $2)
          RETURNING last_allowed, tokens"
     );
-    let stmt = client.prepare_cached(&sql).await?;
-    let row = client.query_one(&stmt, &[&key, &rate, &burst]).await?;
-    Ok(BucketState {
-        allowed: row.get(0),
-        tokens: row.get(1),
-    })
+    let row = query::query_one(pool, &sql, &[&key, &rate, &burst]).await?;
+    Ok(BucketState::from_row(&row))
+}
+
+impl BucketState {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            allowed: row.get("last_allowed"),
+            tokens: row.get("tokens"),
+        }
+    }
 }
 
 /// Deletes up to `batch` buckets that have refilled completely (idle keys).
@@ -48,13 +54,12 @@ pub async fn take(pool: &Pool, key: &str, rate: f64, burst: f64) -> Result<Bucke
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn evict_full(pool: &Pool, batch: i64) -> Result<u64, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "DELETE FROM rate_limit_buckets WHERE key IN (
-                SELECT key FROM rate_limit_buckets WHERE full_at < clock_timestamp()
-                 LIMIT $1 FOR UPDATE SKIP LOCKED)",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&batch]).await?)
+    query::execute(
+        pool,
+        "DELETE FROM rate_limit_buckets WHERE key IN (
+            SELECT key FROM rate_limit_buckets WHERE full_at < clock_timestamp()
+             LIMIT $1 FOR UPDATE SKIP LOCKED)",
+        &[&batch],
+    )
+    .await
 }

@@ -7,9 +7,11 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
+use crate::query;
 
 /// A listed object of filegate's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,18 +28,21 @@ pub struct ListedKey<'a> {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn owned<'a>(pool: &Pool, keys: &[ListedKey<'a>]) -> Result<HashSet<&'a str>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT id, status, object_key, upload_key FROM files WHERE id = ANY($1::uuid[])",
-        )
-        .await?;
     let ids: Vec<Uuid> = keys.iter().map(|k| k.file).collect();
-    let rows = client.query(&stmt, &[&ids]).await?;
+    let rows = query::query(
+        pool,
+        "SELECT id, status, object_key, upload_key FROM files WHERE id = ANY($1::uuid[])",
+        &[&ids],
+    )
+    .await?;
     let mut owned = HashSet::new();
     for row in &rows {
-        let (id, status, object_key, upload_key): (Uuid, &str, &str, &str) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (id, status, object_key, upload_key): (Uuid, &str, &str, &str) = (
+            row.get("id"),
+            row.get("status"),
+            row.get("object_key"),
+            row.get("upload_key"),
+        );
         for k in keys.iter().filter(|k| k.file == id) {
             let live = if k.upload {
                 status == "pending" && k.key == upload_key
@@ -82,32 +87,32 @@ pub async fn missing_in_range(
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<MissingObject>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT f.id, f.workspace_id, f.object_key FROM files f
-              WHERE f.status = 'ready'
-                AND (f.workspace_id, f.id) > ($1, $2) AND (f.workspace_id, f.id) <= ($3, $4)
-                AND f.completed_at < $6 AND NOT (f.id = ANY($5::uuid[]))
-              ORDER BY f.workspace_id, f.id
-              LIMIT $7",
-        )
-        .await?;
-    Ok(client
-        .query(
-            &stmt,
-            &[
-                &after.0, &after.1, &through.0, &through.1, &listed, &before, &limit,
-            ],
-        )
-        .await?
-        .iter()
-        .map(|r| MissingObject {
-            file_uuid: r.get(0),
-            workspace_uuid: r.get(1),
-            remote_file_path: r.get(2),
-        })
-        .collect())
+    Ok(query::query(
+        pool,
+        "SELECT f.id, f.workspace_id, f.object_key FROM files f
+          WHERE f.status = 'ready'
+            AND (f.workspace_id, f.id) > ($1, $2) AND (f.workspace_id, f.id) <= ($3, $4)
+            AND f.completed_at < $6 AND NOT (f.id = ANY($5::uuid[]))
+          ORDER BY f.workspace_id, f.id
+          LIMIT $7",
+        &[
+            &after.0, &after.1, &through.0, &through.1, &listed, &before, &limit,
+        ],
+    )
+    .await?
+    .iter()
+    .map(MissingObject::from_row)
+    .collect())
+}
+
+impl MissingObject {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            file_uuid: row.get("id"),
+            workspace_uuid: row.get("workspace_id"),
+            remote_file_path: row.get("object_key"),
+        }
+    }
 }
 
 /// An arbitrary constant: the advisory lock that lets one reconciliation run at a time.
@@ -128,9 +133,12 @@ where
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let locked: bool = tx
-        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&RECONCILE_LOCK])
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock($1) AS locked",
+            &[&RECONCILE_LOCK],
+        )
         .await?
-        .get(0);
+        .get("locked");
     if !locked {
         return Ok(None);
     }

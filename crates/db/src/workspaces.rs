@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
+use crate::query;
 
 /// A workspace row.
 #[derive(Debug, Clone)]
@@ -31,25 +32,27 @@ pub struct Usage {
 const COLUMNS: &str = "id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
                        used_bytes, reserved_bytes, created_at, unique_names";
 
-fn from_row(row: &Row) -> Workspace {
-    let types: Vec<String> = row.get(5);
-    Workspace {
-        id: row.get(0),
-        organization_id: row.get(1),
-        name: row.get(2),
-        limits: Limits {
-            quota_bytes: row.get(3),
-            max_file_bytes: row.get(4),
-            // Only canonical names are ever written; anything else is skipped, not trusted.
-            allowed_types: types
-                .iter()
-                .filter_map(|t| ContentType::parse(t).ok())
-                .collect(),
-            unique_names: row.get(9),
-        },
-        used_bytes: row.get(6),
-        reserved_bytes: row.get(7),
-        created_at: row.get(8),
+impl Workspace {
+    fn from_row(row: &Row) -> Self {
+        let types: Vec<String> = row.get("allowed_content_types");
+        Self {
+            id: row.get("id"),
+            organization_id: row.get("organization_id"),
+            name: row.get("name"),
+            limits: Limits {
+                quota_bytes: row.get("quota_bytes"),
+                max_file_bytes: row.get("max_file_bytes"),
+                // Only canonical names are ever written; anything else is skipped, not trusted.
+                allowed_types: types
+                    .iter()
+                    .filter_map(|t| ContentType::parse(t).ok())
+                    .collect(),
+                unique_names: row.get("unique_names"),
+            },
+            used_bytes: row.get("used_bytes"),
+            reserved_bytes: row.get("reserved_bytes"),
+            created_at: row.get("created_at"),
+        }
     }
 }
 
@@ -63,20 +66,26 @@ pub async fn create(
     name: &str,
     limits: &Limits,
 ) -> Result<Workspace, DbError> {
-    let client = pool.get().await?;
     let types: Vec<&str> = limits.allowed_types.iter().map(|t| t.mime()).collect();
-    let row = client
-        .query_one(
-            &format!(
-                "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
-                                         unique_names) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
-            ),
-            &[&Uuid::now_v7(), &organization_id, &name, &limits.quota_bytes, &limits.max_file_bytes, &types,
-              &limits.unique_names],
-        )
-        .await?;
-    Ok(from_row(&row))
+    let row = query::query_one(
+        pool,
+        &format!(
+            "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
+                                     unique_names) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        ),
+        &[
+            &Uuid::now_v7(),
+            &organization_id,
+            &name,
+            &limits.quota_bytes,
+            &limits.max_file_bytes,
+            &types,
+            &limits.unique_names,
+        ],
+    )
+    .await?;
+    Ok(Workspace::from_row(&row))
 }
 
 /// One workspace, if it exists.
@@ -84,15 +93,14 @@ pub async fn create(
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn get(pool: &Pool, id: Uuid) -> Result<Option<Workspace>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM workspaces WHERE id = $1"))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id])
-        .await?
-        .as_ref()
-        .map(from_row))
+    Ok(query::query_opt(
+        pool,
+        &format!("SELECT {COLUMNS} FROM workspaces WHERE id = $1"),
+        &[&id],
+    )
+    .await?
+    .as_ref()
+    .map(Workspace::from_row))
 }
 
 /// A workspace's counters and live file count, read in one statement so they agree.
@@ -100,18 +108,27 @@ pub async fn get(pool: &Pool, id: Uuid) -> Result<Option<Workspace>, DbError> {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn usage(pool: &Pool, id: Uuid) -> Result<Option<Usage>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    Ok(query::query_opt(
+        pool,
+        &format!(
             "SELECT {COLUMNS}, (SELECT count(*) FROM files f \
-                                WHERE f.workspace_id = w.id AND f.status IN ('pending', 'ready')) \
+                                WHERE f.workspace_id = w.id AND f.status IN ('pending', 'ready')) AS file_count \
              FROM workspaces w WHERE id = $1"
-        ))
-        .await?;
-    Ok(client.query_opt(&stmt, &[&id]).await?.map(|row| Usage {
-        workspace: from_row(&row),
-        file_count: row.get(10),
-    }))
+        ),
+        &[&id],
+    )
+    .await?
+    .as_ref()
+    .map(Usage::from_row))
+}
+
+impl Usage {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            workspace: Workspace::from_row(row),
+            file_count: row.get("file_count"),
+        }
+    }
 }
 
 /// What `admin set-workspace` changes; `None` leaves a setting as it is.
@@ -133,30 +150,29 @@ pub async fn set_limits(
     id: Uuid,
     patch: &LimitsPatch,
 ) -> Result<Option<Workspace>, DbError> {
-    let client = pool.get().await?;
     let types: Option<Vec<&str>> = patch
         .allowed_types
         .as_ref()
         .map(|t| t.iter().map(|t| t.mime()).collect());
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE workspaces SET quota_bytes = coalesce($2, quota_bytes),
-                        max_file_bytes = coalesce($3, max_file_bytes),
-                        allowed_content_types = coalesce($4, allowed_content_types),
-                        unique_names = coalesce($5, unique_names)
-                  WHERE id = $1 RETURNING {COLUMNS}"
-            ),
-            &[
-                &id,
-                &patch.quota_bytes,
-                &patch.max_file_bytes,
-                &types,
-                &patch.unique_names,
-            ],
-        )
-        .await?;
-    Ok(row.as_ref().map(from_row))
+    let row = query::query_opt(
+        pool,
+        &format!(
+            "UPDATE workspaces SET quota_bytes = coalesce($2, quota_bytes),
+                    max_file_bytes = coalesce($3, max_file_bytes),
+                    allowed_content_types = coalesce($4, allowed_content_types),
+                    unique_names = coalesce($5, unique_names)
+              WHERE id = $1 RETURNING {COLUMNS}"
+        ),
+        &[
+            &id,
+            &patch.quota_bytes,
+            &patch.max_file_bytes,
+            &types,
+            &patch.unique_names,
+        ],
+    )
+    .await?;
+    Ok(row.as_ref().map(Workspace::from_row))
 }
 
 /// Sets (or, with `None`, clears) a workspace's rate-limit override. Returns `false`
@@ -169,14 +185,13 @@ pub async fn set_rate_limit(
     id: Uuid,
     limit: Option<(f64, i32)>,
 ) -> Result<bool, DbError> {
-    let client = pool.get().await?;
     let (rate, burst) = (limit.map(|l| l.0), limit.map(|l| l.1));
-    let n = client
-        .execute(
-            "UPDATE workspaces SET rate_limit_per_second = $2, rate_limit_burst = $3 WHERE id = $1",
-            &[&id, &rate, &burst],
-        )
-        .await?;
+    let n = query::execute(
+        pool,
+        "UPDATE workspaces SET rate_limit_per_second = $2, rate_limit_burst = $3 WHERE id = $1",
+        &[&id, &rate, &burst],
+    )
+    .await?;
     Ok(n == 1)
 }
 
@@ -192,13 +207,15 @@ pub struct RateScope {
 const RATE_SCOPE_COLUMNS: &str =
     "w.id, w.organization_id, w.rate_limit_per_second, w.rate_limit_burst";
 
-fn rate_scope_from_row(row: &Row) -> RateScope {
-    let rate: Option<f64> = row.get(2);
-    let burst: Option<i32> = row.get(3);
-    RateScope {
-        workspace_id: row.get(0),
-        organization_id: row.get(1),
-        rate_limit: rate.zip(burst),
+impl RateScope {
+    fn from_row(row: &Row) -> Self {
+        let rate: Option<f64> = row.get("rate_limit_per_second");
+        let burst: Option<i32> = row.get("rate_limit_burst");
+        Self {
+            workspace_id: row.get("id"),
+            organization_id: row.get("organization_id"),
+            rate_limit: rate.zip(burst),
+        }
     }
 }
 
@@ -207,17 +224,14 @@ fn rate_scope_from_row(row: &Row) -> RateScope {
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn rate_scope(pool: &Pool, id: Uuid) -> Result<Option<RateScope>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
-            "SELECT {RATE_SCOPE_COLUMNS} FROM workspaces w WHERE w.id = $1"
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&id])
-        .await?
-        .as_ref()
-        .map(rate_scope_from_row))
+    Ok(query::query_opt(
+        pool,
+        &format!("SELECT {RATE_SCOPE_COLUMNS} FROM workspaces w WHERE w.id = $1"),
+        &[&id],
+    )
+    .await?
+    .as_ref()
+    .map(RateScope::from_row))
 }
 
 /// The rate scope of the workspace a file lives in, if the file exists (in any state:
@@ -226,16 +240,15 @@ pub async fn rate_scope(pool: &Pool, id: Uuid) -> Result<Option<RateScope>, DbEr
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn rate_scope_of_file(pool: &Pool, file: Uuid) -> Result<Option<RateScope>, DbError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    Ok(query::query_opt(
+        pool,
+        &format!(
             "SELECT {RATE_SCOPE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id \
              WHERE f.id = $1"
-        ))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&file])
-        .await?
-        .as_ref()
-        .map(rate_scope_from_row))
+        ),
+        &[&file],
+    )
+    .await?
+    .as_ref()
+    .map(RateScope::from_row))
 }
