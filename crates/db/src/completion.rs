@@ -139,7 +139,7 @@ pub async fn mark_ready(
                        completed_at = now(), updated_at = now()
                   FROM w
                  WHERE files.id = $1 AND files.workspace_id = w.id
-                RETURNING files.*, w.organization_id
+                RETURNING files.*
              ), d AS (
                 INSERT INTO object_deletions (object_key, due_at, final_after)
                 SELECT upload_key, t, t FROM f,
@@ -148,8 +148,7 @@ pub async fn mark_ready(
                 ON CONFLICT (object_key) DO UPDATE
                    SET final_after = greatest(object_deletions.final_after, excluded.final_after)
              )
-             SELECT {} FROM f",
-            FILE_COLUMNS.replace("w.", "f.")
+             SELECT {FILE_COLUMNS} FROM f JOIN w ON w.id = f.workspace_id"
         ),
         &[&id, &size, &token, &etag, &margin.as_secs_f64()],
     )
@@ -189,7 +188,7 @@ pub async fn mark_rejected(
                        completed_at = now(), updated_at = now()
                   FROM w
                  WHERE files.id = $1 AND files.workspace_id = w.id
-                RETURNING files.*, w.organization_id
+                RETURNING files.*
              ), d AS (
                 -- The upload, and a copy an earlier attempt may have made to the object key.
                 INSERT INTO object_deletions (object_key, final_after)
@@ -202,8 +201,7 @@ pub async fn mark_rejected(
                 ON CONFLICT (object_key) DO UPDATE
                    SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
              )
-             SELECT {} FROM f",
-            FILE_COLUMNS.replace("w.", "f.")
+             SELECT {FILE_COLUMNS} FROM f JOIN w ON w.id = f.workspace_id"
         ),
         &[&id, &reason, &token, &margin.as_secs_f64()],
     )

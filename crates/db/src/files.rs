@@ -299,7 +299,9 @@ pub struct FileRow {
     pub upload_expires_at: DateTime<Utc>,
 }
 
-/// The columns [`FileRow::from_row`] reads, for a `files f JOIN workspaces w`.
+/// The columns [`FileRow::from_row`] reads, of a file `f` and its workspace `w`: a
+/// `files f JOIN workspaces w`, or CTEs by those names that return a file row and its
+/// workspace's `id` and `organization_id`.
 pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, f.name, f.path, f.local_file_path, \
      f.labels, f.public_url, f.content_type, f.size_bytes, f.reserved_bytes, f.checksum_sha256, f.status, \
      f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at, \
