@@ -1,5 +1,7 @@
 use tokio_postgres::error::SqlState;
 
+use crate::Constraint;
+
 /// A database failure. Expected outcomes are never errors.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -13,11 +15,15 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// The constraint a failed statement violated, if any.
+    /// The constraint a failed statement violated, when it is one the code reacts to
+    /// (a violation of any other constraint is `None`).
     #[must_use]
-    pub fn constraint(&self) -> Option<&str> {
+    pub fn constraint(&self) -> Option<Constraint> {
         match self {
-            Self::Query(e) => e.as_db_error().and_then(|d| d.constraint()),
+            Self::Query(e) => e
+                .as_db_error()
+                .and_then(|d| d.constraint())
+                .and_then(Constraint::from_name),
             Self::Unavailable(_) => None,
         }
     }

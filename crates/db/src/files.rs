@@ -6,12 +6,8 @@ use filegate_domain::{FileSpec, FileStatus};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::DbError;
 use crate::query::{self, Conn};
-
-/// The name of the partial unique index on live (workspace, path, name).
-pub const LIVE_NAME_CONSTRAINT: &str = "files_live_name_path";
-const IDEMPOTENCY_CONSTRAINT: &str = "idempotency_keys_pkey";
+use crate::{Constraint, DbError};
 
 /// One file of a reservation, with the ids and object key the server chose.
 #[derive(Debug, Clone)]
@@ -171,10 +167,10 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
             })
         }
         Err(e) => match e.constraint() {
-            Some(LIVE_NAME_CONSTRAINT) => Ok(ReserveOutcome::Duplicate),
-            Some(IDEMPOTENCY_CONSTRAINT) => Ok(ReserveOutcome::IdempotencyKeyTaken),
-            Some("workspaces_within_quota") => Ok(ReserveOutcome::QuotaExceeded),
-            _ => Err(e),
+            Some(Constraint::LiveNamePath) => Ok(ReserveOutcome::Duplicate),
+            Some(Constraint::IdempotencyKey) => Ok(ReserveOutcome::IdempotencyKeyTaken),
+            Some(Constraint::WithinQuota) => Ok(ReserveOutcome::QuotaExceeded),
+            None => Err(e),
         },
     }
 }
@@ -603,13 +599,8 @@ pub async fn update(
     match result {
         Ok(Some(row)) => Ok(UpdateOutcome::Updated(Box::new(FileRow::from_row(&row)))),
         Ok(None) => Ok(UpdateOutcome::NotFound),
-        Err(e) => {
-            if e.constraint() == Some(LIVE_NAME_CONSTRAINT) {
-                Ok(UpdateOutcome::Duplicate)
-            } else {
-                Err(e)
-            }
-        }
+        Err(e) if e.constraint() == Some(Constraint::LiveNamePath) => Ok(UpdateOutcome::Duplicate),
+        Err(e) => Err(e),
     }
 }
 

@@ -2,6 +2,7 @@
 //! query the service issues. Expected outcomes (not found, quota full, duplicate) are
 //! values in the return types; [`DbError`] is only for failures.
 
+mod constraint;
 mod error;
 mod migrate;
 mod pool;
@@ -17,6 +18,7 @@ pub mod reconcile;
 pub mod tls;
 pub mod workspaces;
 
+pub use constraint::Constraint;
 pub use deadpool_postgres::Pool;
 pub use error::DbError;
 pub use migrate::{MigrateError, migrate, migrate_with_ca};

@@ -2,7 +2,7 @@
 //! Every command prints one line of text, or one JSON object with `--json`.
 
 use anyhow::{Context as _, bail};
-use filegate_db::{Pool, keys, orgs, workspaces};
+use filegate_db::{Constraint, Pool, keys, orgs, workspaces};
 use filegate_domain::Limits;
 use serde_json::json;
 
@@ -75,7 +75,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             };
             let ws = match workspaces::set_limits(&pool, workspace, &patch).await {
                 Ok(ws) => ws,
-                Err(e) if e.constraint() == Some("workspaces_within_quota") => {
+                Err(e) if e.constraint() == Some(Constraint::WithinQuota) => {
                     bail!("the workspace already holds more than that quota")
                 }
                 Err(e) => return Err(e.into()),
