@@ -1,0 +1,29 @@
+//! Files: reserving a batch, reading, listing, changing and deleting file rows, and
+//! the idempotency records of reservations. Everything is reachable here as
+//! `files::…`; the submodules only group it:
+//!
+//! - `reserve`: [`Reservation`], [`reserve()`], [`RESERVE_SQL`], [`live_names`]
+//! - `idempotency`: [`IdempotencyRecord`], [`idempotent_response`], and for a replay
+//!   [`uploads`] and [`extend_upload_window`]
+//! - `rows`: [`FileRow`], [`find`], [`get`]
+//! - `list`: [`ListQuery`], [`ListShape`], [`list_sql`], [`list()`]
+//! - `edit`: [`FilePatch`], [`update`], [`delete`]
+//!
+//! Completion's claims and transitions (pending to ready or rejected) are in
+//! [`crate::completion`]; the reaper's expiry of abandoned uploads is in
+//! [`crate::lifecycle`].
+
+mod edit;
+mod idempotency;
+mod list;
+mod reserve;
+mod rows;
+
+pub use edit::{FilePatch, UpdateOutcome, delete, update};
+pub use idempotency::{
+    IdempotencyRecord, StoredResponse, Upload, extend_upload_window, idempotent_response, uploads,
+};
+pub use list::{ListPosition, ListQuery, ListShape, list, list_sql};
+pub use reserve::{NewFile, RESERVE_SQL, Reservation, ReserveOutcome, live_names, reserve};
+pub(crate) use rows::FILE_COLUMNS;
+pub use rows::{FileRow, find, get};

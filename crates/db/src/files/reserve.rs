@@ -1,0 +1,222 @@
+//! Reserving a batch: one statement takes the quota, inserts the files and stores the
+//! idempotency record, or does none of it (an expired record of the same key is
+//! deleted first). Also which names of a refused batch are taken.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use filegate_domain::FileSpec;
+use uuid::Uuid;
+
+use super::IdempotencyRecord;
+use crate::query::{self, Conn};
+use crate::{Constraint, DbError};
+
+/// One file of a reservation, with the ids and object key the server chose.
+#[derive(Debug, Clone)]
+pub struct NewFile<'a> {
+    pub id: Uuid,
+    /// Where downloads are served from (`remote_file_path`); no URL can write it.
+    pub object_key: String,
+    /// Where the client's presigned PUT writes.
+    pub upload_key: String,
+    pub spec: &'a FileSpec,
+    /// Bytes held against the quota until completion.
+    pub reserved_bytes: i64,
+}
+
+/// A batch to reserve in one statement.
+#[derive(Debug, Clone)]
+pub struct Reservation<'a> {
+    pub workspace_id: Uuid,
+    pub organization_id: Uuid,
+    pub created_by: Uuid,
+    pub upload_expires_at: DateTime<Utc>,
+    /// When the finalizer first looks for the uploads without being asked.
+    pub first_check_at: DateTime<Utc>,
+    pub files: Vec<NewFile<'a>>,
+    /// `Idempotency-Key` with the request digest and the response to replay.
+    pub idempotency: Option<IdempotencyRecord<'a>>,
+}
+
+/// How a reservation ended; only `Reserved` changed anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    Reserved,
+    /// The workspace's quota (or the workspace itself, for another organization) refused.
+    QuotaExceeded,
+    /// A live file already has one of the batch's name + path.
+    Duplicate,
+    /// The `Idempotency-Key` was used already (concurrently, or within 24 h).
+    IdempotencyKeyTaken,
+}
+
+/// Reserves a whole batch in one statement: the guarded workspace counter update, the
+/// multi-row insert of the files and the idempotency record all happen or none does.
+/// Two concurrent batches can never together exceed the quota, because the guarded
+/// UPDATE serializes on the workspace row and re-checks the quota after the wait.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome, DbError> {
+    let total: i64 = r
+        .files
+        .iter()
+        .map(|f| f.reserved_bytes)
+        .fold(0i64, i64::saturating_add);
+    let n = r.files.len();
+    let (
+        mut ids,
+        mut names,
+        mut paths,
+        mut locals,
+        mut labels,
+        mut urls,
+        mut types,
+        mut sizes,
+        mut reserved,
+        mut sums,
+        mut keys,
+        mut upload_keys,
+    ) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for f in &r.files {
+        ids.push(f.id);
+        names.push(f.spec.name.as_str());
+        paths.push(f.spec.path.as_str());
+        locals.push(f.spec.local_file_path.as_deref());
+        labels.push(serde_json::Value::from(f.spec.labels.to_strings()));
+        urls.push(f.spec.public_url.as_ref().map(|u| u.as_str()));
+        types.push(f.spec.content_type.mime());
+        sizes.push(f.spec.size_bytes);
+        reserved.push(f.reserved_bytes);
+        sums.push(f.spec.checksum.map(|c| c.to_base64()));
+        keys.push(f.object_key.as_str());
+        upload_keys.push(f.upload_key.as_str());
+    }
+    let (idem_key, idem_hash, idem_response) = match &r.idempotency {
+        Some(i) => (
+            Some(i.key),
+            Some(i.request_sha256.as_slice()),
+            Some(i.response),
+        ),
+        None => (None, None, None),
+    };
+    let conn = Conn::get(pool).await?;
+    if let Some(key) = idem_key {
+        // A record past its 24-hour horizon no longer blocks the key.
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND key = $2 \
+             AND created_at < now() - interval '24 hours'",
+            &[&r.created_by, &key],
+        )
+        .await?;
+    }
+    let result = conn
+        .query_one(
+            RESERVE_SQL,
+            &[
+                &r.workspace_id,
+                &r.organization_id,
+                &total,
+                &r.created_by,
+                &r.upload_expires_at,
+                &ids,
+                &names,
+                &paths,
+                &locals,
+                &labels,
+                &urls,
+                &types,
+                &sizes,
+                &reserved,
+                &sums,
+                &keys,
+                &idem_key,
+                &idem_hash,
+                &idem_response,
+                &upload_keys,
+                &r.first_check_at,
+            ],
+        )
+        .await;
+    match result {
+        Ok(row) => {
+            let inserted: i64 = row.get("inserted");
+            Ok(if inserted == 0 {
+                ReserveOutcome::QuotaExceeded
+            } else {
+                ReserveOutcome::Reserved
+            })
+        }
+        Err(e) => match e.constraint() {
+            Some(Constraint::LiveNamePath) => Ok(ReserveOutcome::Duplicate),
+            Some(Constraint::IdempotencyKey) => Ok(ReserveOutcome::IdempotencyKeyTaken),
+            Some(Constraint::WithinQuota) => Ok(ReserveOutcome::QuotaExceeded),
+            None => Err(e),
+        },
+    }
+}
+
+/// The reservation statement (also driven by `scripts/bench` through pgbench).
+pub const RESERVE_SQL: &str = "\
+WITH ws AS (
+    UPDATE workspaces
+       SET reserved_bytes = reserved_bytes + $3
+     WHERE id = $1 AND organization_id = $2
+       AND used_bytes + reserved_bytes + $3 <= quota_bytes
+    RETURNING id, unique_names
+), ins AS (
+    INSERT INTO files (id, workspace_id, name, path, local_file_path, labels, public_url, content_type,
+                       size_bytes, reserved_bytes, checksum_sha256, object_key, upload_key, created_by,
+                       upload_expires_at, next_check_at, unique_name)
+    SELECT f.id, ws.id, f.name, f.path, f.local_file_path,
+           ARRAY(SELECT jsonb_array_elements_text(f.labels)), f.public_url, f.content_type,
+           f.size_bytes, f.reserved_bytes, f.checksum, f.object_key, f.upload_key, $4, $5, $21,
+           ws.unique_names
+      FROM ws,
+           unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[],
+                  $13::int8[], $14::int8[], $15::text[], $16::text[], $20::text[])
+           AS f(id, name, path, local_file_path, labels, public_url, content_type,
+                size_bytes, reserved_bytes, checksum, object_key, upload_key)
+    RETURNING 1
+), idem AS (
+    INSERT INTO idempotency_keys (api_key_id, key, request_sha256, response)
+    SELECT $4, $17, $18, $19 FROM ws WHERE $17::text IS NOT NULL
+)
+SELECT count(*) AS inserted FROM ins";
+
+/// Which of `(path, name)` pairs are held by live files of a workspace; used to say
+/// which entries of a refused batch collided.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+pub async fn live_names(
+    pool: &Pool,
+    workspace_id: Uuid,
+    pairs: &[(&str, &str)],
+) -> Result<Vec<(String, String)>, DbError> {
+    let (paths, names): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    Ok(query::query(
+        pool,
+        "SELECT f.path, f.name FROM files f \
+         JOIN unnest($2::text[], $3::text[]) AS q(path, name) ON q.path = f.path AND q.name = f.name \
+         WHERE f.workspace_id = $1 AND f.status IN ('pending', 'ready') AND f.unique_name",
+        &[&workspace_id, &paths, &names],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get("path"), r.get("name")))
+    .collect())
+}
