@@ -6,6 +6,11 @@
 //! copies the verified version to the served key and moves the file. Nothing is held
 //! open across the object-store calls (no transaction, no row lock), so a slow store
 //! never pins database connections.
+//!
+//! Here too: [`claim`] and [`release`], the transitions [`mark_ready`] and
+//! [`mark_rejected`], the finalizer's schedule of looks ([`due_for_look`],
+//! [`retry_look`]), the look-up of an S3 event's files ([`pending_by_upload_key`]) and
+//! the database's clock ([`now`]).
 
 use std::time::Duration;
 

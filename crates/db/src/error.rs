@@ -1,3 +1,6 @@
+//! [`DbError`](crate::DbError): the database was unavailable (a retry may succeed) or a
+//! statement failed, and which [`Constraint`](crate::Constraint) it violated.
+
 use tokio_postgres::error::SqlState;
 
 use crate::Constraint;

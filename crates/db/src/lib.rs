@@ -1,6 +1,12 @@
 //! filegate's Postgres layer: the connection pool, the embedded migrations and every
-//! query the service issues. Expected outcomes (not found, quota full, duplicate) are
-//! values in the return types; [`DbError`] is only for failures.
+//! query the service issues, one module per concern (files, completion, lifecycle,
+//! workspaces, keys, orgs, rate limits, reconciliation). Each function holds its
+//! statement and runs it through one private helper (prepared and cached per
+//! connection); rows are read by column name.
+//!
+//! Expected outcomes (not found, quota full, duplicate) are values in the return
+//! types; [`DbError`] is only for failures, and names the [`Constraint`] a failed
+//! statement violated when the code reacts to that one.
 
 mod constraint;
 mod error;

@@ -1,3 +1,6 @@
+//! The embedded migrations (`migrations/` at the repository root), applied under an
+//! advisory lock.
+
 mod embedded {
     refinery::embed_migrations!("../../migrations");
 }

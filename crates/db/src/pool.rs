@@ -1,3 +1,5 @@
+//! The connection pool: its settings, building it, and a readiness ping.
+
 use std::str::FromStr;
 use std::time::Duration;
 

@@ -3,7 +3,9 @@
 //! connection), then the call, with any failure turned into a [`DbError`].
 //!
 //! The free functions take a connection for one statement; [`Conn`] keeps one for a
-//! function that runs several statements on the same session.
+//! function that runs several statements on the same session. Only two places talk to
+//! a client directly: reconciliation's lock, which lives in a transaction, and the
+//! migrations, which run on a connection of their own outside the pool.
 
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::Row;

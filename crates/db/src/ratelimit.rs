@@ -1,5 +1,6 @@
 //! The `postgres` rate-limit store: one token bucket per row, checked and charged by
-//! one atomic statement, so every replica enforces one shared limit per key.
+//! one atomic statement, so every replica enforces one shared limit per key; idle
+//! buckets that have refilled are evicted in batches.
 
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;

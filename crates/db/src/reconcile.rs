@@ -2,6 +2,7 @@
 //! have no object in a stretch of the bucket's listing. filegate's keys name their
 //! file (`{workspace}/{file}`, `uploads/{workspace}/{file}`), so every look-up is by id,
 //! and the bucket's byte order of object keys is the order of `(workspace_id, id)`.
+//! Also the advisory lock that lets one reconciliation run at a time ([`exclusively`]).
 
 use std::collections::HashSet;
 

@@ -1,4 +1,5 @@
-//! Workspaces: their limits and their quota counters.
+//! Workspaces: creating one, its limits and quota counters, its usage, and its
+//! rate-limit override with the scope the rate limiter reads.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
