@@ -117,23 +117,29 @@ seed_binary() { # seed_binary NAME DEST
   log "seeded $dest from $seed"
 }
 
-# Installs Garage into the cache once (cargo install, ~7 minutes on 2 cores), or
-# copies the digest-checked prebuilt binary from a cache seed when there is one.
-ensure_garage() {
-  [ -x "$GARAGE_BIN" ] && return 0
+# Installs CRATE VERSION's binary BIN into the cache once with `cargo install` (more
+# cargo arguments after TIME, what the log says it takes), or copies the digest-checked
+# prebuilt CRATE-VERSION from a cache seed when there is one. One install at a time.
+ensure_cargo_binary() { # ensure_cargo_binary CRATE VERSION BIN TIME [CARGO_ARGS...]
+  local crate=$1 version=$2 bin=$3 time=$4; shift 4
+  [ -x "$bin" ] && return 0
   mkdir -p "$FILEGATE_CACHE"
   ensure_apt_package flock util-linux
-  exec 9>"$FILEGATE_CACHE/garage.lock"
-  flock 9
-  [ -x "$GARAGE_BIN" ] || seed_binary "garage-$GARAGE_VERSION" "$GARAGE_BIN" || true
-  if [ ! -x "$GARAGE_BIN" ]; then
-    log "installing Garage $GARAGE_VERSION into $FILEGATE_CACHE (once; about 7 minutes on 2 cores)"
-    cargo install garage --version "$GARAGE_VERSION" --locked --quiet \
-      --root "$FILEGATE_CACHE/garage-$GARAGE_VERSION" --target-dir "$FILEGATE_CACHE/build-garage"
-    rm -rf "$FILEGATE_CACHE/build-garage"
-  fi
-  flock -u 9
+  (
+    flock 9
+    [ -x "$bin" ] || seed_binary "$crate-$version" "$bin" || true
+    if [ ! -x "$bin" ]; then
+      log "installing $crate $version into $FILEGATE_CACHE (once; $time)"
+      cargo install "$crate" --version "$version" --locked --quiet "$@" \
+        --root "$FILEGATE_CACHE/$crate-$version" --target-dir "$FILEGATE_CACHE/build-$crate"
+      rm -rf "$FILEGATE_CACHE/build-$crate"
+    fi
+  ) 9>"$FILEGATE_CACHE/$crate.lock"
+  [ -x "$bin" ] || die "could not install $crate $version into $FILEGATE_CACHE"
 }
+
+# Garage: cargo install takes 7-13 minutes on 2 cores.
+ensure_garage() { ensure_cargo_binary garage "$GARAGE_VERSION" "$GARAGE_BIN" "7 to 13 minutes on 2 cores"; }
 
 # Starts a single-node Garage in DIR with the fixed credentials and BUCKET, serving S3
 # on 127.0.0.1:S3_PORT. Sets GARAGE_CONFIG; writes DIR/garage.pid.

@@ -44,7 +44,8 @@ contract_checks() {
   psql "$PG_URL" -qc "create database \"$db\""
   (
     export FILEGATE_DATABASE_URL="${PG_URL%/*}/$db" FILEGATE_LISTEN="127.0.0.1:$port"
-    export FILEGATE_S3_ENDPOINT="$FILEGATE_TEST_S3_ENDPOINT" FILEGATE_S3_REGION="$S3_REGION"
+    # Garage: the browser upload needs bucket CORS, which not every store of the matrix has.
+    export FILEGATE_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" FILEGATE_S3_REGION="$S3_REGION"
     export FILEGATE_S3_BUCKET="fgt-contract-$RUN" FILEGATE_S3_CREATE_BUCKET=true
     export FILEGATE_S3_ACCESS_KEY_ID="$S3_KEY_ID" FILEGATE_S3_SECRET_ACCESS_KEY="$S3_SECRET"
     export FILEGATE_RATE_LIMIT_PER_SECOND=100000 FILEGATE_RATE_LIMIT_BURST=100000 FILEGATE_LOG=warn
@@ -88,28 +89,75 @@ fault_checks() {
   log "running the fault tests (Postgres restarted, Garage stopped, filegate killed)"
   FILEGATE_TEST_DATABASE_URL="$fault_pg" FILEGATE_FAULT_PG_DIR="$WORK/fault-pg" FILEGATE_FAULT_PG_PORT="$port" \
   FILEGATE_FAULT_GARAGE_DIR="$WORK/garage" FILEGATE_FAULT_GARAGE_PORTS="$S3_PORT $RPC_PORT $ADMIN_PORT" \
+  FILEGATE_TEST_STORE=garage FILEGATE_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" \
+  FILEGATE_TEST_S3_REGION="$S3_REGION" FILEGATE_TEST_S3_ACCESS_KEY_ID="$S3_KEY_ID" \
+  FILEGATE_TEST_S3_SECRET_ACCESS_KEY="$S3_SECRET" \
   FILEGATE_FAULT_CTL="$ROOT/scripts/fault-ctl" \
     "${runner[@]}" -p filegate-tests --test faults --no-fail-fast "${include_ignored[@]}"
 }
 
-# The guarantees that rest on what the store enforces, again against Ceph RGW (Debian's
-# radosgw 16.2), which ignores x-amz-checksum-sha256 and copy preconditions where
-# Garage enforces them.
-ceph_checks() {
-  ensure_ceph
-  local port; port=$(free_port)
+# The store matrix (scripts/lib/stores.sh): on Garage, Ceph RGW and s3s-fs, `filegate
+# doctor` must find what filegate needs and name what each store lacks, and the API
+# suite runs on each (the main run already covered FILEGATE_TEST_STORE's); on s3rver,
+# which enforces nothing, the doctor must fail and `serve` must refuse to start without
+# the override. Each doctor table goes into the README.
+store_checks() {
   # set -e does not hold inside a function called with `||`: each stage keeps its tests'
   # status and returns it after stopping what it started.
-  local status=0
-  log "starting Ceph RGW on 127.0.0.1:$port"
-  start_ceph "$WORK/ceph" "$port" "filegate-test"
-  log "running the store-dependent tests against Ceph RGW"
-  FILEGATE_TEST_S3_ENDPOINT="http://127.0.0.1:$port" FILEGATE_TEST_S3_REGION="$CEPH_S3_REGION" \
-  FILEGATE_TEST_S3_ACCESS_KEY_ID="$CEPH_S3_KEY_ID" FILEGATE_TEST_S3_SECRET_ACCESS_KEY="$CEPH_S3_SECRET" \
-    "${runner[@]}" -p filegate-tests --test api --no-fail-fast -- integrity::ready_bytes_ integrity::store_ \
-    || status=$?
-  stop_ceph "$WORK/ceph"
+  local status=0 name dir filter
+  mkdir -p "$WORK/doctor"
+  for name in $STORES_MATRIX s3rver; do
+    ensure_store "$name"
+    dir="$WORK/store-$name"
+    log "starting $name for the store matrix"
+    start_store "$name" "$dir" "filegate-test"
+    filter=the_doctor_finds_what_filegate_needs
+    [ "$name" = s3rver ] && filter=enforces_nothing
+    store_env "$name" FILEGATE_TEST_DOCTOR_DIR="$WORK/doctor" \
+      "${runner[@]}" -p filegate-tests --test stores --no-fail-fast "${include_ignored[@]}" "$filter" \
+      || status=$?
+    if [ "$name" != s3rver ] && [ "$name" != "$STORE" ]; then
+      log "running the API suite against $name"
+      store_env "$name" "${runner[@]}" -p filegate-tests --test api --no-fail-fast || status=$?
+    fi
+    stop_store "$name" "$dir"
+  done
+  write_doctor_tables "$WORK/doctor" || status=$?
   return "$status"
+}
+
+# Runs COMMAND with the test variables naming the store start_store last started.
+store_env() { # store_env NAME [VAR=VALUE...] COMMAND...
+  local name=$1; shift
+  env FILEGATE_TEST_STORE="$name" FILEGATE_TEST_S3_ENDPOINT="$STORE_ENDPOINT" \
+    FILEGATE_TEST_S3_REGION="$STORE_REGION" FILEGATE_TEST_S3_ACCESS_KEY_ID="$STORE_KEY_ID" \
+    FILEGATE_TEST_S3_SECRET_ACCESS_KEY="$STORE_SECRET" "$@"
+}
+
+# Puts the doctor tables the stores tests wrote into README.md (between its
+# doctor:start and doctor:end markers).
+write_doctor_tables() { # write_doctor_tables DIR
+  python3 - "$1" "$ROOT/README.md" <<'PY'
+import datetime, os, re, sys
+folder, readme = sys.argv[1], sys.argv[2]
+stores = [("garage", "Garage 2.5.0"), ("ceph", "Ceph RGW 16.2 (Debian's radosgw)"),
+          ("s3s-fs", "s3s-fs 0.14.1"), ("s3rver", "s3rver 3.7.1 (enforces nothing)")]
+missing = [n for n, _ in stores if not os.path.exists(os.path.join(folder, n + ".txt"))]
+if missing:
+    sys.exit("no doctor table for: " + ", ".join(missing))
+parts = ["<!-- doctor:start -->",
+         "`filegate doctor --cors-origins http://localhost:5173` on each store of the test matrix, "
+         "as `scripts/test` last ran it (%s):" % datetime.date.today().isoformat()]
+for name, title in stores:
+    table = open(os.path.join(folder, name + ".txt")).read().rstrip()
+    parts += ["", "**%s**" % title, "", "```text", table, "```"]
+parts.append("<!-- doctor:end -->")
+text = open(readme).read()
+if "<!-- doctor:start -->" not in text:
+    sys.exit("README.md has no doctor:start marker")
+text = re.sub(r"<!-- doctor:start -->.*?<!-- doctor:end -->", lambda m: "\n".join(parts), text, flags=re.S)
+open(readme, "w").write(text)
+PY
 }
 
 # The compose stack and the containers suite, on images built here with no registry

@@ -1,4 +1,5 @@
-use filegate_tests::{Answer, spawn_app};
+use filegate_storage::probe::Capability;
+use filegate_tests::{Answer, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_answers_200_without_credentials() {
@@ -16,6 +17,51 @@ async fn readyz_answers_200_when_postgres_and_the_bucket_answer() {
     assert_eq!(res.status, 200, "{:?}", res.body);
     assert_eq!(res.body["checks"]["database"], "ok");
     assert_eq!(res.body["checks"]["object_store"], "ok");
+    // What the start-up probe found, one result per capability.
+    let caps = res.body["store_capabilities"]
+        .as_object()
+        .expect("store_capabilities");
+    assert_eq!(caps.len(), Capability::ALL.len(), "{caps:?}");
+    let report = app.store.as_ref().expect("the probe ran");
+    for capability in Capability::ALL {
+        let result = caps[capability.name()].as_str().expect("a result");
+        assert!(
+            ["yes", "no", "skipped", "unknown"].contains(&result),
+            "{result}"
+        );
+        assert_eq!(
+            result == "yes",
+            report.has(capability),
+            "{}",
+            capability.name()
+        );
+    }
+    assert_eq!(caps["signature_checked"], "yes");
+}
+
+#[tokio::test]
+async fn with_the_store_probe_off_readyz_says_so_and_uploads_still_complete_by_hashing() {
+    let app = spawn_app_with(|s| s.storage.s3_skip_probe = true).await;
+    assert!(app.store.is_none());
+    let res = Answer::of(app.get_anonymous("/readyz").await).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    assert!(res.body["store_capabilities"].is_null(), "{:?}", res.body);
+    // Nothing the store reports is trusted: the declared digest is checked by reading
+    // the object, and a wrong one is still caught.
+    let good = app.reserve_and_upload("a.txt", b"hello".to_vec()).await;
+    assert_eq!(app.complete(&good).await.status, 200);
+    let bad = app
+        .reserve(serde_json::json!({ "name": "b.txt", "size_bytes": 5, "checksum_sha256": filegate_tests::sha256_b64(b"hello") }))
+        .await;
+    match app.upload(&bad, b"HELLO".to_vec()).await {
+        // The store refused the other bytes itself.
+        400 => {}
+        200 => app
+            .complete(&bad)
+            .await
+            .assert_error(422, "upload_mismatch"),
+        other => panic!("the store answered {other}"),
+    }
 }
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! "Ready means verified bytes", against every client: one that PUTs again after
 //! `ready`, one that never calls complete, S3 event deliveries, and objects that outlive
-//! their rows. Real Postgres and a real S3 store; `scripts/test` also runs the
-//! `ready_bytes_` and `store_` tests against Ceph RGW, which ignores checksums and copy
-//! preconditions.
+//! their rows. Real Postgres and a real S3 store; `scripts/test` runs them on Garage,
+//! Ceph RGW (which ignores signed checksums and copy preconditions) and s3s-fs.
 
 use std::time::{Duration, Instant};
 

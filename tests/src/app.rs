@@ -26,6 +26,8 @@ pub struct TestApp {
     pub settings: ServeSettings,
     pub http: reqwest::Client,
     pub tenant: Tenant,
+    /// What the app's start-up probe found the store to do.
+    pub store: Option<filegate_storage::probe::Report>,
 }
 
 impl TestApp {
@@ -120,6 +122,21 @@ impl TestApp {
             .await;
         assert_eq!(self.upload(&file, bytes).await, 200, "upload {name}");
         file
+    }
+
+    /// Whether the store was seen to do `capability`. A test whose assertion rests on
+    /// it asks here and, where the store lacks it, asserts what filegate does instead;
+    /// it says so on stderr, by the capability's name.
+    #[must_use]
+    pub fn store_has(&self, capability: filegate_storage::probe::Capability) -> bool {
+        let has = self.store.as_ref().is_some_and(|r| r.has(capability));
+        if !has {
+            eprintln!(
+                "store lacks {}: asserting filegate's fallback instead",
+                capability.name()
+            );
+        }
+        has
     }
 
     /// The typed API client, as the tenant.

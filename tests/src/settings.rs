@@ -63,6 +63,8 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             s3_create_bucket: true,
             s3_apply_cors: false,
             s3_trust_copy_precondition: false,
+            s3_skip_probe: false,
+            unsafe_allow_unenforcing_store: false,
             presign_ttl_secs: 900,
             download_ttl_secs: 300,
         },

@@ -55,6 +55,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeSettings)) -> TestA
         .await
         .expect("build the application");
     let port = app.port();
+    let store = app.store_report().cloned();
     tokio::spawn(app.run_until_stopped());
     let pool = filegate_db::connect(&settings.database.pool()).expect("pool");
     // Straight to the store, even when the app goes through a fault proxy.
@@ -74,5 +75,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeSettings)) -> TestA
             .build()
             .expect("client"),
         tenant,
+        store,
     }
 }

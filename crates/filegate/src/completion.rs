@@ -354,7 +354,7 @@ async fn promote(state: &AppState, file: &FileRow, etag: &str) -> Result<bool, A
     {
         CopyOutcome::SourceChanged => return Ok(false),
         // The store refused copies of any other version: this is the verified one.
-        CopyOutcome::Copied { .. } if state.settings.storage.s3_trust_copy_precondition => {
+        CopyOutcome::Copied { .. } if state.store_trust.copy_precondition => {
             return Ok(true);
         }
         CopyOutcome::Copied { etag: Some(copied) } => Some(copied),
@@ -404,14 +404,16 @@ async fn inspect(state: &AppState, file: &FileRow) -> Result<Inspection, ApiErro
         return Ok(invalid);
     }
     if let Some(expected) = &file.checksum_sha256 {
-        let actual = match head
+        let stored = head
             .checksum_sha256
             .as_deref()
-            .and_then(|c| Checksum::parse(c).ok())
-        {
+            .filter(|_| state.store_trust.stored_checksum)
+            .and_then(|c| Checksum::parse(c).ok());
+        let actual = match stored {
             Some(stored) => stored,
-            // The store kept no digest (written without one, or a store that ignores
-            // checksums): hash the very version inspected.
+            // The store kept no digest, or is not trusted to have checked the one it
+            // reports (it was not seen to refuse a body of another digest): hash the
+            // very version inspected.
             None => match state.storage.read_all(key, Some(&etag)).await? {
                 Some(all) if i64::try_from(all.bytes.len()).ok() == Some(head.size) => {
                     Checksum::from_digest(Sha256::digest(&all.bytes).into())

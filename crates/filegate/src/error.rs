@@ -333,7 +333,11 @@ impl From<DbError> for ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Unavailable(_) => Self::unavailable("the object store", e),
+            // A store answering 501 to an operation filegate needs is as unusable as a
+            // store that is down (and was reported as such before it had a name).
+            StorageError::Unavailable(_) | StorageError::NotImplemented(_) => {
+                Self::unavailable("the object store", e)
+            }
             _ => Self::internal(e),
         }
     }

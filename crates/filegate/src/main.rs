@@ -86,6 +86,7 @@ async fn run(command: Command) -> Result<ExitCode, BoxError> {
             }
         }
         Command::Reconcile(args) => return run_reconcile(&args).await,
+        Command::Doctor(args) => return filegate::doctor::run(&args).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -56,6 +56,9 @@ pub struct Metrics {
     pub db_pool: IntGaugeVec,
     /// `filegate_object_store_call_duration_seconds{op,outcome}`
     pub store_calls: HistogramVec,
+    /// `filegate_store_capability{capability,result}`: 1 for what the start-up probe
+    /// found (see `filegate doctor`)
+    pub store_capability: IntGaugeVec,
 }
 
 #[allow(clippy::expect_used)] // Constant definitions: a failure is a programming error the unit test catches.
@@ -92,6 +95,17 @@ fn build() -> Metrics {
     .expect("gauge");
     registry
         .register(Box::new(db_pool.clone()))
+        .expect("register gauge");
+    let store_capability = IntGaugeVec::new(
+        Opts::new(
+            "store_capability",
+            "What the start-up probe found the object store to do (1 on the result seen)",
+        ),
+        &["capability", "result"],
+    )
+    .expect("gauge");
+    registry
+        .register(Box::new(store_capability.clone()))
         .expect("register gauge");
     let missing_objects = IntGauge::new(
         "reconcile_missing_objects",
@@ -174,6 +188,7 @@ fn build() -> Metrics {
             &["op", "outcome"],
             latency,
         ),
+        store_capability,
         registry,
     }
 }
@@ -204,6 +219,16 @@ pub fn reserved(files: usize, bytes: i64) {
     m.quota_bytes
         .with_label_values(&["reserved"])
         .inc_by(u64::try_from(bytes).unwrap_or(0));
+}
+
+/// The start-up probe found `capability` to be `result` (the other results go to 0).
+pub fn store_capability(capability: &str, result: &str) {
+    for other in ["yes", "no", "skipped", "unknown"] {
+        get()
+            .store_capability
+            .with_label_values(&[capability, other])
+            .set(i64::from(other == result));
+    }
 }
 
 /// A completion ended with `outcome` (`missing`; `ready` and `rejected` count below).

@@ -34,6 +34,11 @@ pub enum Command {
     Reconcile(Box<ReconcileArgs>),
     /// Manage organizations, workspaces and API keys.
     Admin(AdminArgs),
+    /// Probe the configured bucket with real requests: which signed headers the store
+    /// enforces, whether it keeps checksums and honours copy preconditions, CORS and
+    /// download overrides, and what filegate does about each. Exits 1 when something
+    /// filegate needs for its guarantees is missing.
+    Doctor(Box<DoctorArgs>),
     /// Print the OpenAPI 3.1 document (the one served at /openapi.json).
     Openapi,
     /// Upload files or folders: reserve, PUT with progress, complete; exit 1 if any is not ready.
@@ -324,6 +329,18 @@ pub struct StorageArgs {
     /// content hashes (AWS S3 with SSE-KMS); never for Ceph RGW 16, which ignores it.
     #[arg(long, env = "FILEGATE_S3_TRUST_COPY_PRECONDITION")]
     pub s3_trust_copy_precondition: bool,
+    /// Do not probe the store at start (see `filegate doctor`). Its capabilities are
+    /// then unknown, and completion takes the safe path everywhere: it hashes every
+    /// object itself and compares every copy's ETag.
+    #[arg(long, env = "FILEGATE_S3_SKIP_PROBE")]
+    pub s3_skip_probe: bool,
+    /// UNSAFE: start even when the probe finds that the store checks no signature, or
+    /// enforces none of the signed Content-Type, Content-Length and checksum. Anyone
+    /// can then write any bytes to the bucket, served objects included, and "ready"
+    /// no longer means verified bytes. For throwaway development stores only; every
+    /// start with it set logs a warning.
+    #[arg(long, env = "FILEGATE_UNSAFE_ALLOW_UNENFORCING_STORE")]
+    pub unsafe_allow_unenforcing_store: bool,
     /// Seconds a presigned upload URL stays valid. 1..=604800 (SigV4 allows 7 days).
     #[arg(long, env = "FILEGATE_PRESIGN_TTL_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
@@ -349,6 +366,19 @@ impl StorageArgs {
             timeout: Duration::from_millis(self.s3_timeout_ms),
         }
     }
+}
+
+/// `filegate doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Browser origins the bucket's CORS rules must admit (the same setting as `serve`'s).
+    #[arg(long, env = "FILEGATE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Limits given to workspaces created without their own.
@@ -603,6 +633,8 @@ mod tests {
                 s3_create_bucket: false,
                 s3_apply_cors: false,
                 s3_trust_copy_precondition: false,
+                s3_skip_probe: false,
+                unsafe_allow_unenforcing_store: false,
                 presign_ttl_secs: 1,
                 download_ttl_secs: 1,
             }

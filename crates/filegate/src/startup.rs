@@ -29,6 +29,8 @@ pub enum StartupError {
     Storage(#[from] filegate_storage::StorageError),
     #[error("could not bind the listen address")]
     Bind(#[from] std::io::Error),
+    #[error(transparent)]
+    UnenforcingStore(#[from] crate::doctor::UnenforcingStore),
 }
 
 /// A bound, ready-to-run server.
@@ -66,9 +68,19 @@ impl Application {
         if (settings.storage.s3_create_bucket || settings.storage.s3_apply_cors)
             && !settings.http.cors_origins.is_empty()
         {
-            storage.apply_cors(&settings.http.cors_origins).await?;
-            tracing::info!(origins = ?settings.http.cors_origins, "bucket CORS applied");
+            match storage.apply_cors(&settings.http.cors_origins).await {
+                Ok(()) => {
+                    tracing::info!(origins = ?settings.http.cors_origins, "bucket CORS applied");
+                }
+                // Browsers on those origins cannot upload; API clients are unaffected.
+                Err(filegate_storage::StorageError::NotImplemented(_)) => tracing::warn!(
+                    origins = ?settings.http.cors_origins,
+                    "the object store does not implement bucket CORS: browsers on these origins cannot upload"
+                ),
+                Err(e) => return Err(e.into()),
+            }
         }
+        let (store_report, store_trust) = crate::doctor::at_start(&storage, &settings).await?;
         let listener = TcpListener::bind(settings.http.listen)?;
         let port = listener.local_addr()?.port();
         let limiter = match settings.rate_limit.rate_limit_store {
@@ -87,6 +99,8 @@ impl Application {
                 settings.http.auth_cache_ttl_secs,
             )),
             settings: Arc::new(settings.clone()),
+            store_report,
+            store_trust,
         });
         let max_body = settings.http.max_body_bytes;
         let upload_page = settings.http.upload_page;
@@ -144,6 +158,12 @@ impl Application {
             metrics,
             state,
         })
+    }
+
+    /// What the start-up probe found the store to do (`None` when it is off).
+    #[must_use]
+    pub fn store_report(&self) -> Option<&filegate_storage::probe::Report> {
+        self.state.store_report.as_ref()
     }
 
     /// The bound port (useful with port 0).

@@ -19,4 +19,8 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Workspaces' rate-limit overrides and files' workspaces, for the limiter.
     pub rate_scopes: crate::ratelimit::Scopes,
+    /// What the start-up probe found the store to do (`None`: it did not run).
+    pub store_report: Option<filegate_storage::probe::Report>,
+    /// What completion may take the store's word for, from that report.
+    pub store_trust: crate::doctor::StoreTrust,
 }

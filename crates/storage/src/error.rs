@@ -19,6 +19,9 @@ pub enum StorageError {
     /// A condition (`If-Match`, `x-amz-copy-source-if-match`) did not hold.
     #[error("the object is not the version the request named")]
     PreconditionFailed,
+    /// The store does not implement the operation (e.g. bucket CORS on s3s-fs).
+    #[error("the object store does not implement this operation")]
+    NotImplemented(#[source] BoxError),
     /// The bucket already exists.
     #[error("the bucket already exists")]
     Conflict(#[source] BoxError),
@@ -45,6 +48,7 @@ where
                     }
                     (_, "InvalidRange") | (Some(416), _) => Self::InvalidRange,
                     (_, "PreconditionFailed") | (Some(412), _) => Self::PreconditionFailed,
+                    (_, "NotImplemented") | (Some(501), _) => Self::NotImplemented(Box::new(err)),
                     (_, "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
                         Self::Conflict(Box::new(err))
                     }

@@ -8,6 +8,7 @@
 
 mod error;
 mod presign;
+pub mod probe;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

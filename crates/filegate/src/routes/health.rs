@@ -19,6 +19,10 @@ pub struct Readiness {
     /// `ok` or `unavailable` per dependency (`database`, `object_store`).
     #[schema(value_type = Object)]
     checks: serde_json::Value,
+    /// What the start-up probe found the store to do, per capability (`yes`, `no`,
+    /// `skipped`, `unknown`; see `filegate doctor`); `null` when the probe is off.
+    #[schema(value_type = Option<Object>)]
+    store_capabilities: Option<serde_json::Value>,
 }
 
 /// The process is up; no dependency is checked.
@@ -51,6 +55,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         (Ok(()), Ok(())) => Ok(HttpResponse::Ok().json(Readiness {
             status: "ready".into(),
             checks,
+            store_capabilities: state.store_report.as_ref().map(crate::doctor::summary),
         })),
         _ => Err(
             ApiError::from_status(actix_web::http::StatusCode::SERVICE_UNAVAILABLE)

@@ -1,0 +1,655 @@
+//! What a store enforces, found out with real requests against the configured bucket.
+//!
+//! filegate's guarantees rest on the store: that it checks the signature of a
+//! presigned URL, refuses a body that is not the signed type, length or digest, keeps
+//! the digest for `HeadObject`, honours the copy precondition, and answers a presigned
+//! GET with the signed `response-content-*` overrides. Stores differ, so filegate asks.
+//! [`Storage::probe`] writes a few small objects under one prefix, sends the requests a
+//! careless or hostile client could send, records what the store did, and deletes
+//! every object it wrote (also those the store should have refused).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use filegate_domain::Checksum;
+
+use crate::{CopyOutcome, PutSpec, Storage, StorageError};
+
+/// One property of the store that filegate relies on or works around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// The credentials are accepted and the bucket exists.
+    Reachable,
+    /// The store's clock is within [`MAX_SKEW`] of this host's.
+    ClockSkew,
+    /// A correctly presigned PUT with its signed headers is accepted.
+    PresignedPut,
+    /// A presigned PUT whose signature was tampered with is refused.
+    SignatureChecked,
+    /// A PUT with another `Content-Type` than the signed one is refused.
+    SignedContentType,
+    /// A PUT with another length than the signed `Content-Length` is refused.
+    SignedContentLength,
+    /// A PUT of other bytes (same length) than the signed `x-amz-checksum-sha256` is refused.
+    SignedChecksum,
+    /// `HeadObject` with checksum mode returns the SHA-256 the PUT carried.
+    ChecksumKept,
+    /// `CopyObject` with `x-amz-copy-source-if-match` naming another ETag is refused.
+    CopyIfMatch,
+    /// `PutObject` with `If-None-Match: *` onto an existing key is refused.
+    ConditionalPut,
+    /// The bucket's CORS rules admit the configured browser origins.
+    Cors,
+    /// A presigned GET answers with its `response-content-disposition` and
+    /// `response-content-type`.
+    GetOverrides,
+}
+
+impl Capability {
+    /// Every capability, in the order the probe checks them.
+    pub const ALL: [Self; 12] = [
+        Self::Reachable,
+        Self::ClockSkew,
+        Self::PresignedPut,
+        Self::SignatureChecked,
+        Self::SignedContentType,
+        Self::SignedContentLength,
+        Self::SignedChecksum,
+        Self::ChecksumKept,
+        Self::CopyIfMatch,
+        Self::ConditionalPut,
+        Self::Cors,
+        Self::GetOverrides,
+    ];
+
+    /// The capability's name in reports, metrics and JSON.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reachable => "reachable",
+            Self::ClockSkew => "clock_skew",
+            Self::PresignedPut => "presigned_put",
+            Self::SignatureChecked => "signature_checked",
+            Self::SignedContentType => "signed_content_type",
+            Self::SignedContentLength => "signed_content_length",
+            Self::SignedChecksum => "signed_checksum",
+            Self::ChecksumKept => "checksum_kept",
+            Self::CopyIfMatch => "copy_if_match",
+            Self::ConditionalPut => "conditional_put",
+            Self::Cors => "cors",
+            Self::GetOverrides => "get_overrides",
+        }
+    }
+}
+
+/// What the probe found for one capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The store behaves as filegate would like.
+    Yes,
+    /// It does not.
+    No,
+    /// Not asked: nothing configured needs it (e.g. no browser origins for CORS).
+    Skipped,
+    /// Could not be told: an earlier step failed, or the store errored.
+    Unknown,
+}
+
+impl Verdict {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Skipped => "skipped",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// One line of a report.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub capability: Capability,
+    pub verdict: Verdict,
+    /// What was seen (a status, a header, an error).
+    pub detail: String,
+}
+
+/// What the probe found, one finding per [`Capability`], in [`Capability::ALL`] order.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    /// The store's clock minus this host's, when a response carried a `Date`.
+    pub skew: Option<chrono::Duration>,
+}
+
+impl Report {
+    /// The verdict for `capability`.
+    #[must_use]
+    pub fn verdict(&self, capability: Capability) -> Verdict {
+        self.findings
+            .iter()
+            .find(|f| f.capability == capability)
+            .map_or(Verdict::Unknown, |f| f.verdict)
+    }
+
+    /// True when the store was seen to do it.
+    #[must_use]
+    pub fn has(&self, capability: Capability) -> bool {
+        self.verdict(capability) == Verdict::Yes
+    }
+}
+
+/// The largest clock difference a presigned URL tolerates well: SigV4 refuses requests
+/// more than 15 minutes off, and a skew shortens or lengthens every URL's life.
+pub const MAX_SKEW: Duration = Duration::from_secs(300);
+
+/// What to probe with.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeOptions {
+    /// Browser origins the bucket's CORS rules must admit (empty: CORS is skipped).
+    pub cors_origins: Vec<String>,
+    /// Where the probe's objects go (a unique suffix is added).
+    pub prefix: String,
+}
+
+/// The body of the probe's objects: 64 bytes, so a same-length other body is easy.
+const BODY: &[u8; 64] = b"filegate doctor: a small object to probe what the store enforces";
+const TYPE: &str = "text/plain";
+
+impl Storage {
+    /// Probes the bucket (see the [module docs](self)). Never fails: what cannot be
+    /// told is [`Verdict::Unknown`] with the reason. Deletes what it wrote.
+    pub async fn probe(&self, options: &ProbeOptions) -> Report {
+        let base = format!("{}{}/", options.prefix, uuid::Uuid::new_v4());
+        let mut probe = Probe {
+            storage: self,
+            http: reqwest::Client::builder()
+                .timeout(self.timeout)
+                .build()
+                .unwrap_or_default(),
+            base,
+            written: Vec::new(),
+            findings: Vec::new(),
+            skew: None,
+        };
+        probe.run(options).await;
+        for key in &probe.written {
+            if let Err(e) = self.delete(key).await {
+                tracing::warn!(key, error = %e, "the store probe could not delete an object it wrote");
+            }
+        }
+        let mut findings = probe.findings;
+        for capability in Capability::ALL {
+            if !findings.iter().any(|f| f.capability == capability) {
+                findings.push(Finding {
+                    capability,
+                    verdict: Verdict::Unknown,
+                    detail: "not probed: an earlier step failed".to_owned(),
+                });
+            }
+        }
+        findings.sort_by_key(|f| Capability::ALL.iter().position(|c| *c == f.capability));
+        Report {
+            findings,
+            skew: probe.skew,
+        }
+    }
+}
+
+struct Probe<'a> {
+    storage: &'a Storage,
+    http: reqwest::Client,
+    base: String,
+    /// Every key the probe may have written, deleted at the end.
+    written: Vec<String>,
+    findings: Vec<Finding>,
+    skew: Option<chrono::Duration>,
+}
+
+/// How one raw request went.
+enum Sent {
+    Status(u16, reqwest::header::HeaderMap),
+    Failed(String),
+}
+
+impl Probe<'_> {
+    fn found(&mut self, capability: Capability, verdict: Verdict, detail: impl Into<String>) {
+        self.findings.push(Finding {
+            capability,
+            verdict,
+            detail: detail.into(),
+        });
+    }
+
+    fn key(&mut self, name: &str) -> String {
+        let key = format!("{}{name}", self.base);
+        self.written.push(key.clone());
+        key
+    }
+
+    async fn run(&mut self, options: &ProbeOptions) {
+        match self.storage.check().await {
+            Ok(()) => self.found(Capability::Reachable, Verdict::Yes, "HeadBucket answered"),
+            Err(e) => {
+                let detail = error_chain(&e);
+                self.found(Capability::Reachable, Verdict::No, detail);
+                return;
+            }
+        }
+        let sum = Checksum::from_digest(sha256(BODY));
+        let good = self.key("object");
+        let spec = PutSpec {
+            content_type: TYPE,
+            content_length: Some(BODY.len() as i64),
+            checksum: Some(sum),
+        };
+        match self.put(&good, &spec, |r| r, BODY.to_vec()).await {
+            Sent::Status(s, headers) if (200..300).contains(&s) => {
+                self.clock(&headers);
+                self.found(Capability::PresignedPut, Verdict::Yes, format!("{s}"));
+            }
+            Sent::Status(s, headers) => {
+                self.clock(&headers);
+                self.found(
+                    Capability::PresignedPut,
+                    Verdict::No,
+                    format!("a correctly signed PUT got {s}"),
+                );
+                return;
+            }
+            Sent::Failed(e) => {
+                self.found(Capability::PresignedPut, Verdict::Unknown, e);
+                return;
+            }
+        }
+        self.refused(Capability::SignatureChecked, &spec, Tamper::Signature)
+            .await;
+        self.refused(Capability::SignedContentType, &spec, Tamper::ContentType)
+            .await;
+        self.refused(Capability::SignedContentLength, &spec, Tamper::Length)
+            .await;
+        self.refused(Capability::SignedChecksum, &spec, Tamper::Bytes)
+            .await;
+        self.checksum_kept(&good, &sum).await;
+        self.copy_if_match(&good).await;
+        self.conditional_put(&good).await;
+        self.cors(&options.cors_origins).await;
+        self.get_overrides(&good).await;
+    }
+
+    /// Reads the store's clock off a response's `Date`.
+    fn clock(&mut self, headers: &reqwest::header::HeaderMap) {
+        let date = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok());
+        let Some(date) = date else {
+            self.found(
+                Capability::ClockSkew,
+                Verdict::Unknown,
+                "the store's answer carried no Date",
+            );
+            return;
+        };
+        let skew = date.with_timezone(&Utc) - Utc::now();
+        self.skew = Some(skew);
+        let within = skew.abs().to_std().unwrap_or(Duration::MAX) <= MAX_SKEW;
+        self.found(
+            Capability::ClockSkew,
+            if within { Verdict::Yes } else { Verdict::No },
+            format!("{} s", skew.num_seconds()),
+        );
+    }
+
+    /// Sends a presigned PUT for `spec` to `key`, its headers as a client sends them,
+    /// after `tweak` changed the request.
+    async fn put(
+        &mut self,
+        key: &str,
+        spec: &PutSpec<'_>,
+        tweak: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+        body: Vec<u8>,
+    ) -> Sent {
+        self.put_to(key, spec, |url| url, tweak, body).await
+    }
+
+    async fn put_to(
+        &mut self,
+        key: &str,
+        spec: &PutSpec<'_>,
+        url: impl FnOnce(String) -> String,
+        tweak: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+        body: Vec<u8>,
+    ) -> Sent {
+        let signed = match self
+            .storage
+            .presign_put(key, spec, Duration::from_secs(300))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return Sent::Failed(error_chain(&e)),
+        };
+        let mut req = self.http.put(url(signed.url));
+        for (name, value) in &signed.headers {
+            if !name.eq_ignore_ascii_case("content-length") {
+                req = req.header(name, value);
+            }
+        }
+        match tweak(req).body(body).send().await {
+            Ok(res) => Sent::Status(res.status().as_u16(), res.headers().clone()),
+            Err(e) => Sent::Failed(error_chain(&e)),
+        }
+    }
+
+    /// Sends a PUT the store should refuse; `Yes` when it does.
+    async fn refused(&mut self, capability: Capability, spec: &PutSpec<'_>, tamper: Tamper) {
+        let key = self.key(capability.name());
+        let sent = match tamper {
+            Tamper::Signature => {
+                self.put_to(&key, spec, tamper_signature, |r| r, BODY.to_vec())
+                    .await
+            }
+            Tamper::ContentType => {
+                self.put(
+                    &key,
+                    spec,
+                    |r| r.header("Content-Type", "application/octet-stream"),
+                    BODY.to_vec(),
+                )
+                .await
+            }
+            Tamper::Length => {
+                let mut longer = BODY.to_vec();
+                longer.extend_from_slice(b"+more");
+                self.put(&key, spec, |r| r, longer).await
+            }
+            Tamper::Bytes => {
+                let mut other = BODY.to_vec();
+                other.reverse();
+                self.put(&key, spec, |r| r, other).await
+            }
+        };
+        match sent {
+            Sent::Status(s, _) if (400..500).contains(&s) => {
+                self.found(capability, Verdict::Yes, format!("refused with {s}"));
+            }
+            Sent::Status(s, _) if (200..300).contains(&s) => {
+                self.found(capability, Verdict::No, format!("accepted with {s}"));
+            }
+            Sent::Status(s, _) => self.found(capability, Verdict::Unknown, format!("answered {s}")),
+            // Some stores close the connection on a body longer than declared: refused.
+            Sent::Failed(e) if matches!(tamper, Tamper::Length) => {
+                self.found(
+                    capability,
+                    Verdict::Yes,
+                    format!("connection refused the body: {e}"),
+                );
+            }
+            Sent::Failed(e) => self.found(capability, Verdict::Unknown, e),
+        }
+    }
+
+    async fn checksum_kept(&mut self, key: &str, sum: &Checksum) {
+        match self.storage.head(key).await {
+            Ok(Some(info)) => match info.checksum_sha256 {
+                Some(kept) if kept == sum.to_base64() => {
+                    self.found(
+                        Capability::ChecksumKept,
+                        Verdict::Yes,
+                        "HeadObject returns it",
+                    );
+                }
+                Some(other) => self.found(
+                    Capability::ChecksumKept,
+                    Verdict::No,
+                    format!("HeadObject returns another digest ({other})"),
+                ),
+                None => self.found(
+                    Capability::ChecksumKept,
+                    Verdict::No,
+                    "HeadObject returns no SHA-256",
+                ),
+            },
+            Ok(None) => self.found(
+                Capability::ChecksumKept,
+                Verdict::Unknown,
+                "the object written is gone",
+            ),
+            Err(e) => self.found(Capability::ChecksumKept, Verdict::Unknown, error_chain(&e)),
+        }
+    }
+
+    async fn copy_if_match(&mut self, key: &str) {
+        let to = self.key("copy");
+        match self
+            .storage
+            .copy(key, &to, "\"00000000000000000000000000000000\"")
+            .await
+        {
+            Ok(CopyOutcome::SourceChanged) => {
+                self.found(Capability::CopyIfMatch, Verdict::Yes, "refused with 412");
+            }
+            Ok(CopyOutcome::Copied { .. }) => self.found(
+                Capability::CopyIfMatch,
+                Verdict::No,
+                "copied although the ETag named another version",
+            ),
+            Err(e) => self.found(Capability::CopyIfMatch, Verdict::Unknown, error_chain(&e)),
+        }
+    }
+
+    async fn conditional_put(&mut self, key: &str) {
+        let sent = self
+            .storage
+            .internal
+            .put_object()
+            .bucket(&self.storage.bucket)
+            .key(key)
+            .content_type(TYPE)
+            .if_none_match("*")
+            .body(BODY.to_vec().into())
+            .send();
+        match self.storage.bounded("put_object", sent).await {
+            Err(StorageError::PreconditionFailed) => {
+                self.found(Capability::ConditionalPut, Verdict::Yes, "refused with 412");
+            }
+            Ok(_) => self.found(
+                Capability::ConditionalPut,
+                Verdict::No,
+                "overwrote an existing object",
+            ),
+            Err(e) => self.found(
+                Capability::ConditionalPut,
+                Verdict::Unknown,
+                error_chain(&e),
+            ),
+        }
+    }
+
+    async fn cors(&mut self, origins: &[String]) {
+        if origins.is_empty() {
+            self.found(
+                Capability::Cors,
+                Verdict::Skipped,
+                "no browser origins configured",
+            );
+            return;
+        }
+        let sent = self
+            .storage
+            .internal
+            .get_bucket_cors()
+            .bucket(&self.storage.bucket)
+            .send();
+        match self.storage.bounded("get_bucket_cors", sent).await {
+            Ok(out) => {
+                let admits = |origin: &String| {
+                    out.cors_rules().iter().any(|rule| {
+                        rule.allowed_methods().iter().any(|m| m == "PUT")
+                            && rule
+                                .allowed_origins()
+                                .iter()
+                                .any(|o| o == "*" || o == origin)
+                    })
+                };
+                let missing: Vec<&String> = origins.iter().filter(|o| !admits(o)).collect();
+                if missing.is_empty() {
+                    self.found(Capability::Cors, Verdict::Yes, "every origin may PUT");
+                } else {
+                    self.found(
+                        Capability::Cors,
+                        Verdict::No,
+                        format!("no PUT rule for {missing:?}"),
+                    );
+                }
+            }
+            Err(StorageError::NotFound) => {
+                self.found(
+                    Capability::Cors,
+                    Verdict::No,
+                    "the bucket has no CORS rules",
+                );
+            }
+            Err(StorageError::NotImplemented(_)) => {
+                self.found(
+                    Capability::Cors,
+                    Verdict::No,
+                    "the store has no bucket CORS",
+                );
+            }
+            Err(e) => self.found(Capability::Cors, Verdict::Unknown, error_chain(&e)),
+        }
+    }
+
+    async fn get_overrides(&mut self, key: &str) {
+        let disposition = "attachment; filename=\"probe.txt\"";
+        let content_type = "application/octet-stream";
+        let signed = match self
+            .storage
+            .presign_get(key, disposition, content_type, Duration::from_secs(300))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.found(Capability::GetOverrides, Verdict::Unknown, error_chain(&e));
+                return;
+            }
+        };
+        match self.http.get(&signed.url).send().await {
+            Ok(res) if res.status().is_success() => {
+                let header = |name| {
+                    res.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let got = (
+                    header(reqwest::header::CONTENT_DISPOSITION),
+                    header(reqwest::header::CONTENT_TYPE),
+                );
+                if got.0 == disposition && got.1 == content_type {
+                    self.found(Capability::GetOverrides, Verdict::Yes, "both honoured");
+                } else {
+                    self.found(
+                        Capability::GetOverrides,
+                        Verdict::No,
+                        format!(
+                            "answered Content-Disposition {:?}, Content-Type {:?}",
+                            got.0, got.1
+                        ),
+                    );
+                }
+            }
+            Ok(res) => self.found(
+                Capability::GetOverrides,
+                Verdict::Unknown,
+                format!("the presigned GET got {}", res.status().as_u16()),
+            ),
+            Err(e) => self.found(Capability::GetOverrides, Verdict::Unknown, error_chain(&e)),
+        }
+    }
+}
+
+/// How a refused PUT differs from what was signed.
+#[derive(Debug, Clone, Copy)]
+enum Tamper {
+    Signature,
+    ContentType,
+    Length,
+    Bytes,
+}
+
+/// The URL with the last hex digit of its signature changed.
+fn tamper_signature(url: String) -> String {
+    let Some(at) = url.find("X-Amz-Signature=") else {
+        return url;
+    };
+    let start = at + "X-Amz-Signature=".len();
+    let end = url[start..].find('&').map_or(url.len(), |i| start + i);
+    if end == start {
+        return url;
+    }
+    let last = &url[end - 1..end];
+    let flipped = if last == "0" { "1" } else { "0" };
+    format!("{}{flipped}{}", &url[..end - 1], &url[end..])
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// An error and its sources, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tampered_signature_differs_only_in_its_last_digit() {
+        let url = "http://s/b/k?X-Amz-Credential=c&X-Amz-Signature=abc0&X-Amz-SignedHeaders=host";
+        assert_eq!(
+            tamper_signature(url.to_owned()),
+            "http://s/b/k?X-Amz-Credential=c&X-Amz-Signature=abc1&X-Amz-SignedHeaders=host"
+        );
+        let last = "http://s/b/k?X-Amz-Signature=abc5";
+        assert_eq!(
+            tamper_signature(last.to_owned()),
+            "http://s/b/k?X-Amz-Signature=abc0"
+        );
+        assert_eq!(tamper_signature("http://s/b/k".to_owned()), "http://s/b/k");
+    }
+
+    #[test]
+    fn the_probe_body_is_what_the_tampered_bodies_are_measured_against() {
+        assert_eq!(BODY.len(), 64);
+        let mut reversed = BODY.to_vec();
+        reversed.reverse();
+        assert_ne!(
+            reversed,
+            BODY.to_vec(),
+            "the same-length other body differs"
+        );
+    }
+
+    #[test]
+    fn every_capability_has_a_distinct_name() {
+        let mut names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Capability::ALL.len());
+    }
+}
