@@ -111,6 +111,51 @@ async fn ready_bytes_are_the_version_checked_when_the_upload_is_replaced_before_
     assert_eq!(app.download(&file).await, text);
 }
 
+/// A hostile client PUTs the declared bytes, then other bytes of the same length
+/// through the same URL, which the store refuses for their digest. s3s-fs 0.14 writes
+/// the refused body over the accepted one anyway and keeps the old ETag and digest, so
+/// neither names the stored bytes; Ceph RGW takes the other bytes. Whatever the store
+/// did, the file is ready only with the declared bytes, or rejected.
+#[tokio::test]
+async fn ready_bytes_are_the_declared_ones_after_a_refused_put_the_store_half_wrote() {
+    refused_put_half_written(spawn_app().await).await;
+}
+
+/// The same with `FILEGATE_S3_TRUST_COPY_PRECONDITION`: a successful conditional copy
+/// is not taken as the verified version on a store whose ETags do not pin bytes.
+#[tokio::test]
+async fn ready_bytes_are_the_declared_ones_after_a_half_written_refusal_even_with_a_trusted_copy() {
+    refused_put_half_written(spawn_app_with(|s| s.storage.s3_trust_copy_precondition = true).await)
+        .await;
+}
+
+async fn refused_put_half_written(app: TestApp) {
+    // Both are plain text of one length: only the digest tells them apart.
+    let good = b"the declared bytes of a plain text file\n".to_vec();
+    let bad = good.to_ascii_uppercase();
+    let file = app
+        .reserve(json!({ "name": "notes.txt", "size_bytes": good.len(), "checksum_sha256": sha256_b64(&good) }))
+        .await;
+    assert_eq!(app.upload(&file, good.clone()).await, 200);
+    let second = app.upload(&file, bad).await;
+    assert!(
+        second == 400 || second == 200,
+        "the store answered {second}"
+    );
+    let res = app.complete(&file).await;
+    if res.status == 200 {
+        assert_eq!(
+            app.download(&file).await,
+            good,
+            "ready serves the declared bytes"
+        );
+    } else {
+        res.assert_error(422, "upload_mismatch");
+        let (status, _) = app.file_status(&file).await;
+        assert_eq!(status, "rejected");
+    }
+}
+
 /// The guarantee rests on this: a conditional copy either refuses another version or
 /// reports the ETag of what it copied, so the caller can always tell.
 #[tokio::test]

@@ -237,19 +237,35 @@ async fn verify(
     lease: Duration,
     started: Instant,
 ) -> Result<Verdict, ApiError> {
+    // Files reserved before uploads were staged have one key: there is nothing to copy.
+    let copy_first = !state.store_trust.etag_pins_bytes && file.upload_key != file.object_key;
+    let too_slow = || {
+        ApiError::unavailable(
+            "the object store",
+            "too slow to finish the completion within half its lease",
+        )
+    };
     for _ in 0..ATTEMPTS {
-        match inspect(state, file).await? {
+        let inspection = if copy_first {
+            if started.elapsed() > lease / 2 {
+                return Err(too_slow());
+            }
+            copy_then_inspect(state, file).await?
+        } else {
+            inspect(state, file, &file.upload_key).await?
+        };
+        match inspection {
             Inspection::Missing => return Ok(Verdict::Missing),
             Inspection::Changed => {}
             Inspection::Invalid { check, reason } => {
                 return Ok(Verdict::Invalid { check, reason });
             }
             Inspection::Valid { size, etag } => {
+                if copy_first {
+                    return Ok(Verdict::Valid { size, etag });
+                }
                 if started.elapsed() > lease / 2 {
-                    return Err(ApiError::unavailable(
-                        "the object store",
-                        "too slow to finish the completion within half its lease",
-                    ));
+                    return Err(too_slow());
                 }
                 if promote(state, file, &etag).await? {
                     return Ok(Verdict::Valid { size, etag });
@@ -340,6 +356,32 @@ async fn after_lost_race(state: &AppState, id: Uuid) -> Result<Outcome, ApiError
     })
 }
 
+/// On a store whose ETags do not pin bytes (a PUT it refuses can replace them under the
+/// old ETag), the upload is copied to the object key first, and the copy, which no
+/// client can write, is what is inspected and then served.
+async fn copy_then_inspect(state: &AppState, file: &FileRow) -> Result<Inspection, ApiError> {
+    let Some(head) = state.storage.head(&file.upload_key).await? else {
+        return Ok(Inspection::Missing);
+    };
+    let Some(etag) = head.etag else {
+        return Err(ApiError::internal(
+            "the object store answered HeadObject without an ETag",
+        ));
+    };
+    match state
+        .storage
+        .copy(&file.upload_key, &file.object_key, &etag)
+        .await?
+    {
+        CopyOutcome::SourceChanged => Ok(Inspection::Changed),
+        CopyOutcome::Copied { .. } => match inspect(state, file, &file.object_key).await? {
+            // The file's delete removed the copy meanwhile; the transition will tell.
+            Inspection::Missing => Ok(Inspection::Changed),
+            found => Ok(found),
+        },
+    }
+}
+
 /// Copies the verified version of the upload to the served key. `false` when the
 /// upload is no longer that version (look again).
 async fn promote(state: &AppState, file: &FileRow, etag: &str) -> Result<bool, ApiError> {
@@ -373,11 +415,10 @@ fn same_etag(a: &str, b: &str) -> bool {
     a.trim_matches('"') == b.trim_matches('"')
 }
 
-/// One inspection of the upload, every read pinned to one version: HEAD (size, type,
-/// stored digest) and the first bytes go out together and must carry the same ETag;
-/// a full read for the digest asks for that ETag.
-async fn inspect(state: &AppState, file: &FileRow) -> Result<Inspection, ApiError> {
-    let key = &file.upload_key;
+/// One inspection of the object at `key` (the upload, or its copy), every read pinned
+/// to one version: HEAD (size, type, stored digest) and the first bytes go out together
+/// and must carry the same ETag; a full read for the digest asks for that ETag.
+async fn inspect(state: &AppState, file: &FileRow, key: &str) -> Result<Inspection, ApiError> {
     let declared = declared_type(file)?;
     let (head, prefix) = tokio::join!(
         state.storage.head(key),

@@ -71,6 +71,10 @@ pub fn policy(capability: Capability) -> Policy {
             true,
             "needed: downloads force `attachment` and the stored type, or a stored page could run in the bucket's origin",
         ),
+        Capability::RefusedPutKeepsObject => (
+            false,
+            "ETags do not pin bytes: completion copies the upload first and inspects the copy, which no client can write",
+        ),
     };
     Policy { required, without }
 }
@@ -107,6 +111,10 @@ pub struct StoreTrust {
     /// A conditional copy that succeeded copied the version its ETag named (only when
     /// the operator asked for it and the store was seen to honour the condition).
     pub copy_precondition: bool,
+    /// An ETag names one version's bytes, so reads pinned to it read those bytes. Not
+    /// on a store whose refused PUTs replace the bytes under the old ETag: completion
+    /// then copies first and inspects the copy.
+    pub etag_pins_bytes: bool,
 }
 
 impl StoreTrust {
@@ -117,10 +125,19 @@ impl StoreTrust {
         let Some(report) = report else {
             return Self::default();
         };
+        // Skipped: the store refuses no body for its digest, so none can replace another.
+        let refusals_keep_objects = matches!(
+            report.verdict(Capability::RefusedPutKeepsObject),
+            Verdict::Yes | Verdict::Skipped
+        );
         Self {
             stored_checksum: report.has(Capability::SignedChecksum)
-                && report.has(Capability::ChecksumKept),
-            copy_precondition: trust_copy_precondition && report.has(Capability::CopyIfMatch),
+                && report.has(Capability::ChecksumKept)
+                && refusals_keep_objects,
+            copy_precondition: trust_copy_precondition
+                && report.has(Capability::CopyIfMatch)
+                && refusals_keep_objects,
+            etag_pins_bytes: refusals_keep_objects,
         }
     }
 }
@@ -129,23 +146,20 @@ impl StoreTrust {
 #[must_use]
 pub fn table(report: &Report) -> String {
     let mut out = format!(
-        "{:<22} {:<8} {:<44} {}\n",
+        "{:<25} {:<8} {:<44} {}\n",
         "CAPABILITY", "RESULT", "SEEN", "WHAT FILEGATE DOES"
     );
     for f in &report.findings {
         let policy = policy(f.capability);
-        let note = if f.verdict == Verdict::Yes {
-            if policy.required {
-                "needed; present"
-            } else {
-                "used"
-            }
-        } else {
-            policy.without
+        let note = match f.verdict {
+            Verdict::Yes if policy.required => "needed; present",
+            Verdict::Yes => "used",
+            Verdict::Skipped => "not applicable here",
+            Verdict::No | Verdict::Unknown => policy.without,
         };
         let _ = writeln!(
             out,
-            "{:<22} {:<8} {:<44} {note}",
+            "{:<25} {:<8} {:<44} {note}",
             f.capability.name(),
             f.verdict.as_str(),
             clip(&f.detail, 44),
@@ -390,10 +404,15 @@ mod tests {
             StoreTrust::from_probe(Some(&report(&[], &[])), false),
             StoreTrust {
                 stored_checksum: true,
-                copy_precondition: false
+                copy_precondition: false,
+                etag_pins_bytes: true,
             }
         );
-        for missing in [Capability::SignedChecksum, Capability::ChecksumKept] {
+        for missing in [
+            Capability::SignedChecksum,
+            Capability::ChecksumKept,
+            Capability::RefusedPutKeepsObject,
+        ] {
             let trust = StoreTrust::from_probe(Some(&report(&[missing], &[])), false);
             assert!(!trust.stored_checksum, "{missing:?}");
         }
@@ -406,5 +425,21 @@ mod tests {
         assert!(!StoreTrust::from_probe(Some(&report(&[], &[])), false).copy_precondition);
         let ceph = report(&[Capability::CopyIfMatch], &[]);
         assert!(!StoreTrust::from_probe(Some(&ceph), true).copy_precondition);
+    }
+
+    #[test]
+    fn a_store_whose_refused_puts_replace_bytes_gets_its_copies_inspected() {
+        let s3s_fs = report(&[Capability::RefusedPutKeepsObject], &[]);
+        let trust = StoreTrust::from_probe(Some(&s3s_fs), true);
+        assert!(!trust.etag_pins_bytes && !trust.stored_checksum && !trust.copy_precondition);
+        let unknown = report(&[], &[Capability::RefusedPutKeepsObject]);
+        assert!(!StoreTrust::from_probe(Some(&unknown), false).etag_pins_bytes);
+        assert!(!StoreTrust::from_probe(None, false).etag_pins_bytes);
+        let mut ceph = report(&[Capability::SignedChecksum], &[]);
+        ceph.findings
+            .iter_mut()
+            .filter(|f| f.capability == Capability::RefusedPutKeepsObject)
+            .for_each(|f| f.verdict = Verdict::Skipped);
+        assert!(StoreTrust::from_probe(Some(&ceph), false).etag_pins_bytes);
     }
 }

@@ -43,11 +43,15 @@ pub enum Capability {
     /// A presigned GET answers with its `response-content-disposition` and
     /// `response-content-type`.
     GetOverrides,
+    /// A PUT the store refuses for its digest leaves the object that was there as it
+    /// was. s3s-fs 0.14 writes the refused body over it and keeps the old ETag and
+    /// digest, so neither names the bytes any longer.
+    RefusedPutKeepsObject,
 }
 
 impl Capability {
     /// Every capability, in the order the probe checks them.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Reachable,
         Self::ClockSkew,
         Self::PresignedPut,
@@ -60,6 +64,7 @@ impl Capability {
         Self::ConditionalPut,
         Self::Cors,
         Self::GetOverrides,
+        Self::RefusedPutKeepsObject,
     ];
 
     /// The capability's name in reports, metrics and JSON.
@@ -78,6 +83,7 @@ impl Capability {
             Self::ConditionalPut => "conditional_put",
             Self::Cors => "cors",
             Self::GetOverrides => "get_overrides",
+            Self::RefusedPutKeepsObject => "refused_put_keeps_object",
         }
     }
 }
@@ -277,6 +283,8 @@ impl Probe<'_> {
         self.conditional_put(&good).await;
         self.cors(&options.cors_origins).await;
         self.get_overrides(&good).await;
+        // Last: it may leave other bytes at the key the probes above read.
+        self.refused_put_keeps_object(&good, &spec).await;
     }
 
     /// Reads the store's clock off a response's `Date`.
@@ -388,6 +396,41 @@ impl Probe<'_> {
                 );
             }
             Sent::Failed(e) => self.found(capability, Verdict::Unknown, e),
+        }
+    }
+
+    /// Sends other bytes under the signed digest to `key`, which holds [`BODY`], and
+    /// reads the object back.
+    async fn refused_put_keeps_object(&mut self, key: &str, spec: &PutSpec<'_>) {
+        let capability = Capability::RefusedPutKeepsObject;
+        let mut other = BODY.to_vec();
+        other.reverse();
+        match self.put(key, spec, |r| r, other).await {
+            Sent::Status(s, _) if (200..300).contains(&s) => {
+                self.found(
+                    capability,
+                    Verdict::Skipped,
+                    format!("nothing to refuse: the store took the other bytes ({s})"),
+                );
+                return;
+            }
+            Sent::Status(..) | Sent::Failed(_) => {}
+        }
+        match self.storage.read_all(key, None).await {
+            Ok(Some(object)) if object.bytes == BODY.as_slice() => {
+                self.found(capability, Verdict::Yes, "the object is unchanged");
+            }
+            Ok(Some(_)) => self.found(
+                capability,
+                Verdict::No,
+                "the refused body replaced the object's bytes",
+            ),
+            Ok(None) => self.found(
+                capability,
+                Verdict::No,
+                "the refused PUT removed the object",
+            ),
+            Err(e) => self.found(capability, Verdict::Unknown, error_chain(&e)),
         }
     }
 
