@@ -63,48 +63,32 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         .iter()
         .map(|f| f.reserved_bytes)
         .fold(0i64, i64::saturating_add);
-    let n = r.files.len();
-    let (
-        mut ids,
-        mut names,
-        mut paths,
-        mut locals,
-        mut labels,
-        mut urls,
-        mut types,
-        mut sizes,
-        mut reserved,
-        mut sums,
-        mut keys,
-        mut upload_keys,
-    ) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for f in &r.files {
-        ids.push(f.id);
-        names.push(f.spec.name.as_str());
-        paths.push(f.spec.path.as_str());
-        locals.push(f.spec.local_file_path.as_deref());
-        labels.push(serde_json::Value::from(f.spec.labels.to_strings()));
-        urls.push(f.spec.public_url.as_ref().map(|u| u.as_str()));
-        types.push(f.spec.content_type.mime());
-        sizes.push(f.spec.size_bytes);
-        reserved.push(f.reserved_bytes);
-        sums.push(f.spec.checksum.map(|c| c.to_base64()));
-        keys.push(f.object_key.as_str());
-        upload_keys.push(f.upload_key.as_str());
-    }
+    // One array per column, unnested together by the statement.
+    let files = &r.files;
+    let ids: Vec<_> = files.iter().map(|f| f.id).collect();
+    let names: Vec<_> = files.iter().map(|f| f.spec.name.as_str()).collect();
+    let paths: Vec<_> = files.iter().map(|f| f.spec.path.as_str()).collect();
+    let locals: Vec<_> = files
+        .iter()
+        .map(|f| f.spec.local_file_path.as_deref())
+        .collect();
+    let labels: Vec<_> = files
+        .iter()
+        .map(|f| serde_json::Value::from(f.spec.labels.to_strings()))
+        .collect();
+    let urls: Vec<_> = files
+        .iter()
+        .map(|f| f.spec.public_url.as_ref().map(|u| u.as_str()))
+        .collect();
+    let types: Vec<_> = files.iter().map(|f| f.spec.content_type.mime()).collect();
+    let sizes: Vec<_> = files.iter().map(|f| f.spec.size_bytes).collect();
+    let reserved: Vec<_> = files.iter().map(|f| f.reserved_bytes).collect();
+    let sums: Vec<_> = files
+        .iter()
+        .map(|f| f.spec.checksum.map(|c| c.to_base64()))
+        .collect();
+    let keys: Vec<_> = files.iter().map(|f| f.object_key.as_str()).collect();
+    let upload_keys: Vec<_> = files.iter().map(|f| f.upload_key.as_str()).collect();
     let (idem_key, idem_hash, idem_response) = match &r.idempotency {
         Some(i) => (
             Some(i.key),
