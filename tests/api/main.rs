@@ -13,6 +13,7 @@ mod health;
 mod integrity;
 mod library;
 mod migrations;
+mod multipart;
 mod observability;
 mod ratelimit;
 mod types;

@@ -67,6 +67,10 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             unsafe_allow_unenforcing_store: false,
             presign_ttl_secs: 900,
             download_ttl_secs: 300,
+            multipart_threshold_bytes: 64 << 20,
+            multipart_part_size_bytes: 8 << 20,
+            multipart_first_parts: 16,
+            multipart_window_secs: 86_400,
         },
         rate_limit: RateLimitSettings {
             rate_limit_per_second: 10_000.0,

@@ -80,6 +80,26 @@ pub struct FileEntry {
     /// Base64 of the SHA-256 digest; signed into the upload URL when given.
     #[serde(default)]
     pub checksum_sha256: Option<String>,
+    // The multipart fields are left out when absent, so that requests without them
+    // digest as they did before multipart existed.
+    /// `PUT` or `MULTIPART`; absent: multipart when `size_bytes` is over the server's
+    /// threshold. Multipart needs `size_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "MULTIPART", pattern = "^(PUT|MULTIPART)$")
+    )]
+    pub upload_method: Option<String>,
+    /// The part size, 5 MiB to 5 GiB, at most 10,000 parts (asks for multipart).
+    /// Default: the server's part size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 5242880))]
+    pub part_size_bytes: Option<u64>,
+    /// Base64 SHA-256 of every part, in order (needs `part_size_bytes`): the answer
+    /// then carries signed URLs for the first parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10000))]
+    pub part_checksums_sha256: Option<Vec<String>>,
 }
 
 impl FileEntry {
@@ -95,6 +115,9 @@ impl FileEntry {
             content_type: self.content_type.as_deref(),
             size_bytes: self.size_bytes,
             checksum_sha256: self.checksum_sha256.as_deref(),
+            upload_method: self.upload_method.as_deref(),
+            part_size_bytes: self.part_size_bytes,
+            part_checksums_sha256: self.part_checksums_sha256.as_deref(),
         }
     }
 }
@@ -121,14 +144,93 @@ pub struct CreatedFile {
     pub remote_file_path: String,
     #[cfg_attr(feature = "openapi", schema(example = "pending"))]
     pub status: String,
-    /// The presigned PUT URL.
-    pub file_url: String,
+    /// The presigned PUT URL; `null` for a multipart upload (its parts have URLs).
+    pub file_url: Option<String>,
+    /// `PUT` or `MULTIPART`.
     #[cfg_attr(feature = "openapi", schema(example = "PUT"))]
     pub upload_method: String,
-    /// Exactly the headers the PUT must send.
+    /// Exactly the headers the PUT must send (empty for multipart).
     #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!({ "Content-Type": "application/pdf", "Content-Length": "48213" })))]
     pub upload_headers: BTreeMap<String, String>,
+    /// When the upload URL expires; for multipart, when the upload window closes.
     pub expires_at: DateTime<Utc>,
+    /// The multipart upload (`upload_method: MULTIPART` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<MultipartUpload>,
+}
+
+/// A multipart upload: how the file is cut, and signed URLs for parts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MultipartUpload {
+    /// The store's upload id.
+    pub upload_id: String,
+    /// Every part is this long but the last, which holds the rest.
+    pub part_size_bytes: i64,
+    pub part_count: i32,
+    /// Signed part URLs: in a reservation, the first parts whose digests it was sent;
+    /// from `POST …/parts`, the parts asked for.
+    pub parts: Vec<PartUrl>,
+}
+
+/// A presigned `UploadPart` request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PartUrl {
+    pub part_number: i32,
+    pub url: String,
+    #[cfg_attr(feature = "openapi", schema(example = "PUT"))]
+    pub method: String,
+    /// Exactly the headers the PUT must send: the part's length and SHA-256.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!({ "Content-Length": "8388608", "x-amz-checksum-sha256": "…" })))]
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+// `POST /v2/files/{file_uuid}/parts`.
+/// Parts to sign, each with its SHA-256.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignPartsRequest {
+    /// 1 to 1000 parts.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
+    pub parts: Vec<PartToSign>,
+}
+
+/// A part to sign.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PartToSign {
+    /// 1 to the file's `part_count`.
+    pub part_number: i32,
+    /// Base64 SHA-256 of the part's bytes; signed into its URL.
+    pub checksum_sha256: String,
+}
+
+/// `200` of `GET /v2/files/{file_uuid}/parts`: the parts the store holds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredParts {
+    pub file_uuid: Uuid,
+    pub upload_id: String,
+    pub part_size_bytes: i64,
+    pub part_count: i32,
+    pub parts: Vec<StoredPart>,
+    /// The part numbers the store does not hold yet.
+    pub missing: Vec<i32>,
+}
+
+/// A part the store holds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredPart {
+    pub part_number: i32,
+    pub size_bytes: i64,
+    /// The digest the store keeps for it (`null` on stores that keep none).
+    pub checksum_sha256: Option<String>,
+    pub etag: Option<String>,
 }
 
 /// A file's lifecycle state.

@@ -13,6 +13,6 @@ pub use filegate_domain::FileStatus;
 pub use files::FileStatusSchema;
 pub use files::{
     CreateFilesRequest, CreateFilesResponse, CreatedFile, File, FileEntry, FileWithDownload,
-    ListResponse,
+    ListResponse, MultipartUpload, PartToSign, PartUrl, SignPartsRequest, StoredPart, StoredParts,
 };
 pub use workspaces::UsageResponse;

@@ -52,6 +52,22 @@ pub struct UploadArgs {
     /// Uploads at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Files larger than this many bytes upload in parts (multipart), each part's
+    /// SHA-256 signed into its URL.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub multipart_threshold: u64,
+    /// The part size of multipart uploads (5 MiB to 5 GiB).
+    #[arg(long, default_value_t = 8 << 20,
+          value_parser = clap::value_parser!(u64).range(5 << 20..=5 << 30))]
+    pub part_size: u64,
+    /// Where interrupted multipart uploads are remembered, so that running the same
+    /// command again sends only the parts the store lacks. Default:
+    /// `$XDG_STATE_HOME/filegate/uploads` (`~/.local/state/filegate/uploads`).
+    #[arg(long, env = "FILEGATE_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Send at most about this many bytes per second (multipart uploads).
+    #[arg(long)]
+    pub limit_rate: Option<u64>,
     /// Files, or folders to upload recursively.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -111,15 +127,68 @@ pub struct UsageArgs {
 /// How one file of an upload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Ready { id: Uuid, size: i64 },
-    Rejected { id: Uuid, reason: String },
-    Failed { reason: String },
+    /// Ready; `parts` is `(sent, count)` for a multipart upload.
+    Ready {
+        id: Uuid,
+        size: i64,
+        parts: Option<(usize, i32)>,
+    },
+    Rejected {
+        id: Uuid,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 struct LocalFile {
     path: PathBuf,
     name: String,
+    size: u64,
+    /// The bytes of a file sent with one PUT; empty for a multipart one.
     bytes: Vec<u8>,
+    /// A multipart file's part digests, and where its upload is remembered.
+    multipart: Option<LocalParts>,
+}
+
+struct LocalParts {
+    part_size: u64,
+    digests: Vec<String>,
+    state: PathBuf,
+}
+
+/// What is remembered of a multipart upload under way.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UploadState {
+    file_uuid: Uuid,
+}
+
+/// The state file of one multipart upload: named by the API, the workspace, and the
+/// file's path, size, modification time and part size, so an edited file starts over.
+fn state_file(args: &UploadArgs, path: &Path, meta: &std::fs::Metadata) -> PathBuf {
+    let dir = args.state_dir.clone().unwrap_or_else(|| {
+        std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("filegate/uploads")
+    });
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let id = Sha256::digest(format!(
+        "{}\n{:?}\n{}\n{}\n{modified}\n{}",
+        args.client.url,
+        args.workspace,
+        canonical.display(),
+        meta.len(),
+        args.part_size
+    ));
+    dir.join(format!("{id:x}.json"))
 }
 
 fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
@@ -156,14 +225,30 @@ pub async fn upload(
     let client = args.client.client()?;
     let mut files = Vec::new();
     for path in collect(&args.files)? {
-        let bytes = std::fs::read(&path)?;
+        let meta = std::fs::metadata(&path)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        files.push(LocalFile { path, name, bytes });
+        let (bytes, multipart) = if meta.len() > args.multipart_threshold {
+            let parts = LocalParts {
+                part_size: args.part_size,
+                digests: crate::part_digests(&path, args.part_size)?,
+                state: state_file(&args, &path, &meta),
+            };
+            (Vec::new(), Some(parts))
+        } else {
+            (std::fs::read(&path)?, None)
+        };
+        files.push(LocalFile {
+            path,
+            name,
+            size: meta.len(),
+            bytes,
+            multipart,
+        });
     }
-    let total: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+    let total: u64 = files.iter().map(|f| f.size).sum();
     let bars = MultiProgress::new();
     let style =
         ProgressStyle::with_template("{prefix:>24.bold} {bar:30} {bytes:>9}/{total_bytes:9} {msg}")
@@ -175,18 +260,48 @@ pub async fn upload(
     );
     let mut outcomes: Vec<(String, Outcome)> = Vec::new();
 
-    for batch in files.chunks(50) {
+    // Multipart uploads an earlier run left behind go on where they stopped.
+    let mut fresh = Vec::new();
+    let mut resumed = Vec::new();
+    for local in &files {
+        match resumable(&client, local).await {
+            Some(file) => resumed.push((local, file)),
+            None => fresh.push(local),
+        }
+    }
+    let mut batches: Vec<Vec<(&LocalFile, Sent)>> = vec![resumed];
+    for batch in fresh.chunks(50) {
         let (created, refused) = reserve(&client, &args, batch).await;
         outcomes.extend(refused);
-        let jobs = created.into_iter().map(|(local, file)| {
+        for (local, file) in &created {
+            if let (Some(parts), Some(_)) = (&local.multipart, &file.multipart) {
+                remember(&parts.state, file.file_uuid);
+            }
+        }
+        batches.push(
+            created
+                .into_iter()
+                .map(|(local, file)| (local, Sent::Created(Box::new(file))))
+                .collect(),
+        );
+    }
+    for batch in batches {
+        let jobs = batch.into_iter().map(|(local, file)| {
             let bar = bars.insert_before(
                 &overall,
-                ProgressBar::new(local.bytes.len() as u64).with_style(style.clone()),
+                ProgressBar::new(local.size).with_style(style.clone()),
             );
             bar.set_prefix(truncate(&local.name, 24));
             let (client, overall) = (client.clone(), overall.clone());
+            let args = &args;
             async move {
-                let outcome = send_and_complete(&client, local, &file, &bar, &overall).await;
+                let outcome = send_and_complete(&client, args, local, &file, &bar, &overall).await;
+                if let Some(parts) = &local.multipart
+                    && !matches!(outcome, Outcome::Failed { .. })
+                {
+                    // Ready or rejected: nothing left to resume.
+                    let _ = std::fs::remove_file(&parts.state);
+                }
                 bar.finish_with_message(match &outcome {
                     Outcome::Ready { .. } => "ready".to_owned(),
                     Outcome::Rejected { .. } => "rejected".to_owned(),
@@ -207,9 +322,12 @@ pub async fn upload(
     let (mut ready, mut rejected, mut failed) = (0, 0, 0);
     for (name, outcome) in &outcomes {
         match outcome {
-            Outcome::Ready { id, size } => {
+            Outcome::Ready { id, size, parts } => {
                 ready += 1;
-                say(&format!("ready     {name}  ({size} bytes, {id})"));
+                let parts = parts.map_or(String::new(), |(sent, count)| {
+                    format!(", sent {sent} of {count} parts")
+                });
+                say(&format!("ready     {name}  ({size} bytes, {id}{parts})"));
             }
             Outcome::Rejected { id, reason } => {
                 rejected += 1;
@@ -243,9 +361,9 @@ fn truncate(s: &str, n: usize) -> String {
 async fn reserve<'a>(
     client: &Client,
     args: &UploadArgs,
-    batch: &'a [LocalFile],
+    batch: &[&'a LocalFile],
 ) -> (Vec<(&'a LocalFile, CreatedFile)>, Vec<(String, Outcome)>) {
-    let mut pending: Vec<&LocalFile> = batch.iter().collect();
+    let mut pending: Vec<&LocalFile> = batch.to_vec();
     let mut refused = Vec::new();
     loop {
         if pending.is_empty() {
@@ -260,10 +378,14 @@ async fn reserve<'a>(
                     name: Some(f.name.clone()),
                     path: Some(args.path.clone()),
                     labels: Some(args.labels.clone()).filter(|l| !l.is_empty()),
-                    size_bytes: Some(f.bytes.len() as u64),
-                    checksum_sha256: Some(
-                        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&f.bytes)),
-                    ),
+                    size_bytes: Some(f.size),
+                    // A multipart file is held to its parts' digests instead.
+                    checksum_sha256: f.multipart.is_none().then(|| {
+                        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&f.bytes))
+                    }),
+                    upload_method: f.multipart.as_ref().map(|_| "MULTIPART".to_owned()),
+                    part_size_bytes: f.multipart.as_ref().map(|p| p.part_size),
+                    part_checksums_sha256: f.multipart.as_ref().map(|p| p.digests.clone()),
                     ..FileEntry::default()
                 })
                 .collect(),
@@ -318,27 +440,138 @@ async fn reserve<'a>(
     }
 }
 
+/// A file to send: just reserved, or an earlier run's multipart upload.
+enum Sent {
+    Created(Box<CreatedFile>),
+    Resumed {
+        id: Uuid,
+        missing: Vec<i32>,
+        count: i32,
+    },
+}
+
+/// Remembers a multipart upload under way, so a run after an interruption resumes it.
+fn remember(state: &Path, file_uuid: Uuid) {
+    let written = state
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::write(
+                state,
+                serde_json::to_vec(&UploadState { file_uuid }).unwrap_or_default(),
+            )
+        });
+    if let Err(e) = written {
+        warn(&format!(
+            "could not remember the upload in {}: {e}",
+            state.display()
+        ));
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr(), "warning: {line}");
+}
+
+/// An earlier run's multipart upload of this very file that is still pending, with the
+/// parts the store lacks (or holds under another digest).
+async fn resumable(client: &Client, local: &LocalFile) -> Option<Sent> {
+    let parts = local.multipart.as_ref()?;
+    let state: UploadState = serde_json::from_slice(&std::fs::read(&parts.state).ok()?).ok()?;
+    match client.list_parts(state.file_uuid).await {
+        Ok(stored) => {
+            let mut missing = stored.missing;
+            for p in &stored.parts {
+                let ours = usize::try_from(p.part_number - 1)
+                    .ok()
+                    .and_then(|i| parts.digests.get(i));
+                if p.checksum_sha256.as_ref().is_some_and(|c| Some(c) != ours) {
+                    missing.push(p.part_number);
+                }
+            }
+            missing.sort_unstable();
+            Some(Sent::Resumed {
+                id: state.file_uuid,
+                missing,
+                count: stored.part_count,
+            })
+        }
+        // Gone, settled or expired: start over.
+        Err(_) => {
+            let _ = std::fs::remove_file(&parts.state);
+            None
+        }
+    }
+}
+
 async fn send_and_complete(
     client: &Client,
+    args: &UploadArgs,
     local: &LocalFile,
-    file: &CreatedFile,
+    file: &Sent,
     bar: &ProgressBar,
     overall: &ProgressBar,
 ) -> Outcome {
     let (bar, overall) = (bar.clone(), overall.clone());
-    let body = ProgressBody::new(bytes::Bytes::from(local.bytes.clone()), move |n| {
+    let progress = move |n| {
         bar.inc(n);
         overall.inc(n);
-    });
-    if let Err(e) = client.upload(file, reqwest::Body::wrap(body)).await {
+    };
+    let (id, numbers, signed, count) = match (file, &local.multipart) {
+        (Sent::Created(file), Some(_)) if file.multipart.is_some() => {
+            let upload = file.multipart.as_ref();
+            let count = upload.map_or(0, |u| u.part_count);
+            let signed = upload.map(|u| u.parts.clone()).unwrap_or_default();
+            (file.file_uuid, (1..=count).collect(), signed, count)
+        }
+        (Sent::Created(file), _) => {
+            let body = ProgressBody::new(bytes::Bytes::from(local.bytes.clone()), progress);
+            if let Err(e) = client.upload(file, reqwest::Body::wrap(body)).await {
+                return Outcome::Failed {
+                    reason: e.to_string(),
+                };
+            }
+            return complete(client, file.file_uuid, None).await;
+        }
+        (Sent::Resumed { id, missing, count }, _) => {
+            // What the store holds already counts as sent.
+            let held = u64::try_from(i64::from(*count) - missing.len() as i64).unwrap_or(0);
+            progress((held * args.part_size).min(local.size));
+            (*id, missing.clone(), Vec::new(), *count)
+        }
+    };
+    let Some(parts) = &local.multipart else {
         return Outcome::Failed {
-            reason: e.to_string(),
+            reason: "the file is not sent in parts".to_owned(),
         };
+    };
+    let job = crate::PartsJob {
+        file_uuid: id,
+        source: &local.path,
+        size: local.size,
+        part_size: parts.part_size,
+        digests: &parts.digests,
+        numbers,
+        signed,
+        parallel: usize::from(args.parallel),
+        limit_rate: args.limit_rate,
+    };
+    match client.send_parts(job, std::sync::Arc::new(progress)).await {
+        Ok(sent) => complete(client, id, Some((sent, count))).await,
+        Err(e) => Outcome::Failed {
+            reason: e.to_string(),
+        },
     }
-    match client.complete(file.file_uuid).await {
+}
+
+/// Completes a sent file; `parts` is `(sent, count)` for a multipart one.
+async fn complete(client: &Client, id: Uuid, parts: Option<(usize, i32)>) -> Outcome {
+    match client.complete(id).await {
         Ok(done) => Outcome::Ready {
             id: done.file_uuid,
             size: done.size_bytes.unwrap_or_default(),
+            parts,
         },
         Err(ClientError::Api {
             code,
@@ -346,7 +579,7 @@ async fn send_and_complete(
             message,
             ..
         }) if code == "upload_mismatch" => Outcome::Rejected {
-            id: file.file_uuid,
+            id,
             reason: details["rejection_reason"]
                 .as_str()
                 .map_or(message, str::to_owned),

@@ -2,6 +2,7 @@
 //! `ls`, `rm` and `usage` commands built on it ([`cli`]).
 
 pub mod cli;
+mod multipart;
 mod progress;
 mod types;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+pub use multipart::{PartsJob, part_digests};
 pub use progress::ProgressBody;
 pub use types::*;
 
@@ -122,8 +124,37 @@ impl Client {
         file: &CreatedFile,
         body: impl Into<reqwest::Body>,
     ) -> Result<(), ClientError> {
-        let mut req = self.http.put(&file.file_url).body(body);
-        for (name, value) in &file.upload_headers {
+        let Some(url) = &file.file_url else {
+            return Err(ClientError::Store {
+                status: 0,
+                body: "this file uploads in parts (upload_method MULTIPART): use upload_part"
+                    .to_owned(),
+            });
+        };
+        self.put(url, &file.upload_headers, body).await
+    }
+
+    /// PUTs one part to its presigned URL with exactly its headers.
+    ///
+    /// # Errors
+    /// [`ClientError::Store`] when the object store refuses the part (another length or
+    /// digest than the signed ones).
+    pub async fn upload_part(
+        &self,
+        part: &PartUrl,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<(), ClientError> {
+        self.put(&part.url, &part.headers, body).await
+    }
+
+    async fn put(
+        &self,
+        url: &str,
+        headers: &std::collections::BTreeMap<String, String>,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<(), ClientError> {
+        let mut req = self.http.put(url).body(body);
+        for (name, value) in headers {
             if !name.eq_ignore_ascii_case("content-length") {
                 req = req.header(name, value);
             }
@@ -137,6 +168,38 @@ impl Client {
             status,
             body: res.text().await.unwrap_or_default(),
         })
+    }
+
+    /// `POST /v2/files/{id}/parts`: URLs for these parts, each digest signed in.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`]: `invalid_metadata` (a part outside the plan, a bad digest),
+    /// `invalid_state` (not a pending multipart file), `not_found`.
+    pub async fn sign_parts(
+        &self,
+        id: Uuid,
+        parts: Vec<PartToSign>,
+    ) -> Result<MultipartUpload, ClientError> {
+        let url = self.url(&format!("/v2/files/{id}/parts"));
+        let body = SignPartsRequest { parts };
+        Self::read(
+            self.http
+                .post(url)
+                .bearer_auth(&self.key)
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// `GET /v2/files/{id}/parts`: the parts the store holds, and the missing ones.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`]: `invalid_state` (not a pending multipart file), `not_found`.
+    pub async fn list_parts(&self, id: Uuid) -> Result<StoredParts, ClientError> {
+        let url = self.url(&format!("/v2/files/{id}/parts"));
+        Self::read(self.http.get(url).bearer_auth(&self.key).send().await?).await
     }
 
     /// `POST /v2/files/{id}/complete`.

@@ -3,7 +3,8 @@
 
 pub use filegate_api::{
     CreateFilesRequest, CreateFilesResponse, CreatedFile, File, FileEntry, FileStatus,
-    FileWithDownload, ListResponse, UsageResponse,
+    FileWithDownload, ListResponse, MultipartUpload, PartToSign, PartUrl, SignPartsRequest,
+    StoredPart, StoredParts, UsageResponse,
 };
 use uuid::Uuid;
 

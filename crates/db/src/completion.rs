@@ -196,15 +196,17 @@ pub async fn mark_rejected(
                 RETURNING files.*
              ), d AS (
                 -- The upload, and a copy an earlier attempt may have made to the object key.
-                INSERT INTO object_deletions (object_key, final_after)
-                SELECT k.key, k.final_after FROM f,
+                INSERT INTO object_deletions (object_key, final_after, multipart_upload_id)
+                SELECT k.key, k.final_after, k.upload_id FROM f,
                   LATERAL (
-                    SELECT f.upload_key, greatest(f.upload_expires_at + make_interval(secs => $4), now())
+                    SELECT f.upload_key, greatest(f.upload_expires_at + make_interval(secs => $4), now()),
+                           f.multipart_upload_id
                     UNION ALL
-                    SELECT f.object_key, now() WHERE f.object_key <> f.upload_key
-                  ) AS k(key, final_after)
+                    SELECT f.object_key, now(), NULL WHERE f.object_key <> f.upload_key
+                  ) AS k(key, final_after, upload_id)
                 ON CONFLICT (object_key) DO UPDATE
-                   SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
+                   SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after),
+                       multipart_upload_id = coalesce(excluded.multipart_upload_id, object_deletions.multipart_upload_id)
              )
              SELECT {FILE_COLUMNS} FROM f JOIN w ON w.id = f.workspace_id"
         ),
@@ -231,6 +233,9 @@ pub struct LookSchedule {
 pub struct DueFile {
     pub id: Uuid,
     pub upload_key: String,
+    /// A multipart file's upload and part count (its parts are looked at instead of
+    /// the object).
+    pub multipart: Option<(String, i32)>,
 }
 
 /// Claims up to `batch` pending files whose look is due and schedules each one's next
@@ -260,7 +265,7 @@ pub async fn due_for_look(
           WHERE f.id IN (
             SELECT id FROM files WHERE status = 'pending' AND next_check_at <= now()
              ORDER BY next_check_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING f.id, f.upload_key",
+         RETURNING f.id, f.upload_key, f.multipart_upload_id, f.part_count",
         &[
             &batch,
             &schedule.min_interval.as_secs_f64(),
@@ -279,6 +284,9 @@ impl DueFile {
         Self {
             id: row.get("id"),
             upload_key: row.get("upload_key"),
+            multipart: row
+                .get::<_, Option<String>>("multipart_upload_id")
+                .zip(row.get::<_, Option<i32>>("part_count")),
         }
     }
 }

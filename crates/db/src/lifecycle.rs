@@ -40,15 +40,17 @@ pub async fn expire_batch(
             UPDATE files SET status = 'expired', reserved_bytes = 0, next_check_at = NULL,
                              completion_claim = NULL, completion_claim_until = NULL, updated_at = now()
               FROM due WHERE files.id = due.id
-            RETURNING files.upload_key, files.upload_expires_at
+            RETURNING files.upload_key, files.upload_expires_at, files.multipart_upload_id
          ), d AS (
             -- Only the upload: a copy at the object key exists only if a completion
             -- died between its copy and its transition, which reconciliation finds;
             -- queuing it for every expired file would double the deletions.
-            INSERT INTO object_deletions (object_key, final_after)
-            SELECT upload_key, greatest(upload_expires_at + make_interval(secs => $3), now()) FROM f
+            INSERT INTO object_deletions (object_key, final_after, multipart_upload_id)
+            SELECT upload_key, greatest(upload_expires_at + make_interval(secs => $3), now()),
+                   multipart_upload_id FROM f
             ON CONFLICT (object_key) DO UPDATE
-               SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
+               SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after),
+                   multipart_upload_id = coalesce(excluded.multipart_upload_id, object_deletions.multipart_upload_id)
          )
          SELECT count(*) AS expired FROM f",
         &[&grace.as_secs_f64(), &batch, &margin.as_secs_f64()],
@@ -58,8 +60,15 @@ pub async fn expire_batch(
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
+/// A queued deletion: the key, and the multipart upload to abort first, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    pub object_key: String,
+    pub multipart_upload_id: Option<String>,
+}
+
 /// Claims up to `batch` due object deletions for `lease` (another replica skips them
-/// meanwhile) and returns their keys.
+/// meanwhile) and returns them.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
@@ -67,19 +76,22 @@ pub async fn claim_deletions(
     pool: &Pool,
     batch: i64,
     lease: Duration,
-) -> Result<Vec<String>, DbError> {
+) -> Result<Vec<Deletion>, DbError> {
     Ok(query::query(
         pool,
         "UPDATE object_deletions SET due_at = now() + make_interval(secs => $2), attempts = attempts + 1
           WHERE object_key IN (
             SELECT object_key FROM object_deletions WHERE due_at <= now()
              ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING object_key",
+         RETURNING object_key, multipart_upload_id",
         &[&batch, &lease.as_secs_f64()],
     )
     .await?
     .iter()
-    .map(|r| r.get("object_key"))
+    .map(|r| Deletion {
+        object_key: r.get("object_key"),
+        multipart_upload_id: r.get("multipart_upload_id"),
+    })
     .collect())
 }
 

@@ -9,6 +9,7 @@ mod file;
 pub mod keys;
 mod limits;
 pub mod listing;
+pub mod multipart;
 mod sniff;
 mod spec;
 

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use crate::multipart::UploadRequest;
 use crate::{
     Checksum, ContentType, FileName, Labels, LibraryPath, Limits, MAX_FILES_PER_REQUEST, PublicUrl,
     RuleCode, RuleViolation, has_control, names_an_executable,
@@ -42,6 +43,10 @@ pub struct FileInput<'a> {
     pub content_type: Option<&'a str>,
     pub size_bytes: Option<u64>,
     pub checksum_sha256: Option<&'a str>,
+    /// `PUT`, `MULTIPART`, or absent (the server decides by size).
+    pub upload_method: Option<&'a str>,
+    pub part_size_bytes: Option<u64>,
+    pub part_checksums_sha256: Option<&'a [String]>,
 }
 
 /// One requested upload with every rule checked against a workspace's limits.
@@ -55,6 +60,8 @@ pub struct FileSpec {
     pub content_type: ContentType,
     pub size_bytes: Option<i64>,
     pub checksum: Option<Checksum>,
+    /// How the client asked to send the bytes.
+    pub upload: UploadRequest,
 }
 
 fn executable(name: &FileName) -> RuleViolation {
@@ -200,6 +207,12 @@ impl FileSpec {
             }
         };
         let checksum = input.checksum_sha256.map(Checksum::parse).transpose()?;
+        let upload = UploadRequest::parse(
+            input.upload_method,
+            input.part_size_bytes,
+            input.part_checksums_sha256,
+            size_bytes,
+        )?;
         Ok(Self {
             local_file_path: local_file_path.map(str::to_owned),
             name,
@@ -209,6 +222,7 @@ impl FileSpec {
             content_type,
             size_bytes,
             checksum,
+            upload,
         })
     }
 

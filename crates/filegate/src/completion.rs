@@ -18,7 +18,6 @@ use filegate_db::completion::{Claimed, Reach};
 use filegate_db::files::FileRow;
 use filegate_domain::{Checksum, ContentType, FileStatus};
 use filegate_storage::{CopyOutcome, ObjectInfo};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -55,8 +54,9 @@ pub enum Outcome {
     Ready(FileRow),
     /// This call rejected the file: the reason is in the row, the upload is deleted.
     Rejected(FileRow),
-    /// Nothing was uploaded yet; the file stays pending.
-    Missing(FileRow),
+    /// Nothing was uploaded yet (for a multipart file: these parts are missing); the
+    /// file stays pending.
+    Missing(FileRow, Vec<i32>),
     /// The file was not pending (already ready, rejected or expired).
     Settled(FileRow),
     /// Another completion holds the file (only when not waiting for it).
@@ -90,7 +90,8 @@ impl Check {
 
 /// What one inspection of the upload found.
 enum Inspection {
-    Missing,
+    /// Nothing to verify yet (for a multipart file: these parts are missing).
+    Missing(Vec<i32>),
     /// The object changed between two reads of one inspection: look again.
     Changed,
     /// It fails `check`, for `reason` (the sentence the file's rejection keeps).
@@ -136,9 +137,9 @@ pub async fn complete(
         Claim::Answered(outcome) => return Ok(outcome),
     };
     let outcome = match verify(state, &file, lease, started).await {
-        Ok(Verdict::Missing) => {
+        Ok(Verdict::Missing(parts)) => {
             crate::metrics::completion("missing");
-            Ok(Outcome::Missing(file.clone()))
+            Ok(Outcome::Missing(file.clone(), parts))
         }
         Ok(Verdict::Valid { size, etag }) => make_ready(state, &file, token, size, &etag).await,
         Ok(Verdict::Invalid { check, reason }) => {
@@ -157,7 +158,7 @@ pub async fn complete(
         match &outcome {
             Ok(Outcome::Ready(_)) => "ready",
             Ok(Outcome::Rejected(_)) => "rejected",
-            Ok(Outcome::Missing(_)) => "missing",
+            Ok(Outcome::Missing(..)) => "missing",
             Ok(_) => "settled",
             Err(_) => "error",
         },
@@ -217,7 +218,8 @@ async fn claim(
 
 /// What verifying a claimed file's upload concluded.
 enum Verdict {
-    Missing,
+    /// Nothing to verify yet (for a multipart file: these parts are missing).
+    Missing(Vec<i32>),
     /// It passed every check, and that version (`etag`) is at the object key.
     Valid {
         size: i64,
@@ -251,11 +253,19 @@ async fn verify(
                 return Err(too_slow());
             }
             copy_then_inspect(state, file).await?
+        } else if let Some(multipart) = &file.multipart {
+            match crate::multipart::assemble(state, file, multipart).await? {
+                crate::multipart::Assembly::Assembled(digests) => {
+                    inspect(state, file, &file.upload_key, Some(&digests)).await?
+                }
+                crate::multipart::Assembly::Missing(parts) => Inspection::Missing(parts),
+                crate::multipart::Assembly::Changed => Inspection::Changed,
+            }
         } else {
-            inspect(state, file, &file.upload_key).await?
+            inspect(state, file, &file.upload_key, None).await?
         };
         match inspection {
-            Inspection::Missing => return Ok(Verdict::Missing),
+            Inspection::Missing(parts) => return Ok(Verdict::Missing(parts)),
             Inspection::Changed => {}
             Inspection::Invalid { check, reason } => {
                 return Ok(Verdict::Invalid { check, reason });
@@ -323,7 +333,7 @@ async fn make_rejected(
     {
         Some(rejected) => {
             crate::metrics::count_rejected(check.as_str(), file.reserved_bytes);
-            delete_object(state, &rejected.upload_key).await;
+            discard(state, &rejected).await;
             // An earlier attempt of this completion may have copied a version that
             // then changed: that copy is queued too, and goes now.
             if rejected.object_key != rejected.upload_key {
@@ -361,7 +371,7 @@ async fn after_lost_race(state: &AppState, id: Uuid) -> Result<Outcome, ApiError
 /// client can write, is what is inspected and then served.
 async fn copy_then_inspect(state: &AppState, file: &FileRow) -> Result<Inspection, ApiError> {
     let Some(head) = state.storage.head(&file.upload_key).await? else {
-        return Ok(Inspection::Missing);
+        return Ok(Inspection::Missing(Vec::new()));
     };
     let Some(etag) = head.etag else {
         return Err(ApiError::internal(
@@ -374,9 +384,9 @@ async fn copy_then_inspect(state: &AppState, file: &FileRow) -> Result<Inspectio
         .await?
     {
         CopyOutcome::SourceChanged => Ok(Inspection::Changed),
-        CopyOutcome::Copied { .. } => match inspect(state, file, &file.object_key).await? {
+        CopyOutcome::Copied { .. } => match inspect(state, file, &file.object_key, None).await? {
             // The file's delete removed the copy meanwhile; the transition will tell.
-            Inspection::Missing => Ok(Inspection::Changed),
+            Inspection::Missing(_) => Ok(Inspection::Changed),
             found => Ok(found),
         },
     }
@@ -417,15 +427,21 @@ fn same_etag(a: &str, b: &str) -> bool {
 
 /// One inspection of the object at `key` (the upload, or its copy), every read pinned
 /// to one version: HEAD (size, type, stored digest) and the first bytes go out together
-/// and must carry the same ETag; a full read for the digest asks for that ETag.
-async fn inspect(state: &AppState, file: &FileRow, key: &str) -> Result<Inspection, ApiError> {
+/// and must carry the same ETag; a full read for the digests asks for that ETag. For a
+/// multipart file, `parts` are the digests its parts were signed with.
+async fn inspect(
+    state: &AppState,
+    file: &FileRow,
+    key: &str,
+    parts: Option<&[Checksum]>,
+) -> Result<Inspection, ApiError> {
     let declared = declared_type(file)?;
     let (head, prefix) = tokio::join!(
         state.storage.head(key),
         state.storage.read_prefix(key, declared.sniff_len())
     );
     let Some(head) = head? else {
-        return Ok(Inspection::Missing);
+        return Ok(Inspection::Missing(Vec::new()));
     };
     let Some(etag) = head.etag.clone() else {
         return Err(ApiError::internal(
@@ -444,30 +460,8 @@ async fn inspect(state: &AppState, file: &FileRow, key: &str) -> Result<Inspecti
     if let Some(invalid) = check_metadata(file, &head)? {
         return Ok(invalid);
     }
-    if let Some(expected) = &file.checksum_sha256 {
-        let stored = head
-            .checksum_sha256
-            .as_deref()
-            .filter(|_| state.store_trust.stored_checksum)
-            .and_then(|c| Checksum::parse(c).ok());
-        let actual = match stored {
-            Some(stored) => stored,
-            // The store kept no digest, or is not trusted to have checked the one it
-            // reports (it was not seen to refuse a body of another digest): hash the
-            // very version inspected.
-            None => match state.storage.read_all(key, Some(&etag)).await? {
-                Some(all) if i64::try_from(all.bytes.len()).ok() == Some(head.size) => {
-                    Checksum::from_digest(Sha256::digest(&all.bytes).into())
-                }
-                _ => return Ok(Inspection::Changed),
-            },
-        };
-        if actual.to_base64() != *expected {
-            return Ok(Inspection::Invalid {
-                check: Check::Checksum,
-                reason: "the object's SHA-256 does not match checksum_sha256".to_owned(),
-            });
-        }
+    if let Some(found) = check_digests(state, file, key, &head, &etag, parts).await? {
+        return Ok(found);
     }
     let whole = i64::try_from(prefix.bytes.len()).ok() == Some(head.size);
     if let Err(reason) = declared.sniff(&prefix.bytes, whole) {
@@ -480,6 +474,78 @@ async fn inspect(state: &AppState, file: &FileRow, key: &str) -> Result<Inspecti
         size: head.size,
         etag,
     })
+}
+
+/// The object's SHA-256 against `checksum_sha256` (when declared), and a multipart
+/// object's parts against the digests they were signed with. The store's own digest
+/// settles a check where the store was seen to enforce and keep digests; otherwise (and
+/// whenever its digest disagrees) filegate streams the very version inspected through
+/// SHA-256 itself, part by part. `None` when everything matches.
+async fn check_digests(
+    state: &AppState,
+    file: &FileRow,
+    key: &str,
+    head: &ObjectInfo,
+    etag: &str,
+    parts: Option<&[Checksum]>,
+) -> Result<Option<Inspection>, ApiError> {
+    let stored = head
+        .checksum_sha256
+        .as_deref()
+        .filter(|_| state.store_trust.stored_checksum);
+    let mut whole_settled = file.checksum_sha256.is_none();
+    if let (Some(expected), Some(stored), None) = (&file.checksum_sha256, stored, parts)
+        && let Ok(stored) = Checksum::parse(stored)
+    {
+        if stored.to_base64() != *expected {
+            return Ok(Some(checksum_mismatch()));
+        }
+        whole_settled = true;
+    }
+    let parts_settled = match parts {
+        None => true,
+        Some(parts) => {
+            state.store_trust.part_checksums
+                && stored == Some(filegate_storage::composite_checksum(parts).as_str())
+        }
+    };
+    if whole_settled && parts_settled {
+        return Ok(None);
+    }
+    let slice = file.multipart.as_ref().map(|m| m.part_size.unsigned_abs());
+    let Some(digests) = state.storage.digests(key, Some(etag), slice).await? else {
+        return Ok(Some(Inspection::Changed));
+    };
+    if i64::try_from(digests.len).ok() != Some(head.size) {
+        return Ok(Some(Inspection::Changed));
+    }
+    if file
+        .checksum_sha256
+        .as_ref()
+        .is_some_and(|expected| digests.whole.to_base64() != *expected)
+    {
+        return Ok(Some(checksum_mismatch()));
+    }
+    if let Some(parts) = parts {
+        let first_bad = (1..)
+            .zip(parts.iter().zip(digests.slices.iter()))
+            .find(|(_, (signed, found))| signed != found)
+            .map(|(n, _)| n);
+        if let Some(n) = first_bad.or((parts.len() != digests.slices.len()).then_some(0)) {
+            return Ok(Some(Inspection::Invalid {
+                check: Check::Checksum,
+                reason: format!("part {n} of the object does not match the SHA-256 signed for it"),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+fn checksum_mismatch() -> Inspection {
+    Inspection::Invalid {
+        check: Check::Checksum,
+        reason: "the object's SHA-256 does not match checksum_sha256".to_owned(),
+    }
 }
 
 fn declared_type(file: &FileRow) -> Result<ContentType, ApiError> {
@@ -531,6 +597,22 @@ fn check_metadata(file: &FileRow, head: &ObjectInfo) -> Result<Option<Inspection
     Ok(None)
 }
 
+/// Deletes a settled or deleted file's upload now (aborting its multipart upload
+/// first, which frees any parts); if the store fails, the queued deletion is retried by
+/// the reaper.
+pub(crate) async fn discard(state: &AppState, file: &FileRow) {
+    if let Some(m) = &file.multipart
+        && let Err(e) = state
+            .storage
+            .abort_multipart(&file.upload_key, &m.upload_id)
+            .await
+    {
+        tracing::warn!(error = %e, file = %file.id, "could not abort a multipart upload; the reaper will retry");
+        return;
+    }
+    delete_object(state, &file.upload_key).await;
+}
+
 /// Deletes an object now; if the store fails, its queued deletion is retried by the
 /// reaper.
 pub(crate) async fn delete_object(state: &AppState, key: &str) {
@@ -545,7 +627,9 @@ pub(crate) async fn delete_object(state: &AppState, key: &str) {
 }
 
 /// Completes a pending file whose upload has arrived, without being asked and without
-/// waiting for another completion of it: one HEAD when nothing is there yet.
+/// waiting for another completion of it: one HEAD (for a multipart file, one
+/// ListParts) when nothing is there yet. `multipart` is the file's upload id and part
+/// count.
 ///
 /// # Errors
 /// 503 when the database or the store is unreachable.
@@ -553,9 +637,16 @@ pub async fn look(
     state: &AppState,
     id: Uuid,
     upload_key: &str,
+    multipart: Option<(&str, i32)>,
     trigger: Trigger,
 ) -> Result<Option<Outcome>, ApiError> {
-    if state.storage.head(upload_key).await?.is_none() {
+    let arrived = match multipart {
+        Some((upload_id, parts)) => {
+            crate::multipart::all_parts_held(state, upload_key, upload_id, parts).await?
+        }
+        None => state.storage.head(upload_key).await?.is_some(),
+    };
+    if !arrived {
         return Ok(None);
     }
     complete(state, id, Reach::default(), trigger, false)
@@ -592,6 +683,7 @@ mod tests {
             updated_at: now,
             completed_at: None,
             upload_expires_at: now,
+            multipart: None,
         }
     }
 

@@ -75,6 +75,10 @@ pub fn policy(capability: Capability) -> Policy {
             false,
             "ETags do not pin bytes: completion copies the upload first and inspects the copy, which no client can write",
         ),
+        Capability::PartChecksum => (
+            false,
+            "multipart completion hashes every part of the assembled object itself",
+        ),
     };
     Policy { required, without }
 }
@@ -115,6 +119,10 @@ pub struct StoreTrust {
     /// on a store whose refused PUTs replace the bytes under the old ETag: completion
     /// then copies first and inspects the copy.
     pub etag_pins_bytes: bool,
+    /// The composite digest `HeadObject` reports for an assembled multipart object
+    /// stands for its parts' bytes: the store refused parts of other bytes than their
+    /// signed digests and keeps the digests (and its digests are trusted at all).
+    pub part_checksums: bool,
 }
 
 impl StoreTrust {
@@ -138,6 +146,10 @@ impl StoreTrust {
                 && report.has(Capability::CopyIfMatch)
                 && refusals_keep_objects,
             etag_pins_bytes: refusals_keep_objects,
+            part_checksums: report.has(Capability::SignedChecksum)
+                && report.has(Capability::ChecksumKept)
+                && refusals_keep_objects
+                && report.has(Capability::PartChecksum),
         }
     }
 }
@@ -406,6 +418,7 @@ mod tests {
                 stored_checksum: true,
                 copy_precondition: false,
                 etag_pins_bytes: true,
+                part_checksums: true,
             }
         );
         for missing in [
@@ -415,7 +428,12 @@ mod tests {
         ] {
             let trust = StoreTrust::from_probe(Some(&report(&[missing], &[])), false);
             assert!(!trust.stored_checksum, "{missing:?}");
+            assert!(!trust.part_checksums, "{missing:?}");
         }
+        // Part digests need their own refusal on top.
+        let ceph_like = report(&[Capability::PartChecksum], &[]);
+        let trust = StoreTrust::from_probe(Some(&ceph_like), false);
+        assert!(trust.stored_checksum && !trust.part_checksums);
         assert_eq!(StoreTrust::from_probe(None, false), StoreTrust::default());
     }
 

@@ -68,7 +68,8 @@ pub async fn run_once(state: &AppState) -> Result<FinalizeReport, ApiError> {
         let n = due.len();
         let outcomes: Vec<_> = futures_util::stream::iter(due)
             .map(|f| async move {
-                let outcome = look(state, f.id, &f.upload_key, Trigger::Finalizer).await;
+                let multipart = f.multipart.as_ref().map(|(id, n)| (id.as_str(), *n));
+                let outcome = look(state, f.id, &f.upload_key, multipart, Trigger::Finalizer).await;
                 if outcome.is_err() {
                     // A failed last look would otherwise be no look at all.
                     let retry = completion::retry_look(&state.pool, f.id, schedule.min_interval);

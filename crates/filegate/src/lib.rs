@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod error;
 pub mod finalizer;
 pub mod metrics;
+pub mod multipart;
 pub mod openapi;
 pub mod ratelimit;
 pub mod reaper;

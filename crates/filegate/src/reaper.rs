@@ -29,6 +29,9 @@ pub struct ReapReport {
     pub idempotency_purged: u64,
     /// Refilled (idle) buckets dropped from the `postgres` rate-limit store.
     pub rate_limit_buckets_evicted: u64,
+    /// Multipart uploads under filegate's keys that no pending file owns, aborted
+    /// (those started more than `--upload-margin-secs` ago).
+    pub multipart_aborted: u64,
 }
 
 /// One pass over everything due.
@@ -52,8 +55,14 @@ pub async fn run_once(
     }
     for _ in 0..MAX_BATCHES {
         let keys = lifecycle::claim_deletions(pool, batch, DELETION_LEASE).await?;
-        for key in &keys {
-            match storage.delete(key).await {
+        for deletion in &keys {
+            let key = deletion.object_key.as_str();
+            // A multipart upload goes first, so no assembly can bring the object back.
+            let aborted = match &deletion.multipart_upload_id {
+                Some(id) => storage.abort_multipart(key, id).await,
+                None => Ok(()),
+            };
+            match aborted.and(storage.delete(key).await) {
                 Ok(()) => {
                     lifecycle::finish_deletion(pool, key).await?;
                     report.objects_deleted += 1;
@@ -66,6 +75,19 @@ pub async fn run_once(
         }
         if keys.len() < usize::try_from(batch).unwrap_or(0) || report.deletion_failures > 0 {
             break;
+        }
+    }
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::from_std(settings.upload_margin()).unwrap_or(chrono::Duration::MAX);
+    match crate::multipart::sweep_uploads(pool, storage, cutoff, false).await {
+        Ok(sweep) => {
+            report.multipart_aborted = sweep.aborted;
+            report.deletion_failures += sweep.failures;
+        }
+        Err(crate::multipart::SweepError::Database(e)) => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "the sweep of multipart uploads failed; will retry");
+            report.deletion_failures += 1;
         }
     }
     report.idempotency_purged =

@@ -9,6 +9,8 @@
 //! - deletes objects no live file owns, once they are older than the upload URL
 //!   lifetime plus `--upload-margin-secs` (never sooner: no upload can still be
 //!   heading for them, and no completion is between its copy and its transition);
+//! - aborts multipart uploads under filegate's keys that no pending file owns, once
+//!   they are as old;
 //! - reports ready files whose object is missing (a metric and the report; the rows
 //!   are kept: deciding what they mean is an operator's call).
 //!
@@ -58,6 +60,11 @@ pub struct ReconcileReport {
     pub missing_objects: u64,
     /// The first of them.
     pub missing: Vec<MissingObject>,
+    /// Multipart uploads under filegate's keys that no pending file owns (and old
+    /// enough to abort).
+    pub orphan_uploads: u64,
+    /// Of those, aborted (0 in a dry run).
+    pub uploads_aborted: u64,
 }
 
 /// One pass. `upload_window` is the longest an upload URL lives (the presign TTL).
@@ -158,6 +165,15 @@ pub async fn run_once(
         after = through;
         continuation = page.continuation;
     }
+    let sweep = crate::multipart::sweep_uploads(pool, storage, cutoff, dry_run)
+        .await
+        .map_err(|e| match e {
+            crate::multipart::SweepError::Database(e) => ReconcileError::Database(e),
+            crate::multipart::SweepError::Storage(e) => ReconcileError::Storage(e),
+        })?;
+    report.orphan_uploads = sweep.orphaned;
+    report.uploads_aborted = sweep.aborted;
+    report.deletion_failures += sweep.failures;
     let m = crate::metrics::get();
     for (action, n) in [
         ("listed", report.objects_listed),

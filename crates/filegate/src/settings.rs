@@ -349,9 +349,39 @@ pub struct StorageArgs {
     #[arg(long, env = "FILEGATE_DOWNLOAD_TTL_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub download_ttl_secs: u64,
+    /// Declared sizes above this many bytes upload in parts (multipart) unless the
+    /// client asks for one PUT. 5 MiB..=5 GiB.
+    #[arg(long, env = "FILEGATE_MULTIPART_THRESHOLD_BYTES", default_value_t = 64 << 20,
+          value_parser = clap::value_parser!(i64).range(5 << 20..=5 << 30))]
+    pub multipart_threshold_bytes: i64,
+    /// The part size of multipart uploads whose client did not choose one (grown where
+    /// a file would need more than 10,000 parts). 5 MiB..=5 GiB.
+    #[arg(long, env = "FILEGATE_MULTIPART_PART_SIZE_BYTES", default_value_t = 8 << 20,
+          value_parser = clap::value_parser!(i64).range(5 << 20..=5 << 30))]
+    pub multipart_part_size_bytes: i64,
+    /// Part URLs a reservation signs at once, for a client that sent its parts'
+    /// digests; the rest come from `POST /v2/files/{id}/parts`. 0..=1000.
+    #[arg(long, env = "FILEGATE_MULTIPART_FIRST_PARTS", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub multipart_first_parts: u64,
+    /// Seconds a multipart upload may take from reservation to completion (its parts'
+    /// URLs are signed as it goes, each for `--presign-ttl-secs` at most); then the
+    /// file expires and the upload is aborted. 60..=604800.
+    #[arg(long, env = "FILEGATE_MULTIPART_WINDOW_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub multipart_window_secs: u64,
 }
 
 impl StorageArgs {
+    /// When declared sizes go multipart, and in what parts.
+    #[must_use]
+    pub fn multipart_policy(&self) -> filegate_domain::multipart::MultipartPolicy {
+        filegate_domain::multipart::MultipartPolicy {
+            threshold: self.multipart_threshold_bytes,
+            part_size: self.multipart_part_size_bytes,
+        }
+    }
+
     /// The client settings for `filegate-storage`.
     #[must_use]
     pub fn storage(&self) -> filegate_storage::StorageSettings {
@@ -637,6 +667,10 @@ mod tests {
                 unsafe_allow_unenforcing_store: false,
                 presign_ttl_secs: 1,
                 download_ttl_secs: 1,
+                multipart_threshold_bytes: 64 << 20,
+                multipart_part_size_bytes: 8 << 20,
+                multipart_first_parts: 16,
+                multipart_window_secs: 86_400,
             }
         );
         // The key id names the key and is shown; the secret never is.

@@ -1,12 +1,15 @@
 //! filegate's object-store client, for any S3-compatible endpoint (AWS S3, MinIO,
 //! Garage, …).
 //!
+//! Multipart uploads (large files): [`Storage::create_multipart`] and its siblings.
+//!
 //! Two SDK clients share one configuration but not one endpoint: the *internal* one
 //! talks to the store from filegate, the *public* one only signs URLs, because a
 //! presigned URL signs its host and must name the endpoint the client can reach.
 //! Every call is bounded by the configured timeout.
 
 mod error;
+mod multipart;
 mod presign;
 pub mod probe;
 
@@ -25,6 +28,9 @@ use filegate_domain::Checksum;
 use secrecy::{ExposeSecret as _, SecretString};
 
 pub use error::StorageError;
+pub use multipart::{
+    Assembled, Digests, InProgress, PartSpec, StoredPart, UploadsPage, composite_checksum,
+};
 
 /// How to reach the bucket. `Debug` shows the access key id, never the secret.
 #[derive(Debug, Clone)]

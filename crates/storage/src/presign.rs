@@ -59,15 +59,51 @@ impl DirectPresigner {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<String, StorageError> {
+        self.signed_put(key, &[("x-id", "PutObject")], headers, ttl, now)
+    }
+
+    /// A presigned `UploadPart` URL: part `number` of the multipart upload `upload_id`.
+    pub(crate) fn part_url(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        headers: &[(&str, &str)],
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<String, StorageError> {
+        let number = number.to_string();
+        let query = [
+            ("x-id", "UploadPart"),
+            ("partNumber", number.as_str()),
+            ("uploadId", upload_id),
+        ];
+        self.signed_put(key, &query, headers, ttl, now)
+    }
+
+    /// A presigned `PUT` of `key` with `query` (names and values unencoded).
+    fn signed_put(
+        &self,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<String, StorageError> {
         let path: Vec<String> = key
             .split('/')
             .map(|s| utf8_percent_encode(s, UNRESERVED).to_string())
             .collect();
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, UNRESERVED)))
+            .collect();
         let mut url = format!(
-            "{}/{}/{}?x-id=PutObject",
+            "{}/{}/{}?{}",
             self.base,
             utf8_percent_encode(&self.bucket, UNRESERVED),
-            path.join("/")
+            path.join("/"),
+            query.join("&")
         );
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;

@@ -47,11 +47,15 @@ pub enum Capability {
     /// was. s3s-fs 0.14 writes the refused body over it and keeps the old ETag and
     /// digest, so neither names the bytes any longer.
     RefusedPutKeepsObject,
+    /// A multipart upload declaring SHA-256 refuses a part of other bytes than its
+    /// signed `x-amz-checksum-sha256`, and `ListParts` reports the digest of the part it
+    /// accepted.
+    PartChecksum,
 }
 
 impl Capability {
     /// Every capability, in the order the probe checks them.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Reachable,
         Self::ClockSkew,
         Self::PresignedPut,
@@ -65,6 +69,7 @@ impl Capability {
         Self::Cors,
         Self::GetOverrides,
         Self::RefusedPutKeepsObject,
+        Self::PartChecksum,
     ];
 
     /// The capability's name in reports, metrics and JSON.
@@ -84,6 +89,7 @@ impl Capability {
             Self::Cors => "cors",
             Self::GetOverrides => "get_overrides",
             Self::RefusedPutKeepsObject => "refused_put_keeps_object",
+            Self::PartChecksum => "part_checksum",
         }
     }
 }
@@ -283,6 +289,7 @@ impl Probe<'_> {
         self.conditional_put(&good).await;
         self.cors(&options.cors_origins).await;
         self.get_overrides(&good).await;
+        self.part_checksum(&sum).await;
         // Last: it may leave other bytes at the key the probes above read.
         self.refused_put_keeps_object(&good, &spec).await;
     }
@@ -431,6 +438,89 @@ impl Probe<'_> {
                 "the refused PUT removed the object",
             ),
             Err(e) => self.found(capability, Verdict::Unknown, error_chain(&e)),
+        }
+    }
+
+    /// A part of other bytes than its signed digest, then the right bytes, to a
+    /// multipart upload declaring SHA-256; the upload is aborted whatever happened.
+    async fn part_checksum(&mut self, sum: &Checksum) {
+        let key = self.key("multipart");
+        let upload_id = match self.storage.create_multipart(&key, TYPE).await {
+            Ok(id) => id,
+            Err(e) => {
+                let detail = format!("CreateMultipartUpload failed: {}", error_chain(&e));
+                self.found(Capability::PartChecksum, Verdict::No, detail);
+                return;
+            }
+        };
+        let (verdict, detail) = self.send_parts(&key, &upload_id, sum).await;
+        self.found(Capability::PartChecksum, verdict, detail);
+        if let Err(e) = self.storage.abort_multipart(&key, &upload_id).await {
+            tracing::warn!(key, error = %e, "the store probe could not abort its multipart upload");
+        }
+    }
+
+    async fn send_parts(
+        &mut self,
+        key: &str,
+        upload_id: &str,
+        sum: &Checksum,
+    ) -> (Verdict, String) {
+        let part = crate::PartSpec {
+            number: 1,
+            length: BODY.len() as i64,
+            checksum: *sum,
+        };
+        let signed = match self
+            .storage
+            .presign_part(key, upload_id, &part, Duration::from_secs(300))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return (Verdict::Unknown, error_chain(&e)),
+        };
+        let send = |body: Vec<u8>| {
+            let mut req = self.http.put(&signed.url);
+            for (name, value) in &signed.headers {
+                if !name.eq_ignore_ascii_case("content-length") {
+                    req = req.header(name, value);
+                }
+            }
+            req.body(body).send()
+        };
+        let mut other = BODY.to_vec();
+        other.reverse();
+        let refused = match send(other).await {
+            Ok(res) => res.status().as_u16(),
+            Err(e) => return (Verdict::Unknown, error_chain(&e)),
+        };
+        let accepted = match send(BODY.to_vec()).await {
+            Ok(res) => res.status().as_u16(),
+            Err(e) => return (Verdict::Unknown, error_chain(&e)),
+        };
+        if !(200..300).contains(&accepted) {
+            return (
+                Verdict::No,
+                format!("a correctly signed part got {accepted}"),
+            );
+        }
+        if (200..300).contains(&refused) {
+            return (Verdict::No, format!("a part of other bytes got {refused}"));
+        }
+        match self.storage.list_parts(key, upload_id).await {
+            Ok(Some(parts)) => match parts.first().and_then(|p| p.checksum_sha256.as_deref()) {
+                Some(kept) if kept == sum.to_base64() => (
+                    Verdict::Yes,
+                    format!("other bytes got {refused}; digest listed"),
+                ),
+                Some(_) => (Verdict::No, "ListParts reports another digest".to_owned()),
+                None => (
+                    Verdict::No,
+                    format!("other bytes got {refused}, but ListParts reports no digest"),
+                ),
+            },
+            Ok(None) => (Verdict::Unknown, "the upload vanished".to_owned()),
+            Err(e) => (Verdict::Unknown, error_chain(&e)),
         }
     }
 

@@ -202,6 +202,14 @@ fn reserve_sql(workspace: &str, org: Uuid, key: Uuid, n: usize) -> String {
         "NULL::jsonb".to_owned(),
         format!("ARRAY(SELECT 'uploads/bench/' || gen_random_uuid() FROM {series})"),
         "now() + interval '2 seconds'".to_owned(),
+        // One PUT each: no multipart upload, no part digests, the batch's window.
+        format!("array_fill(NULL::text, ARRAY[{n}])"),
+        format!("array_fill(NULL::int8, ARRAY[{n}])"),
+        format!("array_fill(NULL::int4, ARRAY[{n}])"),
+        "'{}'::uuid[]".to_owned(),
+        "'{}'::int4[]".to_owned(),
+        "'{}'::text[]".to_owned(),
+        format!("array_fill(NULL::timestamptz, ARRAY[{n}])"),
     ];
     let mut sql = filegate_db::files::RESERVE_SQL.to_owned();
     for (i, p) in params.iter().enumerate().rev() {

@@ -89,7 +89,8 @@ pub async fn delete(
     Ok(query::query_opt(
         pool,
         "WITH old AS (
-            SELECT id, workspace_id, status, reserved_bytes, object_key, upload_key, upload_expires_at FROM files
+            SELECT id, workspace_id, status, reserved_bytes, object_key, upload_key, upload_expires_at,
+                   multipart_upload_id FROM files
              WHERE id = $1 AND workspace_id = $2 FOR UPDATE
          ), w AS (
             UPDATE workspaces w SET
@@ -99,16 +100,18 @@ pub async fn delete(
          ), d AS (
             DELETE FROM files USING old WHERE files.id = old.id RETURNING files.object_key
          ), q AS (
-            INSERT INTO object_deletions (object_key, final_after)
-            SELECT k.key, k.final_after FROM old JOIN d USING (object_key),
+            INSERT INTO object_deletions (object_key, final_after, multipart_upload_id)
+            SELECT k.key, k.final_after, k.upload_id FROM old JOIN d USING (object_key),
               LATERAL (
                 SELECT old.upload_key,
-                       greatest(old.upload_expires_at + make_interval(secs => $3), now())
+                       greatest(old.upload_expires_at + make_interval(secs => $3), now()),
+                       CASE WHEN old.status = 'pending' THEN old.multipart_upload_id END
                 UNION ALL
-                SELECT old.object_key, now() WHERE old.object_key <> old.upload_key
-              ) AS k(key, final_after)
+                SELECT old.object_key, now(), NULL WHERE old.object_key <> old.upload_key
+              ) AS k(key, final_after, upload_id)
             ON CONFLICT (object_key) DO UPDATE
-               SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after)
+               SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after),
+                   multipart_upload_id = coalesce(excluded.multipart_upload_id, object_deletions.multipart_upload_id)
          )
          SELECT object_key FROM d",
         &[&id, &workspace_id, &margin.as_secs_f64()],

@@ -8,6 +8,8 @@
 //! - `rows`: [`FileRow`], [`find`], [`get`]
 //! - `list`: [`ListQuery`], [`ListShape`], [`list_sql`], [`list()`]
 //! - `edit`: [`FilePatch`], [`update`], [`delete`]
+//! - `parts`: multipart files' signed part digests: [`record_parts`], [`part_digests`],
+//!   and which uploads in progress are owned, [`owned_uploads`]
 //!
 //! Completion's claims and transitions (pending to ready or rejected) are in
 //! [`crate::completion`]; the reaper's expiry of abandoned uploads is in
@@ -16,6 +18,7 @@
 mod edit;
 mod idempotency;
 mod list;
+mod parts;
 mod reserve;
 mod rows;
 
@@ -24,6 +27,9 @@ pub use idempotency::{
     IdempotencyRecord, StoredResponse, Upload, extend_upload_window, idempotent_response, uploads,
 };
 pub use list::{ListPosition, ListQuery, ListShape, list, list_sql};
-pub use reserve::{NewFile, RESERVE_SQL, Reservation, ReserveOutcome, live_names, reserve};
+pub use parts::{owned_uploads, part_digests, record_parts};
+pub use reserve::{
+    NewFile, NewMultipart, RESERVE_SQL, Reservation, ReserveOutcome, live_names, reserve,
+};
 pub(crate) use rows::FILE_COLUMNS;
-pub use rows::{FileRow, find, get};
+pub use rows::{FileRow, Multipart, find, get};

@@ -22,6 +22,21 @@ pub struct NewFile<'a> {
     pub spec: &'a FileSpec,
     /// Bytes held against the quota until completion.
     pub reserved_bytes: i64,
+    /// When this file's upload window closes, if not the reservation's.
+    pub upload_expires_at: Option<DateTime<Utc>>,
+    /// A large file's multipart upload (started before the reservation), and the
+    /// digests of the parts whose URLs the reservation signs.
+    pub multipart: Option<NewMultipart>,
+}
+
+/// The multipart upload of a [`NewFile`].
+#[derive(Debug, Clone)]
+pub struct NewMultipart {
+    pub upload_id: String,
+    pub part_size: i64,
+    pub part_count: i32,
+    /// Part 1's digest first, and so on.
+    pub part_checksums: Vec<String>,
 }
 
 /// A batch to reserve in one statement.
@@ -89,6 +104,25 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         .collect();
     let keys: Vec<_> = files.iter().map(|f| f.object_key.as_str()).collect();
     let upload_keys: Vec<_> = files.iter().map(|f| f.upload_key.as_str()).collect();
+    let multipart: Vec<_> = files.iter().map(|f| f.multipart.as_ref()).collect();
+    let upload_ids: Vec<_> = multipart
+        .iter()
+        .map(|m| m.map(|m| m.upload_id.as_str()))
+        .collect();
+    let part_sizes: Vec<_> = multipart.iter().map(|m| m.map(|m| m.part_size)).collect();
+    let part_counts: Vec<_> = multipart.iter().map(|m| m.map(|m| m.part_count)).collect();
+    let windows: Vec<_> = files.iter().map(|f| f.upload_expires_at).collect();
+    // The signed part digests, one row each.
+    let (mut part_files, mut part_numbers, mut part_sums) = (Vec::new(), Vec::new(), Vec::new());
+    for f in files {
+        if let Some(m) = &f.multipart {
+            for (sum, n) in m.part_checksums.iter().zip(1i32..) {
+                part_files.push(f.id);
+                part_numbers.push(n);
+                part_sums.push(sum.as_str());
+            }
+        }
+    }
     let (idem_key, idem_hash, idem_response) = match &r.idempotency {
         Some(i) => (
             Some(i.key),
@@ -132,6 +166,13 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
                 &idem_response,
                 &upload_keys,
                 &r.first_check_at,
+                &upload_ids,
+                &part_sizes,
+                &part_counts,
+                &part_files,
+                &part_numbers,
+                &part_sums,
+                &windows,
             ],
         )
         .await;
@@ -164,17 +205,25 @@ WITH ws AS (
 ), ins AS (
     INSERT INTO files (id, workspace_id, name, path, local_file_path, labels, public_url, content_type,
                        size_bytes, reserved_bytes, checksum_sha256, object_key, upload_key, created_by,
-                       upload_expires_at, next_check_at, unique_name)
+                       upload_expires_at, next_check_at, unique_name,
+                       multipart_upload_id, part_size_bytes, part_count)
     SELECT f.id, ws.id, f.name, f.path, f.local_file_path,
            ARRAY(SELECT jsonb_array_elements_text(f.labels)), f.public_url, f.content_type,
-           f.size_bytes, f.reserved_bytes, f.checksum, f.object_key, f.upload_key, $4, $5, $21,
-           ws.unique_names
+           f.size_bytes, f.reserved_bytes, f.checksum, f.object_key, f.upload_key, $4,
+           coalesce(f.upload_expires_at, $5), $21,
+           ws.unique_names, f.upload_id, f.part_size, f.part_count
       FROM ws,
            unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[],
-                  $13::int8[], $14::int8[], $15::text[], $16::text[], $20::text[])
+                  $13::int8[], $14::int8[], $15::text[], $16::text[], $20::text[],
+                  $22::text[], $23::int8[], $24::int4[], $28::timestamptz[])
            AS f(id, name, path, local_file_path, labels, public_url, content_type,
-                size_bytes, reserved_bytes, checksum, object_key, upload_key)
+                size_bytes, reserved_bytes, checksum, object_key, upload_key,
+                upload_id, part_size, part_count, upload_expires_at)
     RETURNING 1
+), parts AS (
+    INSERT INTO file_parts (file_id, part_number, checksum_sha256)
+    SELECT p.file_id, p.part_number, p.checksum
+      FROM ws, unnest($25::uuid[], $26::int4[], $27::text[]) AS p(file_id, part_number, checksum)
 ), idem AS (
     INSERT INTO idempotency_keys (api_key_id, key, request_sha256, response)
     SELECT $4, $17, $18, $19 FROM ws WHERE $17::text IS NOT NULL

@@ -39,6 +39,16 @@ pub struct FileRow {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub upload_expires_at: DateTime<Utc>,
+    /// The multipart upload a large file's parts go to (`None`: one PUT).
+    pub multipart: Option<Multipart>,
+}
+
+/// A multipart file's upload and how it is cut into parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multipart {
+    pub upload_id: String,
+    pub part_size: i64,
+    pub part_count: i32,
 }
 
 /// The columns [`FileRow::from_row`] reads, of a file `f` and its workspace `w`: a
@@ -47,7 +57,7 @@ pub struct FileRow {
 pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, f.name, f.path, f.local_file_path, \
      f.labels, f.public_url, f.content_type, f.size_bytes, f.reserved_bytes, f.checksum_sha256, f.status, \
      f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at, \
-     f.upload_key, f.etag";
+     f.upload_key, f.etag, f.multipart_upload_id, f.part_size_bytes, f.part_count";
 
 impl FileRow {
     pub(crate) fn from_row(row: &Row) -> Self {
@@ -74,6 +84,18 @@ impl FileRow {
             upload_expires_at: row.get("upload_expires_at"),
             upload_key: row.get("upload_key"),
             etag: row.get("etag"),
+            multipart: match (
+                row.get::<_, Option<String>>("multipart_upload_id"),
+                row.get::<_, Option<i64>>("part_size_bytes"),
+                row.get::<_, Option<i32>>("part_count"),
+            ) {
+                (Some(upload_id), Some(part_size), Some(part_count)) => Some(Multipart {
+                    upload_id,
+                    part_size,
+                    part_count,
+                }),
+                _ => None,
+            },
         }
     }
 }

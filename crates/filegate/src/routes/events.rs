@@ -155,7 +155,7 @@ async fn complete_all(state: &AppState, ids: Vec<Uuid>) -> Result<Vec<EventFile>
         let status = match outcome? {
             Outcome::Ready(f)
             | Outcome::Rejected(f)
-            | Outcome::Missing(f)
+            | Outcome::Missing(f, _)
             | Outcome::Settled(f) => f.status.as_str().to_owned(),
             // Another completion path has it right now.
             Outcome::Busy => "pending".to_owned(),
@@ -252,7 +252,8 @@ fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
     }
 }
 
-/// The upload key an object-created record of our bucket names, if it names one.
+/// The upload key an object-created record of our bucket names, if it names one (an
+/// assembled multipart upload names its file's object key).
 fn upload_key(record: &Value, bucket: &str) -> Option<String> {
     let event = record.get("eventName")?.as_str()?;
     let event = event.strip_prefix("s3:").unwrap_or(event);
@@ -268,7 +269,14 @@ fn upload_key(record: &Value, bucket: &str) -> Option<String> {
     let key: String = form_urlencoded::parse(raw.as_bytes())
         .next()
         .map(|(k, _)| k.into_owned())?;
-    (KeyKind::of(&key) == KeyKind::Upload).then_some(key)
+    // A multipart file's parts go straight to its object key, and only an assembly
+    // creates it there.
+    let named = match KeyKind::of(&key) {
+        KeyKind::Upload => true,
+        KeyKind::Object => event == "ObjectCreated:CompleteMultipartUpload",
+        KeyKind::Foreign => false,
+    };
+    named.then_some(key)
 }
 
 #[cfg(test)]
@@ -315,6 +323,20 @@ mod tests {
         );
         assert_eq!(
             upload_key(&record("s3:ObjectCreated:Put", "b", "notes/a+b.txt"), "b"),
+            None
+        );
+        // An object key is named only by an assembled multipart upload.
+        let object = key.trim_start_matches("uploads/");
+        assert_eq!(
+            upload_key(
+                &record("s3:ObjectCreated:CompleteMultipartUpload", "b", object),
+                "b"
+            )
+            .as_deref(),
+            Some(object)
+        );
+        assert_eq!(
+            upload_key(&record("s3:ObjectCreated:Copy", "b", object), "b"),
             None
         );
     }

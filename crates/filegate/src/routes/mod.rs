@@ -54,6 +54,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool, max_body: usiz
                         .route(web::post().to(files::complete::complete)),
                 )
                 .service(
+                    resource("/files/{file_uuid}/parts", "GET, POST")
+                        .route(web::get().to(files::parts::list_parts))
+                        .route(web::post().to(files::parts::sign_parts)),
+                )
+                .service(
                     resource("/workspaces/{workspace_uuid}/usage", "GET")
                         .route(web::get().to(workspaces::usage)),
                 ),

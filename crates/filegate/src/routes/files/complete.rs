@@ -51,7 +51,15 @@ pub(crate) fn answer(outcome: Outcome) -> Result<HttpResponse, ApiError> {
     match outcome {
         Outcome::Ready(file) => Ok(HttpResponse::Ok().json(file_object(file))),
         Outcome::Rejected(file) => Err(mismatch(&file)),
-        Outcome::Missing(_) => Err(ApiError::new(
+        Outcome::Missing(file, parts) if file.multipart.is_some() => Err(ApiError::new(
+            ErrorCode::UploadMissing,
+            format!(
+                "{} of the file's parts are not at the store yet; send them (POST …/parts signs their URLs), then complete again",
+                parts.len()
+            ),
+        )
+        .with_details(json!({ "missing_parts": parts }))),
+        Outcome::Missing(..) => Err(ApiError::new(
             ErrorCode::UploadMissing,
             "no object was uploaded for this file yet; PUT it to its file_url, then complete again",
         )),

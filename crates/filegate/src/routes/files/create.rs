@@ -1,12 +1,15 @@
 //! `POST /v2/files`: parse every entry, reserve the batch in one statement, answer with
-//! presigned PUT URLs whose signed headers pin type, length and digest.
+//! presigned PUT URLs whose signed headers pin type, length and digest, or, for large
+//! files, a multipart upload whose part URLs pin each part's length and digest.
 
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use filegate_api::{CreateFilesRequest, CreateFilesResponse, CreatedFile, FileEntry};
-use filegate_db::files::{NewFile, Reservation, ReserveOutcome};
-use filegate_domain::{BatchError, FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
+use filegate_api::{
+    CreateFilesRequest, CreateFilesResponse, CreatedFile, FileEntry, MultipartUpload,
+};
+use filegate_db::files::{NewFile, NewMultipart, Reservation, ReserveOutcome};
+use filegate_domain::{BatchError, Checksum, FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
 use filegate_storage::PutSpec;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -106,14 +109,41 @@ pub async fn create(
         batch_error(e, total)
     })?;
     let (new_files, response) = presign(&state, workspace_id, &specs, &workspace.limits).await?;
+    let outcome = reserve(&state, &caller, workspace_id, ticket, &new_files, &response).await;
+    if !matches!(outcome, Ok(Reserved::Now)) {
+        // Nothing was reserved: the multipart uploads started for it go too.
+        abort_uploads(&state, &new_files).await;
+    }
+    match outcome? {
+        Reserved::Now => Ok(HttpResponse::Ok().json(&response.body)),
+        Reserved::Replayed(res) => Ok(res),
+    }
+}
 
+/// How a reservation that did not fail ended.
+enum Reserved {
+    /// These files were reserved now.
+    Now,
+    /// A concurrent twin with the same `Idempotency-Key` reserved them: its answer.
+    Replayed(HttpResponse),
+}
+
+/// Reserves the presigned files in one statement, or says why not.
+async fn reserve(
+    state: &AppState,
+    caller: &Caller,
+    workspace_id: Uuid,
+    ticket: Option<idempotency::Ticket<'_>>,
+    new_files: &[NewFile<'_>],
+    response: &Answer,
+) -> Result<Reserved, ApiError> {
     let reservation = Reservation {
         workspace_id,
         organization_id: caller.organization_id,
         created_by: caller.key_id,
         upload_expires_at: response.expires_at,
-        first_check_at: first_look(&state)?,
-        files: new_files.clone(),
+        first_check_at: first_look(state)?,
+        files: new_files.to_vec(),
         idempotency: ticket.map(|t| t.record(&response.body)),
     };
     match filegate_db::files::reserve(&state.pool, &reservation).await? {
@@ -126,23 +156,23 @@ pub async fn create(
                 new_files.len(),
                 new_files.iter().map(|f| f.reserved_bytes).sum(),
             );
-            Ok(HttpResponse::Ok().json(&response.body))
+            Ok(Reserved::Now)
         }
         ReserveOutcome::QuotaExceeded => {
             crate::metrics::reservation("quota_exceeded");
-            Err(quota_exceeded(&state, workspace_id, &new_files).await)
+            Err(quota_exceeded(state, workspace_id, new_files).await)
         }
         // With an Idempotency-Key, a concurrent twin may have won the same names or
         // the same key: answer as its replay when it stored one.
         outcome @ (ReserveOutcome::Duplicate | ReserveOutcome::IdempotencyKeyTaken) => {
             if let Some(ticket) = ticket
-                && let Some(res) = idempotency::stored_answer(&state, &caller, ticket).await?
+                && let Some(res) = idempotency::stored_answer(state, caller, ticket).await?
             {
-                return Ok(res);
+                return Ok(Reserved::Replayed(res));
             }
             if matches!(outcome, ReserveOutcome::Duplicate) {
                 crate::metrics::reservation("duplicate");
-                return Err(duplicates(&state, workspace_id, &new_files).await?);
+                return Err(duplicates(state, workspace_id, new_files).await?);
             }
             Err(ApiError::new(
                 ErrorCode::IdempotencyConflict,
@@ -158,26 +188,89 @@ struct Answer {
     expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Ids, keys and presigned PUT URLs for each parsed entry: the rows to insert and the
-/// answer to give once they are.
+/// Ids, keys and presigned URLs for each parsed entry (a multipart upload started for
+/// each large one): the rows to insert and the answer to give once they are. When it
+/// fails half-way, the multipart uploads it started are aborted.
 async fn presign<'a>(
     state: &AppState,
     workspace_id: Uuid,
     specs: &'a [FileSpec],
     limits: &Limits,
 ) -> Result<(Vec<NewFile<'a>>, Answer), ApiError> {
-    let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
     let mut new_files = Vec::with_capacity(specs.len());
     let mut files = Vec::with_capacity(specs.len());
     let mut expires_at = None;
     for spec in specs {
-        let id = Uuid::now_v7();
-        let object_key = filegate_domain::keys::object_key(workspace_id, id);
-        let upload_key = filegate_domain::keys::upload_key(&object_key);
+        match presign_one(state, workspace_id, spec, limits).await {
+            Ok((new_file, created)) => {
+                if new_file.multipart.is_none() {
+                    expires_at = Some(created.expires_at);
+                }
+                new_files.push(new_file);
+                files.push(created);
+            }
+            Err(e) => {
+                abort_uploads(state, &new_files).await;
+                return Err(e);
+            }
+        }
+    }
+    let body = serde_json::to_value(CreateFilesResponse {
+        workspace_uuid: workspace_id,
+        files,
+    })
+    .map_err(ApiError::internal)?;
+    let ttl = Duration::from_secs(state.settings.storage.presign_ttl_secs);
+    Ok((
+        new_files,
+        Answer {
+            body,
+            expires_at: expires_at.unwrap_or_else(|| chrono::Utc::now() + ttl),
+        },
+    ))
+}
+
+/// One entry: a presigned PUT, or a multipart upload with its first part URLs.
+async fn presign_one<'a>(
+    state: &AppState,
+    workspace_id: Uuid,
+    spec: &'a FileSpec,
+    limits: &Limits,
+) -> Result<(NewFile<'a>, CreatedFile), ApiError> {
+    let storage = &state.settings.storage;
+    let ttl = Duration::from_secs(storage.presign_ttl_secs);
+    let id = Uuid::now_v7();
+    let object_key = filegate_domain::keys::object_key(workspace_id, id);
+    let mut created = CreatedFile {
+        file_uuid: id,
+        local_file_path: spec.local_file_path.clone(),
+        name: spec.name.as_str().to_owned(),
+        path: spec.path.as_str().to_owned(),
+        remote_file_path: object_key.clone(),
+        status: "pending".to_owned(),
+        file_url: None,
+        upload_method: "PUT".to_owned(),
+        upload_headers: std::collections::BTreeMap::new(),
+        expires_at: chrono::Utc::now(),
+        multipart: None,
+    };
+    let mut new_file = NewFile {
+        id,
+        upload_key: filegate_domain::keys::upload_key(&object_key),
+        object_key,
+        spec,
+        reserved_bytes: spec.reservation(limits),
+        upload_expires_at: None,
+        multipart: None,
+    };
+    let Some(plan) = spec
+        .upload
+        .plan(spec.size_bytes, &storage.multipart_policy())
+    else {
         let signed = state
             .storage
             .presign_put(
-                &upload_key,
+                &new_file.upload_key,
                 &PutSpec {
                     content_type: spec.content_type.mime(),
                     content_length: spec.size_bytes,
@@ -186,39 +279,65 @@ async fn presign<'a>(
                 ttl,
             )
             .await?;
-        expires_at = Some(signed.expires_at);
-        files.push(CreatedFile {
-            file_uuid: id,
-            local_file_path: spec.local_file_path.clone(),
-            name: spec.name.as_str().to_owned(),
-            path: spec.path.as_str().to_owned(),
-            remote_file_path: object_key.clone(),
-            status: "pending".to_owned(),
-            file_url: signed.url,
-            upload_method: signed.method,
-            upload_headers: signed.headers.into_iter().collect(),
-            expires_at: signed.expires_at,
-        });
-        new_files.push(NewFile {
-            id,
-            object_key,
-            upload_key,
-            spec,
-            reserved_bytes: spec.reservation(limits),
-        });
+        created.file_url = Some(signed.url);
+        created.upload_method = signed.method;
+        created.upload_headers = signed.headers.into_iter().collect();
+        created.expires_at = signed.expires_at;
+        return Ok((new_file, created));
+    };
+    // Only filegate can assemble the parts, and then no URL can write the key again:
+    // the upload goes to the object key itself.
+    new_file.upload_key = new_file.object_key.clone();
+    let window =
+        chrono::Duration::seconds(i64::try_from(storage.multipart_window_secs).unwrap_or(i64::MAX));
+    let closes = chrono::Utc::now() + window;
+    let upload_id = state
+        .storage
+        .create_multipart(&new_file.object_key, spec.content_type.mime())
+        .await?;
+    let first = usize::try_from(storage.multipart_first_parts).unwrap_or(usize::MAX);
+    let sums = spec.upload.part_checksums();
+    new_file.upload_expires_at = Some(closes);
+    new_file.multipart = Some(NewMultipart {
+        upload_id: upload_id.clone(),
+        part_size: plan.part_size,
+        part_count: plan.part_count,
+        part_checksums: sums.iter().map(Checksum::to_base64).collect(),
+    });
+    let to_sign: Vec<(i32, Checksum)> = (1..).zip(sums.iter().copied()).take(first).collect();
+    let parts = match super::parts::sign(
+        state,
+        &new_file.object_key,
+        &upload_id,
+        &super::parts::specs(&plan, &to_sign),
+        closes,
+    )
+    .await
+    {
+        Ok(parts) => parts,
+        Err(e) => {
+            super::parts::abort(state, &new_file.object_key, &upload_id).await;
+            return Err(e);
+        }
+    };
+    created.upload_method = "MULTIPART".to_owned();
+    created.expires_at = closes;
+    created.multipart = Some(MultipartUpload {
+        upload_id,
+        part_size_bytes: plan.part_size,
+        part_count: plan.part_count,
+        parts,
+    });
+    Ok((new_file, created))
+}
+
+/// Aborts the multipart uploads started for files that were not reserved.
+async fn abort_uploads(state: &AppState, files: &[NewFile<'_>]) {
+    for f in files {
+        if let Some(m) = &f.multipart {
+            super::parts::abort(state, &f.object_key, &m.upload_id).await;
+        }
     }
-    let body = serde_json::to_value(CreateFilesResponse {
-        workspace_uuid: workspace_id,
-        files,
-    })
-    .map_err(ApiError::internal)?;
-    Ok((
-        new_files,
-        Answer {
-            body,
-            expires_at: expires_at.unwrap_or_else(chrono::Utc::now),
-        },
-    ))
 }
 
 /// When the finalizer first looks for the new files' uploads.

@@ -3,6 +3,7 @@
 //! right away when the store answers, else by the reaper. No quota leak, no orphan.
 
 use actix_web::{HttpResponse, web};
+use filegate_domain::FileStatus;
 use uuid::Uuid;
 
 use super::{file_not_found, load};
@@ -30,6 +31,13 @@ pub async fn delete(
     let key = filegate_db::files::delete(&state.pool, file.id, file.workspace_id, margin)
         .await?
         .ok_or_else(file_not_found)?;
+    // A multipart file's upload goes first: a completion assembling it meanwhile then
+    // finds it gone, or made the object this deletion then removes.
+    if let Some(m) = &file.multipart
+        && file.status == FileStatus::Pending
+    {
+        super::parts::abort(&state, &file.object_key, &m.upload_id).await;
+    }
     delete_object(&state, &key).await;
     Ok(HttpResponse::NoContent().finish())
 }

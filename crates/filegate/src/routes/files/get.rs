@@ -19,7 +19,12 @@ use crate::state::AppState;
 /// and transition as `POST …/complete`); when the store cannot be asked, the file is
 /// answered as it is.
 async fn look(state: &AppState, file: FileRow) -> FileRow {
-    match crate::completion::look(state, file.id, &file.upload_key, Trigger::Read).await {
+    let multipart = file
+        .multipart
+        .as_ref()
+        .map(|m| (m.upload_id.as_str(), m.part_count));
+    match crate::completion::look(state, file.id, &file.upload_key, multipart, Trigger::Read).await
+    {
         Ok(Some(Outcome::Ready(f) | Outcome::Rejected(f) | Outcome::Settled(f))) => f,
         Ok(_) => file,
         Err(e) => {

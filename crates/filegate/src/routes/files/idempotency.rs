@@ -142,6 +142,11 @@ async fn refresh_uploads(state: &AppState, entries: &mut [CreatedFile]) -> Resul
         if upload.status != filegate_domain::FileStatus::Pending {
             continue;
         }
+        if let Some(multipart) = &mut entry.multipart {
+            // Its window is its own; its first part URLs are signed again as they were.
+            resign_parts(state, &upload.upload_key, multipart, entry.expires_at).await?;
+            continue;
+        }
         let content_type = filegate_domain::ContentType::parse(&upload.content_type)
             .map_err(ApiError::internal)?;
         let checksum = upload
@@ -162,7 +167,7 @@ async fn refresh_uploads(state: &AppState, entries: &mut [CreatedFile]) -> Resul
                 ttl,
             )
             .await?;
-        entry.file_url = signed.url;
+        entry.file_url = Some(signed.url);
         entry.upload_headers = signed.headers.into_iter().collect();
         entry.expires_at = signed.expires_at;
         until = until.max(Some(signed.expires_at));
@@ -171,5 +176,31 @@ async fn refresh_uploads(state: &AppState, entries: &mut [CreatedFile]) -> Resul
     if let Some(until) = until {
         filegate_db::files::extend_upload_window(&state.pool, &renewed, until).await?;
     }
+    Ok(())
+}
+
+/// Signs a replayed multipart answer's part URLs again, with the lengths and digests
+/// they carry.
+async fn resign_parts(
+    state: &AppState,
+    key: &str,
+    multipart: &mut filegate_api::MultipartUpload,
+    closes: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let parts = multipart
+        .parts
+        .iter()
+        .map(|part| {
+            let header = |name: &str| part.headers.get(name).map(String::as_str);
+            Some(filegate_storage::PartSpec {
+                number: part.part_number,
+                length: header("Content-Length")?.parse().ok()?,
+                checksum: filegate_domain::Checksum::parse(header("x-amz-checksum-sha256")?)
+                    .ok()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ApiError::internal("a stored part URL lacks its length or digest"))?;
+    multipart.parts = super::parts::sign(state, key, &multipart.upload_id, &parts, closes).await?;
     Ok(())
 }

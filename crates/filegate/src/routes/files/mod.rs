@@ -6,6 +6,7 @@ pub mod delete;
 pub mod get;
 mod idempotency;
 pub mod list;
+pub mod parts;
 pub mod update;
 
 pub use filegate_api::File;

@@ -1,0 +1,599 @@
+//! Large files: multipart uploads with a checksum signed into every part.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use filegate_client::{Client, CreateFilesRequest, CreatedFile, FileEntry, FileStatus, PartsJob};
+use filegate_domain::Limits;
+use filegate_storage::probe::Capability;
+use filegate_tests::{TestApp, reaper_settings, sha256_b64, spawn_app, spawn_app_with};
+use serde_json::json;
+use uuid::Uuid;
+
+const MIB: u64 = 1 << 20;
+
+/// Deterministic text that no two parts share (xorshift letters), fast enough for
+/// 200 MiB.
+fn bytes(len: u64, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap());
+    while (out.len() as u64) < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend(x.to_le_bytes().iter().map(|b| b'a' + b % 26));
+    }
+    out.truncate(usize::try_from(len).unwrap());
+    out
+}
+
+fn temp_file(bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fg-mp-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.txt");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// A tenant whose workspace takes files of up to `max` bytes.
+async fn big_tenant(app: &TestApp, max: u64) -> (filegate_tests::Tenant, Client) {
+    let tenant = app
+        .create_tenant(&Limits {
+            quota_bytes: i64::try_from(4 * max).unwrap(),
+            max_file_bytes: i64::try_from(max).unwrap(),
+            ..Limits::default()
+        })
+        .await;
+    let client = Client::new(&app.address, &tenant.key).unwrap();
+    (tenant, client)
+}
+
+/// Reserves `path` as a multipart text file in `part_size` parts, with every part's
+/// digest (so the reservation signs the first URLs).
+async fn reserve(client: &Client, path: &Path, part_size: u64) -> (CreatedFile, Vec<String>) {
+    let size = std::fs::metadata(path).unwrap().len();
+    let digests = filegate_client::part_digests(path, part_size).unwrap();
+    let created = client
+        .create_files(&CreateFilesRequest {
+            workspace_uuid: None,
+            files: vec![FileEntry {
+                name: Some(format!("big-{}.txt", Uuid::new_v4())),
+                size_bytes: Some(size),
+                upload_method: Some("MULTIPART".to_owned()),
+                part_size_bytes: Some(part_size),
+                part_checksums_sha256: Some(digests.clone()),
+                ..FileEntry::default()
+            }],
+        })
+        .await
+        .unwrap();
+    (created.files.into_iter().next().unwrap(), digests)
+}
+
+async fn send(
+    client: &Client,
+    file: &CreatedFile,
+    path: &Path,
+    digests: &[String],
+    numbers: Vec<i32>,
+) -> usize {
+    let upload = file.multipart.as_ref().unwrap();
+    client
+        .send_parts(
+            PartsJob {
+                file_uuid: file.file_uuid,
+                source: path,
+                size: std::fs::metadata(path).unwrap().len(),
+                part_size: upload.part_size_bytes.unsigned_abs(),
+                digests,
+                numbers,
+                signed: upload.parts.clone(),
+                parallel: 4,
+                limit_rate: None,
+            },
+            Arc::new(|_| {}),
+        )
+        .await
+        .unwrap()
+}
+
+async fn downloaded(app: &TestApp, client: &Client, id: Uuid) -> Vec<u8> {
+    let got = client.get(id).await.unwrap();
+    let url = got.download_url.expect("a ready file has a download_url");
+    app.http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+/// The multipart uploads the store lists under `key`.
+async fn uploads_at(app: &TestApp, key: &str) -> usize {
+    app.s3()
+        .await
+        .list_multipart_uploads()
+        .bucket(app.storage.bucket())
+        .prefix(key)
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .len()
+}
+
+#[tokio::test]
+async fn a_200_mib_file_in_8_mib_parts_uploads_completes_ready_and_downloads_byte_for_byte() {
+    let app = spawn_app().await;
+    let (tenant, client) = big_tenant(&app, 256 * MIB).await;
+    let data = bytes(200 * MIB, 7);
+    let path = temp_file(&data);
+
+    let started = Instant::now();
+    let (file, digests) = reserve(&client, &path, 8 * MIB).await;
+    assert_eq!(file.upload_method, "MULTIPART");
+    assert_eq!(file.file_url, None);
+    let upload = file.multipart.clone().unwrap();
+    assert_eq!((upload.part_size_bytes, upload.part_count), (8 << 20, 25));
+    assert_eq!(upload.parts.len(), 16, "the first parts come signed");
+    let sent = send(&client, &file, &path, &digests, (1..=25).collect()).await;
+    assert_eq!(sent, 25);
+    let done = client.complete(file.file_uuid).await.unwrap();
+    let multipart_secs = started.elapsed().as_secs_f64();
+    assert_eq!(done.status, FileStatus::Ready);
+    assert_eq!(done.size_bytes, Some(200 << 20));
+    assert_eq!(uploads_at(&app, &done.remote_file_path).await, 0);
+    assert!(
+        downloaded(&app, &client, file.file_uuid).await == data,
+        "the download is the bytes sent"
+    );
+    let usage = client.usage(tenant.workspace).await.unwrap();
+    assert_eq!((usage.used_bytes, usage.reserved_bytes), (200 << 20, 0));
+
+    // The same bytes in one PUT, for the throughput comparison.
+    let started = Instant::now();
+    let created = client
+        .create_files(&CreateFilesRequest {
+            workspace_uuid: None,
+            files: vec![FileEntry {
+                name: Some("one.txt".to_owned()),
+                size_bytes: Some(200 * MIB),
+                checksum_sha256: Some(sha256_b64(&data)),
+                upload_method: Some("PUT".to_owned()),
+                ..FileEntry::default()
+            }],
+        })
+        .await
+        .unwrap();
+    let one = &created.files[0];
+    assert_eq!(one.upload_method, "PUT");
+    client.upload(one, data.clone()).await.unwrap();
+    assert_eq!(
+        client.complete(one.file_uuid).await.unwrap().status,
+        FileStatus::Ready
+    );
+    let put_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "throughput: 200 MiB multipart (25 x 8 MiB, 4 in flight) {:.0} MiB/s ({multipart_secs:.2} s), one PUT {:.0} MiB/s ({put_secs:.2} s)",
+        200.0 / multipart_secs,
+        200.0 / put_secs
+    );
+}
+
+#[tokio::test]
+async fn a_part_of_other_bytes_than_its_signed_digest_is_refused_and_sent_again_completes() {
+    let app = spawn_app().await;
+    let (_, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(12 * MIB, 3);
+    let path = temp_file(&data);
+    let (file, digests) = reserve(&client, &path, 5 * MIB).await;
+    let upload = file.multipart.clone().unwrap();
+    assert_eq!(upload.part_count, 3);
+    let part = upload.parts.iter().find(|p| p.part_number == 2).unwrap();
+    let mut other = data[5 << 20..10 << 20].to_vec();
+    other[100] ^= 1;
+    let refused = client.upload_part(part, other).await;
+    if app.store_has(Capability::PartChecksum) {
+        assert!(
+            matches!(refused, Err(filegate_client::ClientError::Store { status, .. }) if (400..500).contains(&status)),
+            "{refused:?}"
+        );
+    } else {
+        // The store kept the part: completion hashes the parts itself and refuses it.
+        send(&client, &file, &path, &digests, vec![1, 3]).await;
+        let err = client.complete(file.file_uuid).await.unwrap_err();
+        assert_eq!(err.code(), Some("upload_mismatch"), "{err}");
+        assert_eq!(uploads_at(&app, &file.remote_file_path).await, 0);
+        return;
+    }
+    // Not complete yet: part 2 is missing, and the answer says so.
+    send(&client, &file, &path, &digests, vec![1, 3]).await;
+    let missing = client.complete(file.file_uuid).await.unwrap_err();
+    assert_eq!(missing.code(), Some("upload_missing"));
+    assert!(
+        matches!(&missing, filegate_client::ClientError::Api { details, .. } if details["missing_parts"] == json!([2])),
+        "{missing:?}"
+    );
+    let listed = client.list_parts(file.file_uuid).await.unwrap();
+    assert_eq!(listed.missing, vec![2]);
+    // A fresh URL for part 2, and the right bytes.
+    send(&client, &file, &path, &digests, vec![2]).await;
+    let done = client.complete(file.file_uuid).await.unwrap();
+    assert_eq!(done.status, FileStatus::Ready);
+    assert!(downloaded(&app, &client, file.file_uuid).await == data);
+}
+
+#[tokio::test]
+async fn parts_signed_without_the_reservation_and_a_replayed_reservation_keep_one_upload() {
+    let app = spawn_app().await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(6 * MIB, 5);
+    let path = temp_file(&data);
+    let body = json!({ "files": [{ "name": "big.txt", "size_bytes": 6 * MIB, "upload_method": "MULTIPART" }] });
+    let first = app
+        .request_as(&tenant.key, reqwest::Method::POST, "/v2/files")
+        .header("Idempotency-Key", "mp-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again: serde_json::Value = app
+        .request_as(&tenant.key, reqwest::Method::POST, "/v2/files")
+        .header("Idempotency-Key", "mp-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mp = &first["files"][0]["multipart"];
+    assert_eq!(mp["upload_id"], again["files"][0]["multipart"]["upload_id"]);
+    // The server chose the part size; no digests were sent, so no URLs yet.
+    assert_eq!(mp["part_size_bytes"], json!(8 << 20));
+    assert_eq!(mp["part_count"], json!(1));
+    assert_eq!(mp["parts"], json!([]));
+    let file: CreatedFile = serde_json::from_value(first["files"][0].clone()).unwrap();
+    let digests = filegate_client::part_digests(&path, 8 * MIB).unwrap();
+    send(&client, &file, &path, &digests, vec![1]).await;
+    assert_eq!(
+        client.complete(file.file_uuid).await.unwrap().status,
+        FileStatus::Ready
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_multipart_upload_is_aborted_by_the_reaper_after_expiry_and_its_quota_returns()
+{
+    let app = spawn_app_with(|s| s.storage.multipart_window_secs = 2).await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let before = app.counters(tenant.workspace).await;
+    let data = bytes(11 * MIB, 9);
+    let path = temp_file(&data);
+    let (file, digests) = reserve(&client, &path, 5 * MIB).await;
+    send(&client, &file, &path, &digests, vec![1, 2]).await;
+    assert_eq!(uploads_at(&app, &file.remote_file_path).await, 1);
+    assert_eq!(app.counters(tenant.workspace).await.1, 11 << 20);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let report = filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings(100))
+        .await
+        .unwrap();
+    assert_eq!(report.expired, 1);
+    assert_eq!(
+        uploads_at(&app, &file.remote_file_path).await,
+        0,
+        "the store lists no upload for the file"
+    );
+    assert!(!app.object_exists(&file.remote_file_path).await);
+    assert_eq!(app.counters(tenant.workspace).await, before);
+    assert_eq!(app.row_sums(tenant.workspace).await, before);
+    let part = filegate_client::PartToSign {
+        part_number: 3,
+        checksum_sha256: digests[2].clone(),
+    };
+    let err = client
+        .sign_parts(file.file_uuid, vec![part])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("invalid_state"));
+    let err = client.list_parts(file.file_uuid).await.unwrap_err();
+    assert_eq!(err.code(), Some("invalid_state"));
+}
+
+#[tokio::test]
+async fn the_reaper_aborts_uploads_under_filegates_keys_that_no_file_owns() {
+    let app = spawn_app().await;
+    let s3 = app.s3().await;
+    let ours = format!("{}/{}", Uuid::now_v7(), Uuid::now_v7());
+    let foreign = "someone-else/big.bin";
+    for key in [ours.as_str(), foreign] {
+        s3.create_multipart_upload()
+            .bucket(app.storage.bucket())
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut settings = reaper_settings(100);
+    settings.upload_margin_secs = 0;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let report = filegate::reaper::run_once(&app.pool, &app.storage, &settings)
+        .await
+        .unwrap();
+    assert_eq!(report.multipart_aborted, 1);
+    assert_eq!(uploads_at(&app, &ours).await, 0);
+    assert_eq!(
+        uploads_at(&app, foreign).await,
+        1,
+        "foreign uploads are left alone"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_completes_and_a_complete_racing_a_delete_make_one_transition_each() {
+    let app = spawn_app().await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(11 * MIB, 11);
+    let path = temp_file(&data);
+
+    // Four completes at once: one assembles and settles, all answer ready.
+    let (file, digests) = reserve(&client, &path, 5 * MIB).await;
+    send(&client, &file, &path, &digests, vec![1, 2, 3]).await;
+    let answers =
+        futures_util::future::join_all((0..4).map(|_| client.complete(file.file_uuid))).await;
+    for a in &answers {
+        assert_eq!(a.as_ref().unwrap().status, FileStatus::Ready, "{a:?}");
+    }
+    let ready_metric = app.metrics_text().await;
+    assert!(
+        ready_metric.contains("filegate_completions_total{outcome=\"ready\"} 1"),
+        "one transition to ready"
+    );
+    assert_eq!(app.counters(tenant.workspace).await, (11 << 20, 0));
+
+    // A complete racing a delete: whatever wins, nothing is left behind.
+    for seed in 0..3 {
+        let data = bytes(6 * MIB, 100 + seed);
+        let path = temp_file(&data);
+        let (file, digests) = reserve(&client, &path, 5 * MIB).await;
+        send(&client, &file, &path, &digests, vec![1, 2]).await;
+        let (completed, deleted) = tokio::join!(
+            client.complete(file.file_uuid),
+            client.delete(file.file_uuid)
+        );
+        deleted.unwrap();
+        if let Err(e) = &completed {
+            assert!(
+                matches!(e.code(), Some("not_found" | "upload_missing")),
+                "{e}"
+            );
+        }
+        let mut left = true;
+        for _ in 0..50 {
+            left = app.object_exists(&file.remote_file_path).await
+                || uploads_at(&app, &file.remote_file_path).await > 0;
+            if !left {
+                break;
+            }
+            filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings(100))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!left, "no object or upload outlives the deleted file");
+    }
+    assert_eq!(app.counters(tenant.workspace).await, (11 << 20, 0));
+    assert_eq!(app.row_sums(tenant.workspace).await, (11 << 20, 0));
+}
+
+#[tokio::test]
+async fn the_parts_routes_answer_hostile_and_out_of_scope_requests_with_the_envelope() {
+    let app = spawn_app().await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(11 * MIB, 13);
+    let path = temp_file(&data);
+    let (file, _) = reserve(&client, &path, 5 * MIB).await;
+    let id = file.file_uuid;
+    let sum = sha256_b64(b"x");
+    let post = |body: serde_json::Value, key: String| {
+        app.request_as(
+            &key,
+            reqwest::Method::POST,
+            &format!("/v2/files/{id}/parts"),
+        )
+        .json(&body)
+        .send()
+    };
+    let key = tenant.key.clone();
+    for (body, status, code) in [
+        (
+            json!({ "parts": [{ "part_number": 0, "checksum_sha256": sum }] }),
+            422,
+            "invalid_metadata",
+        ),
+        (
+            json!({ "parts": [{ "part_number": 4, "checksum_sha256": sum }] }),
+            422,
+            "invalid_metadata",
+        ),
+        (
+            json!({ "parts": [{ "part_number": 1, "checksum_sha256": "not-a-digest" }] }),
+            422,
+            "invalid_metadata",
+        ),
+        (
+            json!({ "parts": [{ "part_number": 1, "checksum_sha256": sum }, { "part_number": 1, "checksum_sha256": sum }] }),
+            422,
+            "invalid_metadata",
+        ),
+        (json!({ "parts": [] }), 422, "invalid_metadata"),
+        (
+            json!({ "parts": [{ "part_number": 1 }] }),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({ "parts": [{ "part_number": 1, "checksum_sha256": sum, "extra": 1 }] }),
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let answer =
+            filegate_tests::Answer::of(post(body.clone(), key.clone()).await.unwrap()).await;
+        answer.assert_error(status, code);
+    }
+    // Another tenant sees no such file.
+    let other = filegate_tests::Answer::of(
+        post(
+            json!({ "parts": [{ "part_number": 1, "checksum_sha256": sum }] }),
+            app.tenant.key.clone(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    other.assert_error(404, "not_found");
+    let listed = filegate_tests::Answer::of(
+        app.request(reqwest::Method::GET, &format!("/v2/files/{id}/parts"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    listed.assert_error(404, "not_found");
+    // A file sent with one PUT has no parts.
+    let put = app
+        .reserve(json!({ "name": "small.txt", "size_bytes": 10 }))
+        .await;
+    let put_id = put["file_uuid"].as_str().unwrap();
+    let answer = filegate_tests::Answer::of(
+        app.request(reqwest::Method::GET, &format!("/v2/files/{put_id}/parts"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    answer.assert_error(409, "invalid_state");
+    // Reservations that contradict themselves are refused, and start no upload.
+    for entry in [
+        json!({ "name": "a.txt", "upload_method": "MULTIPART" }),
+        json!({ "name": "a.txt", "size_bytes": 10, "upload_method": "CHUNKED" }),
+        json!({ "name": "a.txt", "size_bytes": 10, "part_size_bytes": 1024 }),
+        json!({ "name": "a.txt", "size_bytes": 10, "upload_method": "PUT", "part_size_bytes": 5242880 }),
+        json!({ "name": "a.txt", "size_bytes": 10, "part_size_bytes": 5242880, "part_checksums_sha256": [sum, sum] }),
+    ] {
+        let answer = app.create_files(&json!({ "files": [entry] })).await;
+        answer.assert_error(422, "invalid_metadata");
+    }
+    // A multipart batch over the quota starts no upload that outlives it.
+    let quota = app
+        .create_files_as(
+            &key,
+            &json!({ "files": [
+                { "name": "q1.txt", "size_bytes": 60 * MIB, "upload_method": "MULTIPART" },
+                { "name": "q2.txt", "size_bytes": 60 * MIB, "upload_method": "MULTIPART" },
+                { "name": "q3.txt", "size_bytes": 60 * MIB, "upload_method": "MULTIPART" },
+                { "name": "q4.txt", "size_bytes": 60 * MIB, "upload_method": "MULTIPART" },
+                { "name": "q5.txt", "size_bytes": 60 * MIB, "upload_method": "MULTIPART" }
+            ] }),
+        )
+        .await;
+    quota.assert_error(409, "quota_exceeded");
+    let all = app
+        .s3()
+        .await
+        .list_multipart_uploads()
+        .bucket(app.storage.bucket())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        all.uploads().len(),
+        1,
+        "only the reserved file's upload remains"
+    );
+}
+
+#[tokio::test]
+async fn filegate_upload_killed_halfway_sends_only_the_missing_parts_when_run_again() {
+    let app = spawn_app().await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(40 * MIB, 17);
+    let path = temp_file(&data);
+    let state = path.parent().unwrap().join("state");
+    let cli = |rate: Option<&str>| {
+        let mut cmd = tokio::process::Command::new(filegate_tests::filegate_bin());
+        cmd.env_clear()
+            .env("FILEGATE_URL", &app.address)
+            .env("FILEGATE_API_KEY", &tenant.key)
+            .args(["upload", "--multipart-threshold", "1048576"])
+            .args(["--part-size", "5242880", "--parallel", "1"])
+            .arg("--state-dir")
+            .arg(&state)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(rate) = rate {
+            cmd.args(["--limit-rate", rate]);
+        }
+        cmd.arg(&path);
+        cmd
+    };
+    // 8 parts at about 10 MiB/s: killed once the store holds 3 of them.
+    let mut first = cli(Some("10485760")).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (id, held) = loop {
+        assert!(Instant::now() < deadline, "the first run never got going");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let page = client
+            .list(&filegate_client::ListQuery::default())
+            .await
+            .unwrap();
+        let Some(f) = page.files.first() else {
+            continue;
+        };
+        let parts = client.list_parts(f.file_uuid).await.unwrap();
+        if parts.parts.len() >= 3 {
+            first.kill().await.unwrap();
+            let held = client.list_parts(f.file_uuid).await.unwrap().parts.len();
+            break (f.file_uuid, held);
+        }
+    };
+    assert!(held < 8, "killed halfway ({held} of 8 parts at the store)");
+
+    let out = cli(None).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("sent {} of 8 parts", 8 - held)),
+        "only the {} missing parts were sent: {stdout}",
+        8 - held
+    );
+    assert!(stdout.contains(&id.to_string()), "the same file: {stdout}");
+    assert_eq!(client.get(id).await.unwrap().file.status, FileStatus::Ready);
+    assert!(downloaded(&app, &client, id).await == data);
+    assert_eq!(
+        client
+            .list(&filegate_client::ListQuery::default())
+            .await
+            .unwrap()
+            .files
+            .len(),
+        1,
+        "no second file was reserved"
+    );
+    assert!(
+        std::fs::read_dir(&state).map_or(true, |mut d| d.next().is_none()),
+        "the finished upload is forgotten"
+    );
+}
