@@ -54,7 +54,7 @@ contract_checks() {
     org=$("$BIN" admin create-org contract)
     ws=$("$BIN" admin create-workspace --org "$org")
     key=$("$BIN" admin create-key --org "$org" --default-workspace "$ws")
-    browser_ws=$("$BIN" admin create-workspace --org "$org")
+    browser_ws=$("$BIN" admin create-workspace --org "$org" --max-file-bytes 67108864)
     browser_key=$("$BIN" admin create-key --org "$org" --workspace "$browser_ws")
     eval_ws=$("$BIN" admin create-workspace --org "$org" --allowed-types text/csv,image/png --unique-names false)
     eval_key=$("$BIN" admin create-key --org "$org" --default-workspace "$eval_ws")

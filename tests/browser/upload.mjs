@@ -1,6 +1,7 @@
-// End-to-end: the upload page in headless Chromium uploads a real PDF and a mislabeled
-// file (a PNG named .pdf); the first must end ready, the second rejected, and the
-// library list must show both. Saves a screenshot.
+// End-to-end: the upload page in headless Chromium uploads a real PDF, a mislabeled
+// file (a PNG named .pdf) and a 20 MiB text file that goes in three parts; the first
+// and the last must end ready, the second rejected, and the library list must show
+// them. Saves a screenshot.
 //
 // Env: FILEGATE_URL, FILEGATE_API_KEY, NODE_MODULES_DIR (where playwright-core is),
 // SCREENSHOT (png path), CHROMIUM (default /usr/bin/chromium).
@@ -26,6 +27,8 @@ function pdf() {
   return Buffer.from(out, "latin1");
 }
 
+const large = Buffer.alloc(20 * 1024 * 1024, "filegate parts\n");
+
 const png = Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000" + "1f15c489", "hex");
 
 const browser = await chromium.launch({
@@ -47,12 +50,19 @@ try {
   await page.setInputFiles("#files", [
     { name: "report.pdf", mimeType: "application/pdf", buffer: pdf() },
     { name: "photo.pdf", mimeType: "application/pdf", buffer: png },
+    { name: "large.txt", mimeType: "text/plain", buffer: large },
   ]);
   const row = (table, name, status) => `#${table} tr[data-name="${name}"][data-status="${status}"]`;
   await page.waitForSelector(row("uploads", "report.pdf", "ready"), { timeout: 30000 });
   await page.waitForSelector(row("uploads", "photo.pdf", "rejected"), { timeout: 30000 });
   await page.waitForSelector(row("library", "report.pdf", "ready"), { timeout: 30000 });
   await page.waitForSelector(row("library", "photo.pdf", "rejected"), { timeout: 30000 });
+  await page.waitForSelector(row("uploads", "large.txt", "ready"), { timeout: 60000 });
+  await page.waitForSelector(row("library", "large.txt", "ready"), { timeout: 30000 });
+  const parts = await page.getAttribute(row("uploads", "large.txt", "ready"), "data-parts-sent");
+  assert.equal(parts, "3", "the large file went in three 8 MiB parts");
+  const partBars = await page.$$eval(row("uploads", "large.txt", "ready") + " .parts progress", (bars) => bars.map((b) => b.value));
+  assert.deepEqual(partBars, [1, 1, 1], "each part has its own progress bar, full");
   const reason = await page.textContent(row("uploads", "photo.pdf", "rejected") + " td:nth-child(4)");
   assert.match(reason, /image\/png/, "the rejection reason names what the bytes are");
   const labels = await page.textContent(row("library", "report.pdf", "ready"));
