@@ -12,7 +12,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorEnvelope;
-use crate::routes::files::{complete, create, delete, get, list, update};
+use crate::routes::files::{complete, create, delete, get, list, parts, update};
 use crate::routes::{events, health, metrics, workspaces};
 
 /// The one `/v2` route outside the API keys' rate limits (it has a secret of its own).
@@ -30,7 +30,7 @@ const EVENTS_PATH: &str = "/v2/events/s3";
     ),
     paths(
         create::create, list::list, get::get, update::update, delete::delete, complete::complete,
-        workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
+        parts::sign_parts, parts::list_parts, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
     ),
     components(schemas(ErrorEnvelope, crate::error::ErrorCode)),
     modifiers(&Shared),
