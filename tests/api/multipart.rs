@@ -112,18 +112,40 @@ async fn downloaded(app: &TestApp, client: &Client, id: Uuid) -> Vec<u8> {
         .to_vec()
 }
 
-/// The multipart uploads the store lists under `key`.
-async fn uploads_at(app: &TestApp, key: &str) -> usize {
-    app.s3()
+/// True while the store holds the multipart upload (ListParts answers for it).
+async fn upload_exists(app: &TestApp, key: &str, upload_id: &str) -> bool {
+    app.storage
+        .list_parts(key, upload_id)
+        .await
+        .expect("ListParts")
+        .is_some()
+}
+
+/// How many multipart uploads the bucket lists, where the store lists them at all.
+async fn listed_uploads(app: &TestApp) -> Option<usize> {
+    match app
+        .s3()
         .await
         .list_multipart_uploads()
         .bucket(app.storage.bucket())
-        .prefix(key)
         .send()
         .await
-        .unwrap()
-        .uploads()
-        .len()
+    {
+        Ok(out) => Some(out.uploads().len()),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {
+            eprintln!("store lacks ListMultipartUploads: not counting uploads");
+            None
+        }
+        Err(e) => panic!("ListMultipartUploads: {e:?}"),
+    }
+}
+
+fn upload_id(file: &CreatedFile) -> String {
+    file.multipart
+        .as_ref()
+        .expect("multipart")
+        .upload_id
+        .clone()
 }
 
 #[tokio::test]
@@ -146,7 +168,7 @@ async fn a_200_mib_file_in_8_mib_parts_uploads_completes_ready_and_downloads_byt
     let multipart_secs = started.elapsed().as_secs_f64();
     assert_eq!(done.status, FileStatus::Ready);
     assert_eq!(done.size_bytes, Some(200 << 20));
-    assert_eq!(uploads_at(&app, &done.remote_file_path).await, 0);
+    assert!(!upload_exists(&app, &done.remote_file_path, &upload.upload_id).await);
     assert!(
         downloaded(&app, &client, file.file_uuid).await == data,
         "the download is the bytes sent"
@@ -207,7 +229,7 @@ async fn a_part_of_other_bytes_than_its_signed_digest_is_refused_and_sent_again_
         send(&client, &file, &path, &digests, vec![1, 3]).await;
         let err = client.complete(file.file_uuid).await.unwrap_err();
         assert_eq!(err.code(), Some("upload_mismatch"), "{err}");
-        assert_eq!(uploads_at(&app, &file.remote_file_path).await, 0);
+        assert!(!upload_exists(&app, &file.remote_file_path, &upload.upload_id).await);
         return;
     }
     // Not complete yet: part 2 is missing, and the answer says so.
@@ -278,7 +300,7 @@ async fn an_abandoned_multipart_upload_is_aborted_by_the_reaper_after_expiry_and
     let path = temp_file(&data);
     let (file, digests) = reserve(&client, &path, 5 * MIB).await;
     send(&client, &file, &path, &digests, vec![1, 2]).await;
-    assert_eq!(uploads_at(&app, &file.remote_file_path).await, 1);
+    assert!(upload_exists(&app, &file.remote_file_path, &upload_id(&file)).await);
     assert_eq!(app.counters(tenant.workspace).await.1, 11 << 20);
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
@@ -286,10 +308,9 @@ async fn an_abandoned_multipart_upload_is_aborted_by_the_reaper_after_expiry_and
         .await
         .unwrap();
     assert_eq!(report.expired, 1);
-    assert_eq!(
-        uploads_at(&app, &file.remote_file_path).await,
-        0,
-        "the store lists no upload for the file"
+    assert!(
+        !upload_exists(&app, &file.remote_file_path, &upload_id(&file)).await,
+        "the store holds no upload for the file"
     );
     assert!(!app.object_exists(&file.remote_file_path).await);
     assert_eq!(app.counters(tenant.workspace).await, before);
@@ -313,13 +334,16 @@ async fn the_reaper_aborts_uploads_under_filegates_keys_that_no_file_owns() {
     let s3 = app.s3().await;
     let ours = format!("{}/{}", Uuid::now_v7(), Uuid::now_v7());
     let foreign = "someone-else/big.bin";
+    let mut ids = Vec::new();
     for key in [ours.as_str(), foreign] {
-        s3.create_multipart_upload()
+        let started = s3
+            .create_multipart_upload()
             .bucket(app.storage.bucket())
             .key(key)
             .send()
             .await
             .unwrap();
+        ids.push(started.upload_id().unwrap().to_owned());
     }
     let mut settings = reaper_settings(100);
     settings.upload_margin_secs = 0;
@@ -327,13 +351,18 @@ async fn the_reaper_aborts_uploads_under_filegates_keys_that_no_file_owns() {
     let report = filegate::reaper::run_once(&app.pool, &app.storage, &settings)
         .await
         .unwrap();
-    assert_eq!(report.multipart_aborted, 1);
-    assert_eq!(uploads_at(&app, &ours).await, 0);
-    assert_eq!(
-        uploads_at(&app, foreign).await,
-        1,
+    assert!(
+        upload_exists(&app, foreign, &ids[1]).await,
         "foreign uploads are left alone"
     );
+    if listed_uploads(&app).await.is_none() {
+        // Nothing to sweep by: the pass still succeeds and aborts nothing.
+        assert_eq!(report.multipart_aborted, 0);
+        assert!(upload_exists(&app, &ours, &ids[0]).await);
+        return;
+    }
+    assert_eq!(report.multipart_aborted, 1);
+    assert!(!upload_exists(&app, &ours, &ids[0]).await);
 }
 
 #[tokio::test]
@@ -378,7 +407,7 @@ async fn concurrent_completes_and_a_complete_racing_a_delete_make_one_transition
         let mut left = true;
         for _ in 0..50 {
             left = app.object_exists(&file.remote_file_path).await
-                || uploads_at(&app, &file.remote_file_path).await > 0;
+                || upload_exists(&app, &file.remote_file_path, &upload_id(&file)).await;
             if !left {
                 break;
             }
@@ -506,19 +535,9 @@ async fn the_parts_routes_answer_hostile_and_out_of_scope_requests_with_the_enve
         )
         .await;
     quota.assert_error(409, "quota_exceeded");
-    let all = app
-        .s3()
-        .await
-        .list_multipart_uploads()
-        .bucket(app.storage.bucket())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        all.uploads().len(),
-        1,
-        "only the reserved file's upload remains"
-    );
+    if let Some(listed) = listed_uploads(&app).await {
+        assert_eq!(listed, 1, "only the reserved file's upload remains");
+    }
 }
 
 #[tokio::test]

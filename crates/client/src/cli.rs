@@ -158,6 +158,9 @@ struct LocalParts {
     state: PathBuf,
 }
 
+/// Files of at most this many parts send their digests with the reservation.
+const DIGESTS_IN_RESERVATION: usize = 64;
+
 /// What is remembered of a multipart upload under way.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct UploadState {
@@ -385,7 +388,13 @@ async fn reserve<'a>(
                     }),
                     upload_method: f.multipart.as_ref().map(|_| "MULTIPART".to_owned()),
                     part_size_bytes: f.multipart.as_ref().map(|p| p.part_size),
-                    part_checksums_sha256: f.multipart.as_ref().map(|p| p.digests.clone()),
+                    // A few parts' digests let the reservation sign their URLs at once;
+                    // a long list would only swell a batch of 50 toward the body limit.
+                    part_checksums_sha256: f
+                        .multipart
+                        .as_ref()
+                        .filter(|p| p.digests.len() <= DIGESTS_IN_RESERVATION)
+                        .map(|p| p.digests.clone()),
                     ..FileEntry::default()
                 })
                 .collect(),

@@ -247,6 +247,7 @@ async fn verify(
             "too slow to finish the completion within half its lease",
         )
     };
+    let mut store_busy = false;
     for _ in 0..ATTEMPTS {
         let inspection = if copy_first {
             if started.elapsed() > lease / 2 {
@@ -260,6 +261,10 @@ async fn verify(
                 }
                 crate::multipart::Assembly::Missing(parts) => Inspection::Missing(parts),
                 crate::multipart::Assembly::Changed => Inspection::Changed,
+                crate::multipart::Assembly::Busy => {
+                    store_busy = true;
+                    Inspection::Changed
+                }
             }
         } else {
             inspect(state, file, &file.upload_key, None).await?
@@ -282,6 +287,12 @@ async fn verify(
                 }
             }
         }
+    }
+    if store_busy {
+        return Err(ApiError::unavailable(
+            "the object store",
+            "it stayed busy assembling the file's parts",
+        ));
     }
     Ok(Verdict::Invalid {
         check: Check::Changed,

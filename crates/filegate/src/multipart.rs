@@ -19,6 +19,9 @@ pub(crate) enum Assembly {
     Missing(Vec<i32>),
     /// The upload changed under the assembly: look again.
     Changed,
+    /// The store was busy with the upload (an abort or another assembly): look again,
+    /// and answer 503 rather than reject when it stays so.
+    Busy,
 }
 
 /// Assembles a multipart file's object from the parts the store holds, unless an
@@ -85,6 +88,7 @@ pub(crate) async fn assemble(
         {
             Assembled::Done => Assembly::Assembled(digests),
             Assembled::Gone | Assembled::PartsChanged => Assembly::Changed,
+            Assembled::Busy => Assembly::Busy,
         },
     )
 }
@@ -119,6 +123,8 @@ pub struct UploadSweep {
     pub aborted: u64,
     /// Aborts that failed (tried again next sweep).
     pub failures: u64,
+    /// The store does not list uploads in progress (s3s-fs 0.14): nothing was swept.
+    pub unlisted: bool,
 }
 
 /// Aborts multipart uploads under filegate's keys that no pending file owns and that
@@ -136,7 +142,14 @@ pub async fn sweep_uploads(
     let mut sweep = UploadSweep::default();
     let mut after = None;
     loop {
-        let page = storage.list_uploads_page(after).await?;
+        let page = match storage.list_uploads_page(after).await {
+            Ok(page) => page,
+            Err(StorageError::NotImplemented(_)) => {
+                sweep.unlisted = true;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let ours: Vec<_> = page
             .uploads
             .iter()

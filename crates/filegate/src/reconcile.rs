@@ -171,6 +171,9 @@ pub async fn run_once(
             crate::multipart::SweepError::Database(e) => ReconcileError::Database(e),
             crate::multipart::SweepError::Storage(e) => ReconcileError::Storage(e),
         })?;
+    if sweep.unlisted {
+        tracing::warn!("the store does not list multipart uploads: orphaned ones are not aborted");
+    }
     report.orphan_uploads = sweep.orphaned;
     report.uploads_aborted = sweep.aborted;
     report.deletion_failures += sweep.failures;

@@ -55,6 +55,8 @@ pub enum Assembled {
     Gone,
     /// The store no longer holds the parts as listed (one was sent again meanwhile).
     PartsChanged,
+    /// The store is busy with the upload (an abort or another assembly under way).
+    Busy,
 }
 
 /// The SHA-256 of a whole object and of each of its consecutive slices.
@@ -241,6 +243,11 @@ impl Storage {
                     ) =>
                 {
                     Ok(Assembled::PartsChanged)
+                }
+                // Ceph RGW 16 answers 500 "This multipart completion is already in
+                // progress" while an abort or another completion holds the upload.
+                Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InternalError") => {
+                    Ok(Assembled::Busy)
                 }
                 Err(e) => Err(StorageError::from(e)),
             }

@@ -33,11 +33,16 @@ pub async fn delete(
         .ok_or_else(file_not_found)?;
     // A multipart file's upload goes first: a completion assembling it meanwhile then
     // finds it gone, or made the object this deletion then removes.
-    if let Some(m) = &file.multipart
-        && file.status == FileStatus::Pending
-    {
-        super::parts::abort(&state, &file.object_key, &m.upload_id).await;
+    // When the store refuses the abort (busy assembling), the queued deletion, due now,
+    // aborts and deletes on the reaper's next pass.
+    let aborted = match &file.multipart {
+        Some(m) if file.status == FileStatus::Pending => {
+            super::parts::abort(&state, &file.object_key, &m.upload_id).await
+        }
+        _ => true,
+    };
+    if aborted {
+        delete_object(&state, &key).await;
     }
-    delete_object(&state, &key).await;
     Ok(HttpResponse::NoContent().finish())
 }

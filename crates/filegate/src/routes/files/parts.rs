@@ -248,10 +248,14 @@ pub(crate) fn specs(plan: &PartPlan, parts: &[(i32, Checksum)]) -> Vec<PartSpec>
         .collect()
 }
 
-/// Aborts a multipart upload now; when the store fails, the sweep of uploads no pending
-/// file owns aborts it later.
-pub(crate) async fn abort(state: &AppState, key: &str, upload_id: &str) {
-    if let Err(e) = state.storage.abort_multipart(key, upload_id).await {
-        tracing::warn!(error = %e, key, "could not abort a multipart upload; the upload sweep will");
+/// Aborts a multipart upload now; `false` when the store failed (a queued deletion or
+/// the sweep of uploads no pending file owns aborts it later).
+pub(crate) async fn abort(state: &AppState, key: &str, upload_id: &str) -> bool {
+    match state.storage.abort_multipart(key, upload_id).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, key, "could not abort a multipart upload; it is aborted later");
+            false
+        }
     }
 }
