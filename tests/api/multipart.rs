@@ -112,13 +112,14 @@ async fn downloaded(app: &TestApp, client: &Client, id: Uuid) -> Vec<u8> {
         .to_vec()
 }
 
-/// True while the store holds the multipart upload (ListParts answers for it).
+/// True while the store holds parts of the multipart upload. (s3s-fs 0.14 answers
+/// ListParts of an aborted or completed upload with no parts instead of NoSuchUpload.)
 async fn upload_exists(app: &TestApp, key: &str, upload_id: &str) -> bool {
     app.storage
         .list_parts(key, upload_id)
         .await
         .expect("ListParts")
-        .is_some()
+        .is_some_and(|parts| !parts.is_empty())
 }
 
 /// How many multipart uploads the bucket lists, where the store lists them at all.
@@ -343,7 +344,17 @@ async fn the_reaper_aborts_uploads_under_filegates_keys_that_no_file_owns() {
             .send()
             .await
             .unwrap();
-        ids.push(started.upload_id().unwrap().to_owned());
+        let id = started.upload_id().unwrap().to_owned();
+        s3.upload_part()
+            .bucket(app.storage.bucket())
+            .key(key)
+            .upload_id(&id)
+            .part_number(1)
+            .body(b"a part".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        ids.push(id);
     }
     let mut settings = reaper_settings(100);
     settings.upload_margin_secs = 0;

@@ -107,6 +107,8 @@ enum Inspection {
 
 /// Looks at most this many times when the object keeps changing under the inspection.
 const ATTEMPTS: usize = 3;
+/// How long an assembly the store called busy waits before it looks again.
+const BUSY_PAUSE: Duration = Duration::from_millis(200);
 /// How often a waiting completion looks whether the claim holder has finished.
 const WAIT_STEP: Duration = Duration::from_millis(20);
 
@@ -145,7 +147,12 @@ pub async fn complete(
         Ok(Verdict::Invalid { check, reason }) => {
             make_rejected(state, &file, token, check, &reason).await
         }
-        Err(e) => Err(e),
+        // A store failing because the file was deleted under the completion (Ceph RGW
+        // refusing to assemble an upload the delete is aborting) is no outage.
+        Err(e) => match filegate_db::files::find(&state.pool, file.id).await {
+            Ok(None) => Ok(Outcome::NotFound),
+            _ => Err(e),
+        },
     };
     if !matches!(outcome, Ok(Outcome::Ready(_) | Outcome::Rejected(_))) {
         // Give the claim back so the next completion need not wait out the lease.
@@ -263,6 +270,7 @@ async fn verify(
                 crate::multipart::Assembly::Changed => Inspection::Changed,
                 crate::multipart::Assembly::Busy => {
                     store_busy = true;
+                    tokio::time::sleep(BUSY_PAUSE).await;
                     Inspection::Changed
                 }
             }
