@@ -62,6 +62,9 @@ impl Client {
     pub fn new(base: &str, api_key: &str) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // Below the 5 s for which filegate (actix-web) keeps an idle connection:
+            // reusing one the server is closing fails a request that never arrived.
+            .pool_idle_timeout(Duration::from_secs(4))
             .build()?;
         Ok(Self {
             http,

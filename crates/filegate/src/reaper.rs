@@ -32,6 +32,8 @@ pub struct ReapReport {
     /// Multipart uploads under filegate's keys that no pending file owns, aborted
     /// (those started more than `--upload-margin-secs` ago).
     pub multipart_aborted: u64,
+    /// Aborts of such uploads, or listings of them, that failed (retried next pass).
+    pub multipart_failures: u64,
 }
 
 /// One pass over everything due.
@@ -82,12 +84,12 @@ pub async fn run_once(
     match crate::multipart::sweep_uploads(pool, storage, cutoff, false).await {
         Ok(sweep) => {
             report.multipart_aborted = sweep.aborted;
-            report.deletion_failures += sweep.failures;
+            report.multipart_failures = sweep.failures;
         }
         Err(crate::multipart::SweepError::Database(e)) => return Err(e),
         Err(e) => {
             tracing::warn!(error = %e, "the sweep of multipart uploads failed; will retry");
-            report.deletion_failures += 1;
+            report.multipart_failures += 1;
         }
     }
     report.idempotency_purged =
@@ -99,6 +101,7 @@ pub async fn run_once(
         ("expired", report.expired),
         ("object_deleted", report.objects_deleted),
         ("deletion_failed", report.deletion_failures),
+        ("multipart_sweep_failed", report.multipart_failures),
         ("idempotency_purged", report.idempotency_purged),
         (
             "rate_limit_bucket_evicted",
