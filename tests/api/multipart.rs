@@ -638,3 +638,40 @@ async fn filegate_upload_killed_halfway_sends_only_the_missing_parts_when_run_ag
         "the finished upload is forgotten"
     );
 }
+
+#[tokio::test]
+async fn filegate_upload_sends_in_parts_a_file_the_server_puts_in_parts() {
+    // The server's threshold is below the command's: it answers MULTIPART for a file
+    // the command meant to PUT, and the command cuts the parts as the server says.
+    let app =
+        filegate_tests::spawn_app_with(|s| s.storage.multipart_threshold_bytes = 5 << 20).await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(13 * MIB, 19);
+    let path = temp_file(&data);
+    let out = tokio::process::Command::new(filegate_tests::filegate_bin())
+        .env_clear()
+        .env("FILEGATE_URL", &app.address)
+        .env("FILEGATE_API_KEY", &tenant.key)
+        .env("FILEGATE_STATE_DIR", path.parent().unwrap().join("state"))
+        .arg("upload")
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("sent 2 of 2 parts"), "{stdout}");
+    let files = client
+        .list(&filegate_client::ListQuery::default())
+        .await
+        .unwrap()
+        .files;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].status, FileStatus::Ready);
+    // The whole-file digest the command declared was checked too.
+    assert_eq!(
+        files[0].checksum_sha256.as_deref(),
+        Some(sha256_b64(&data).as_str())
+    );
+    assert!(downloaded(&app, &client, files[0].file_uuid).await == data);
+}

@@ -527,40 +527,51 @@ async fn send_and_complete(
         bar.inc(n);
         overall.inc(n);
     };
-    let (id, numbers, signed, count) = match (file, &local.multipart) {
-        (Sent::Created(file), Some(_)) if file.multipart.is_some() => {
-            let upload = file.multipart.as_ref();
-            let count = upload.map_or(0, |u| u.part_count);
-            let signed = upload.map(|u| u.parts.clone()).unwrap_or_default();
-            (file.file_uuid, (1..=count).collect(), signed, count)
-        }
-        (Sent::Created(file), _) => {
-            let body = ProgressBody::new(bytes::Bytes::from(local.bytes.clone()), progress);
-            if let Err(e) = client.upload(file, reqwest::Body::wrap(body)).await {
-                return Outcome::Failed {
-                    reason: e.to_string(),
-                };
+    // The server may put a file in parts that this command meant to PUT (its threshold
+    // is lower, or the file is over 5 GiB): the parts are then cut as it says.
+    let (id, numbers, signed, count, part_size) = match file {
+        Sent::Created(file) => match &file.multipart {
+            Some(upload) => (
+                file.file_uuid,
+                (1..=upload.part_count).collect(),
+                upload.parts.clone(),
+                upload.part_count,
+                upload.part_size_bytes.unsigned_abs(),
+            ),
+            None => {
+                let body = ProgressBody::new(bytes::Bytes::from(local.bytes.clone()), progress);
+                if let Err(e) = client.upload(file, reqwest::Body::wrap(body)).await {
+                    return Outcome::Failed {
+                        reason: e.to_string(),
+                    };
+                }
+                return complete(client, file.file_uuid, None).await;
             }
-            return complete(client, file.file_uuid, None).await;
-        }
-        (Sent::Resumed { id, missing, count }, _) => {
+        },
+        Sent::Resumed { id, missing, count } => {
             // What the store holds already counts as sent.
             let held = u64::try_from(i64::from(*count) - missing.len() as i64).unwrap_or(0);
             progress((held * args.part_size).min(local.size));
-            (*id, missing.clone(), Vec::new(), *count)
+            (*id, missing.clone(), Vec::new(), *count, args.part_size)
         }
     };
-    let Some(parts) = &local.multipart else {
-        return Outcome::Failed {
-            reason: "the file is not sent in parts".to_owned(),
-        };
+    let digests = match &local.multipart {
+        Some(parts) if parts.part_size == part_size => parts.digests.clone(),
+        _ => match crate::part_digests(&local.path, part_size) {
+            Ok(digests) => digests,
+            Err(e) => {
+                return Outcome::Failed {
+                    reason: format!("reading the file: {e}"),
+                };
+            }
+        },
     };
     let job = crate::PartsJob {
         file_uuid: id,
         source: &local.path,
         size: local.size,
-        part_size: parts.part_size,
-        digests: &parts.digests,
+        part_size,
+        digests: &digests,
         numbers,
         signed,
         parallel: usize::from(args.parallel),
