@@ -675,3 +675,58 @@ async fn filegate_upload_sends_in_parts_a_file_the_server_puts_in_parts() {
     );
     assert!(downloaded(&app, &client, files[0].file_uuid).await == data);
 }
+
+#[tokio::test]
+async fn multipart_files_nobody_completes_are_settled_by_the_finalizer_and_by_events() {
+    let app = filegate_tests::spawn_app_with(|s| {
+        s.reaper.finalizer_interval_secs = 1;
+        s.reaper.finalizer_min_interval_secs = 1;
+    })
+    .await;
+    let (_, client) = big_tenant(&app, 64 * MIB).await;
+    let status = |id: Uuid| {
+        let app = &app;
+        async move { app.file_status(&json!({ "file_uuid": id })).await.0 }
+    };
+    // The finalizer: every part at the store, no complete, no GET.
+    let data = bytes(6 * MIB, 23);
+    let path = temp_file(&data);
+    let (file, digests) = reserve(&client, &path, 5 * MIB).await;
+    send(&client, &file, &path, &digests, vec![1, 2]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(file.file_uuid).await == "pending" {
+        assert!(
+            Instant::now() < deadline,
+            "the finalizer never completed the file"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status(file.file_uuid).await, "ready");
+    assert!(downloaded(&app, &client, file.file_uuid).await == data);
+
+    // An event naming an assembled upload's object key runs a completion at once.
+    let other = spawn_app().await;
+    let (_, client) = big_tenant(&other, 64 * MIB).await;
+    let (file, digests) = reserve(&client, &path, 5 * MIB).await;
+    send(&client, &file, &path, &digests, vec![1, 2]).await;
+    let event = json!({ "Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:CompleteMultipartUpload",
+        "s3": { "bucket": { "name": other.storage.bucket() },
+                "object": { "key": file.remote_file_path, "size": 6 * MIB } }
+    }] });
+    let res = other
+        .http
+        .post(format!("{}/v2/events/s3", other.address))
+        .bearer_auth(filegate_tests::EVENTS_SECRET)
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body["files"],
+        json!([{ "file_uuid": file.file_uuid, "status": "ready" }])
+    );
+}
