@@ -280,6 +280,32 @@ async fn json_logs_have_one_line_per_request_with_its_id_route_status_latency_an
 }
 
 #[tokio::test]
+async fn the_admin_cli_takes_a_max_file_size_up_to_s3s_limit_and_no_more() {
+    let app = spawn_app().await;
+    let org = app.tenant.org.to_string();
+    let five_tib = (5_i64 << 40).to_string();
+    let (ok, ws, err) = admin(
+        &app.database_url,
+        &[
+            "create-workspace",
+            "--org",
+            &org,
+            "--max-file-bytes",
+            &five_tib,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(ws["max_file_bytes"], 5_i64 << 40);
+    let over = ((5_i64 << 40) + 1).to_string();
+    let (ok, _, err) = admin(
+        &app.database_url,
+        &["create-workspace", "--org", &org, "--max-file-bytes", &over],
+    );
+    assert!(!ok);
+    assert!(err.contains("max-file-bytes"), "{err}");
+}
+
+#[tokio::test]
 async fn the_admin_cli_sets_a_workspaces_types_and_naming_rule() {
     let app = spawn_app().await;
     let org = app.tenant.org.to_string();

@@ -418,9 +418,10 @@ pub struct LimitSettings {
     #[arg(long, env = "FILEGATE_DEFAULT_QUOTA_BYTES", default_value_t = Limits::DEFAULT_QUOTA_BYTES,
           value_parser = clap::value_parser!(i64).range(0..))]
     pub default_quota_bytes: i64,
-    /// Default largest file.
+    /// Default largest file, up to S3's 5 TiB (files over the multipart threshold
+    /// upload in parts).
     #[arg(long, env = "FILEGATE_DEFAULT_MAX_FILE_BYTES", default_value_t = Limits::DEFAULT_MAX_FILE_BYTES,
-          value_parser = clap::value_parser!(i64).range(1..))]
+          value_parser = clap::value_parser!(i64).range(1..=filegate_domain::multipart::MAX_OBJECT_BYTES))]
     pub default_max_file_bytes: i64,
     /// Default allowed content types (comma-separated MIME types).
     #[arg(long, env = "FILEGATE_DEFAULT_ALLOWED_TYPES", value_delimiter = ',', value_parser = parse_content_type,
@@ -536,8 +537,8 @@ pub struct WorkspaceLimitArgs {
     /// Quota (ready + reserved bytes); never below what the workspace holds.
     #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
     pub quota_bytes: Option<i64>,
-    /// Largest file (applies to new reservations).
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    /// Largest file (applies to new reservations), up to S3's 5 TiB.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=filegate_domain::multipart::MAX_OBJECT_BYTES))]
     pub max_file_bytes: Option<i64>,
     /// Allowed content types (comma-separated or repeated): any registered type.
     #[arg(long, value_delimiter = ',', value_parser = parse_content_type)]
