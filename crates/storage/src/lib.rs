@@ -64,6 +64,37 @@ pub struct Presigned {
     pub expires_at: DateTime<Utc>,
 }
 
+impl Presigned {
+    /// A request the SDK signed, valid until `expires_at`.
+    fn from_sdk(
+        signed: &aws_sdk_s3::presigning::PresignedRequest,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            url: signed.uri().to_owned(),
+            method: signed.method().to_owned(),
+            headers: signed
+                .headers()
+                .map(|(k, v)| (canonical_header(k), v.to_owned()))
+                .collect(),
+            expires_at,
+        }
+    }
+
+    /// A PUT `url` signed directly with exactly `headers` (lowercase names) at `now`.
+    fn direct(url: String, headers: &[(&str, &str)], now: SystemTime, ttl: Duration) -> Self {
+        Self {
+            url,
+            method: "PUT".to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (canonical_header(k), (*v).to_owned()))
+                .collect(),
+            expires_at: DateTime::<Utc>::from(now + ttl),
+        }
+    }
+}
+
 /// What a presigned PUT pins with signed headers.
 #[derive(Debug, Clone)]
 pub struct PutSpec<'a> {
@@ -331,11 +362,6 @@ impl Storage {
         ttl: Duration,
     ) -> Result<Presigned, StorageError> {
         if let Some(direct) = &self.direct {
-            if ttl > MAX_PRESIGN_TTL {
-                return Err(StorageError::Other(
-                    "presigned URLs may last at most 7 days".into(),
-                ));
-            }
             let now = SystemTime::now();
             let length = spec.content_length.map(|l| l.to_string());
             let checksum = spec.checksum.map(|c| c.to_base64());
@@ -347,15 +373,7 @@ impl Storage {
                 headers.push(("x-amz-checksum-sha256", c.as_str()));
             }
             let url = direct.put_url(key, &headers, ttl, now)?;
-            return Ok(Presigned {
-                url,
-                method: "PUT".to_owned(),
-                headers: headers
-                    .iter()
-                    .map(|(k, v)| (canonical_header(k), (*v).to_owned()))
-                    .collect(),
-                expires_at: DateTime::<Utc>::from(now + ttl),
-            });
+            return Ok(Presigned::direct(url, &headers, now, ttl));
         }
         let (config, expires_at) = presigning(ttl)?;
         let mut req = self
@@ -371,15 +389,7 @@ impl Storage {
             req = req.checksum_sha256(sum.to_base64());
         }
         let signed = req.presigned(config).await.map_err(StorageError::from)?;
-        Ok(Presigned {
-            url: signed.uri().to_owned(),
-            method: signed.method().to_owned(),
-            headers: signed
-                .headers()
-                .map(|(k, v)| (canonical_header(k), v.to_owned()))
-                .collect(),
-            expires_at,
-        })
+        Ok(Presigned::from_sdk(&signed, expires_at))
     }
 
     /// A presigned GET that makes the store answer with `content_disposition` and
@@ -405,15 +415,7 @@ impl Storage {
             .presigned(config)
             .await
             .map_err(StorageError::from)?;
-        Ok(Presigned {
-            url: signed.uri().to_owned(),
-            method: signed.method().to_owned(),
-            headers: signed
-                .headers()
-                .map(|(k, v)| (canonical_header(k), v.to_owned()))
-                .collect(),
-            expires_at,
-        })
+        Ok(Presigned::from_sdk(&signed, expires_at))
     }
 
     /// HeadObject with checksum mode on. `Ok(None)` when the object does not exist.

@@ -90,6 +90,11 @@ impl DirectPresigner {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<String, StorageError> {
+        if ttl > crate::MAX_PRESIGN_TTL {
+            return Err(StorageError::Other(
+                "presigned URLs may last at most 7 days".into(),
+            ));
+        }
         let path: Vec<String> = key
             .split('/')
             .map(|s| utf8_percent_encode(s, UNRESERVED).to_string())
