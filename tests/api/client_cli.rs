@@ -117,6 +117,19 @@ async fn upload_reports_files_the_api_refuses_and_sends_the_rest() {
 }
 
 #[tokio::test]
+async fn upload_sends_an_empty_file_with_the_length_its_url_signed() {
+    // The HTTP client leaves Content-Length out of an empty PUT; the signed URL needs it.
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("fg-upload-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("empty.txt"), b"").unwrap();
+    let (code, stdout, stderr) = run(&app, &["upload", dir.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 ready, 0 rejected, 0 failed"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn ls_rm_and_usage_work_from_the_command_line() {
     let app = spawn_app().await;
     let a = app.reserve_and_upload("a.txt", samples::txt()).await;

@@ -158,7 +158,9 @@ impl Client {
     ) -> Result<(), ClientError> {
         let mut req = self.http.put(url).body(body);
         for (name, value) in headers {
-            if !name.eq_ignore_ascii_case("content-length") {
+            // The HTTP client sets the length from the body, except for an empty one,
+            // which it sends without the header a signed URL requires.
+            if !name.eq_ignore_ascii_case("content-length") || value == "0" {
                 req = req.header(name, value);
             }
         }

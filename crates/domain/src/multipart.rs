@@ -135,6 +135,12 @@ impl UploadRequest {
                 "size_bytes is required for a MULTIPART upload",
             ));
         };
+        // Stores refuse an empty part (Garage: "Empty body").
+        if size == 0 {
+            return Err(RuleViolation::metadata(
+                "an empty file has no parts: upload it with one PUT",
+            ));
+        }
         let part_size = part_size
             .map(|p| {
                 let p = i64::try_from(p).unwrap_or(i64::MAX);
@@ -266,6 +272,10 @@ mod tests {
         let sum = Checksum::from_digest([1; 32]).to_base64();
         assert_eq!(
             code(UploadRequest::parse(Some("MULTIPART"), None, None, None)),
+            Some(RuleCode::InvalidMetadata)
+        );
+        assert_eq!(
+            code(UploadRequest::parse(Some("MULTIPART"), None, None, Some(0))),
             Some(RuleCode::InvalidMetadata)
         );
         assert_eq!(
