@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use filegate_domain::Checksum;
 use sha2::{Digest, Sha256};
 
-use crate::{MAX_PRESIGN_TTL, Presigned, Storage, StorageError, canonical_header, presigning};
+use crate::{Presigned, Storage, StorageError, presigning};
 
 /// What a presigned `UploadPart` pins.
 #[derive(Debug, Clone, Copy)]
@@ -109,26 +109,13 @@ impl Storage {
         let length = part.length.to_string();
         let checksum = part.checksum.to_base64();
         if let Some(direct) = &self.direct {
-            if ttl > MAX_PRESIGN_TTL {
-                return Err(StorageError::Other(
-                    "presigned URLs may last at most 7 days".into(),
-                ));
-            }
             let now = SystemTime::now();
             let headers = [
                 ("content-length", length.as_str()),
                 ("x-amz-checksum-sha256", checksum.as_str()),
             ];
             let url = direct.part_url(key, upload_id, part.number, &headers, ttl, now)?;
-            return Ok(Presigned {
-                url,
-                method: "PUT".to_owned(),
-                headers: headers
-                    .iter()
-                    .map(|(k, v)| (canonical_header(k), (*v).to_owned()))
-                    .collect(),
-                expires_at: DateTime::<Utc>::from(now + ttl),
-            });
+            return Ok(Presigned::direct(url, &headers, now, ttl));
         }
         let (config, expires_at) = presigning(ttl)?;
         let signed = self
@@ -143,15 +130,7 @@ impl Storage {
             .presigned(config)
             .await
             .map_err(StorageError::from)?;
-        Ok(Presigned {
-            url: signed.uri().to_owned(),
-            method: signed.method().to_owned(),
-            headers: signed
-                .headers()
-                .map(|(k, v)| (canonical_header(k), v.to_owned()))
-                .collect(),
-            expires_at,
-        })
+        Ok(Presigned::from_sdk(&signed, expires_at))
     }
 
     /// Every part the store holds for the upload, by part number. `Ok(None)` when the
