@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use filegate_db::files::{FileRow, Multipart};
 use filegate_domain::Checksum;
 use filegate_domain::keys::KeyKind;
+use filegate_domain::multipart::PartPlan;
 use filegate_storage::{Assembled, Storage, StorageError, StoredPart};
 
 use crate::error::ApiError;
@@ -53,11 +54,10 @@ pub(crate) async fn assemble(
         // this completion): the next look tells which.
         return Ok(Assembly::Changed);
     };
-    let plan_length = |n: i32| {
-        let start = i64::from(n - 1) * multipart.part_size;
-        file.size_bytes
-            .map(|size| (size - start).min(multipart.part_size))
-    };
+    let plan = file
+        .size_bytes
+        .and_then(|size| PartPlan::new(size, multipart.part_size));
+    let plan_length = |n: i32| plan.and_then(|p| p.part_length(n));
     let mut parts = Vec::with_capacity(held.len());
     let mut missing = Vec::new();
     for n in 1..=multipart.part_count {
