@@ -177,33 +177,9 @@ async fn a_200_mib_file_in_8_mib_parts_uploads_completes_ready_and_downloads_byt
     let usage = client.usage(tenant.workspace).await.unwrap();
     assert_eq!((usage.used_bytes, usage.reserved_bytes), (200 << 20, 0));
 
-    // The same bytes in one PUT, for the throughput comparison.
-    let started = Instant::now();
-    let created = client
-        .create_files(&CreateFilesRequest {
-            workspace_uuid: None,
-            files: vec![FileEntry {
-                name: Some("one.txt".to_owned()),
-                size_bytes: Some(200 * MIB),
-                checksum_sha256: Some(sha256_b64(&data)),
-                upload_method: Some("PUT".to_owned()),
-                ..FileEntry::default()
-            }],
-        })
-        .await
-        .unwrap();
-    let one = &created.files[0];
-    assert_eq!(one.upload_method, "PUT");
-    client.upload(one, data.clone()).await.unwrap();
-    assert_eq!(
-        client.complete(one.file_uuid).await.unwrap().status,
-        FileStatus::Ready
-    );
-    let put_secs = started.elapsed().as_secs_f64();
+    // Throughput is measured in release builds (BENCHMARKS.md); this is a debug one.
     eprintln!(
-        "throughput: 200 MiB multipart (25 x 8 MiB, 4 in flight) {:.0} MiB/s ({multipart_secs:.2} s), one PUT {:.0} MiB/s ({put_secs:.2} s)",
-        200.0 / multipart_secs,
-        200.0 / put_secs
+        "200 MiB multipart (25 x 8 MiB, 4 in flight): {multipart_secs:.2} s in a debug build"
     );
 }
 
