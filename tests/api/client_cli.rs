@@ -70,6 +70,20 @@ async fn upload_sends_a_folder_reports_the_spoofed_file_and_says_so_in_its_exit_
         stdout.contains("60 ready, 1 rejected, 0 failed"),
         "{stdout}"
     );
+    // 61 files: reserved 50 and 11 at a time, and completed the same way.
+    let metrics = app.metrics_text().await;
+    let requests = |route: &str| {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("filegate_http_requests_total")
+                    && l.contains(&format!("route=\"{route}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    assert_eq!(requests("/v2/files/complete"), 2, "{metrics}");
+    assert_eq!(requests("/v2/files/{file_uuid}/complete"), 0);
     let rejected = stdout
         .lines()
         .find(|l| l.starts_with("rejected"))

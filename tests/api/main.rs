@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod batch_complete;
 mod cli;
 mod client_cli;
 mod complete;

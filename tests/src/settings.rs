@@ -21,6 +21,7 @@ pub fn reaper_settings(batch: i64) -> ReaperSettings {
         finalizer_min_interval_secs: 1,
         finalizer_max_interval_secs: 60,
         finalizer_batch: 64,
+        completion_group_max: 256,
         reconcile_interval_secs: 0,
     }
 }

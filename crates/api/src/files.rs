@@ -233,6 +233,54 @@ pub struct StoredPart {
     pub etag: Option<String>,
 }
 
+// `POST /v2/files/complete`.
+/// Files to complete together.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CompleteFilesRequest {
+    /// 1 to 50 distinct file ids.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
+    pub file_uuids: Vec<Uuid>,
+}
+
+/// `200` of `POST /v2/files/complete`: one entry per file, in the request's order.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompleteFilesResponse {
+    pub files: Vec<CompletedFile>,
+}
+
+/// One file's outcome in a batch completion: the file object (ready, also when it was
+/// ready already), or the error the single route would have answered.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum CompletedFile {
+    Ready(File),
+    Failed(FileFailure),
+}
+
+/// A file of a batch that did not end ready.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileFailure {
+    pub file_uuid: Uuid,
+    pub error: FileError,
+}
+
+/// The code, sentence and details the single route answers with for this file
+/// (`upload_missing`, `upload_mismatch`, `invalid_state`, `not_found`, `unavailable`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileError {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: serde_json::Value,
+}
+
 /// A file's lifecycle state.
 #[cfg(feature = "openapi")]
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -12,7 +12,8 @@ pub use filegate_domain::FileStatus;
 #[cfg(feature = "openapi")]
 pub use files::FileStatusSchema;
 pub use files::{
-    CreateFilesRequest, CreateFilesResponse, CreatedFile, File, FileEntry, FileWithDownload,
+    CompleteFilesRequest, CompleteFilesResponse, CompletedFile, CreateFilesRequest,
+    CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileWithDownload,
     ListResponse, MultipartUpload, PartToSign, PartUrl, SignPartsRequest, StoredPart, StoredParts,
 };
 pub use workspaces::UsageResponse;

@@ -2,7 +2,7 @@
 //! `FILEGATE_URL` and `FILEGATE_API_KEY` (and `FILEGATE_WORKSPACE` where a workspace is
 //! meant), which `scripts/dev` writes to `.dev/env`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    Client, ClientError, CreateFilesRequest, CreatedFile, FileEntry, ListQuery, ProgressBody,
+    Client, ClientError, CompletedFile, CreateFilesRequest, CreatedFile, FileEntry, FileFailure,
+    ListQuery, ProgressBody,
 };
 
 /// Where the API is and how to authenticate.
@@ -298,26 +299,43 @@ pub async fn upload(
             let (client, overall) = (client.clone(), overall.clone());
             let args = &args;
             async move {
-                let outcome = send_and_complete(&client, args, local, &file, &bar, &overall).await;
-                if let Some(parts) = &local.multipart
-                    && !matches!(outcome, Outcome::Failed { .. })
-                {
-                    // Ready or rejected: nothing left to resume.
-                    let _ = std::fs::remove_file(&parts.state);
+                let sent = send(&client, args, local, &file, &bar, &overall).await;
+                if sent.is_ok() {
+                    bar.set_message("verifying");
                 }
-                bar.finish_with_message(match &outcome {
-                    Outcome::Ready { .. } => "ready".to_owned(),
-                    Outcome::Rejected { .. } => "rejected".to_owned(),
-                    Outcome::Failed { .. } => "failed".to_owned(),
-                });
-                (local.name.clone(), outcome)
+                (local, bar, sent)
             }
         });
-        let done: Vec<_> = futures_util::stream::iter(jobs)
+        let sent: Vec<_> = futures_util::stream::iter(jobs)
             .buffer_unordered(usize::from(args.parallel))
             .collect()
             .await;
-        outcomes.extend(done);
+        // The batch's uploads are verified together: one request per 50 files.
+        let uploaded: Vec<(Uuid, Option<(usize, i32)>)> = sent
+            .iter()
+            .filter_map(|(_, _, s)| s.as_ref().ok().copied())
+            .collect();
+        let mut completed = complete_all(&client, &uploaded).await;
+        for (local, bar, sent) in sent {
+            let outcome = match sent {
+                Ok((id, _)) => completed.remove(&id).unwrap_or(Outcome::Failed {
+                    reason: "the completion answered nothing for this file".to_owned(),
+                }),
+                Err(reason) => Outcome::Failed { reason },
+            };
+            if let Some(parts) = &local.multipart
+                && !matches!(outcome, Outcome::Failed { .. })
+            {
+                // Ready or rejected: nothing left to resume.
+                let _ = std::fs::remove_file(&parts.state);
+            }
+            bar.finish_with_message(match &outcome {
+                Outcome::Ready { .. } => "ready".to_owned(),
+                Outcome::Rejected { .. } => "rejected".to_owned(),
+                Outcome::Failed { .. } => "failed".to_owned(),
+            });
+            outcomes.push((local.name.clone(), outcome));
+        }
     }
     overall.finish();
     let _ = bars.clear();
@@ -514,14 +532,16 @@ async fn resumable(client: &Client, local: &LocalFile) -> Option<Sent> {
     }
 }
 
-async fn send_and_complete(
+/// Sends a reserved (or resumed) file's bytes: its id, and `(sent, count)` parts for a
+/// multipart one; or why it could not be sent.
+async fn send(
     client: &Client,
     args: &UploadArgs,
     local: &LocalFile,
     file: &Sent,
     bar: &ProgressBar,
     overall: &ProgressBar,
-) -> Outcome {
+) -> Result<(Uuid, Option<(usize, i32)>), String> {
     let (bar, overall) = (bar.clone(), overall.clone());
     let progress = move |n| {
         bar.inc(n);
@@ -540,12 +560,11 @@ async fn send_and_complete(
             ),
             None => {
                 let body = ProgressBody::new(bytes::Bytes::from(local.bytes.clone()), progress);
-                if let Err(e) = client.upload(file, reqwest::Body::wrap(body)).await {
-                    return Outcome::Failed {
-                        reason: e.to_string(),
-                    };
-                }
-                return complete(client, file.file_uuid, None).await;
+                client
+                    .upload(file, reqwest::Body::wrap(body))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Ok((file.file_uuid, None));
             }
         },
         Sent::Resumed { id, missing, count } => {
@@ -557,14 +576,8 @@ async fn send_and_complete(
     };
     let digests = match &local.multipart {
         Some(parts) if parts.part_size == part_size => parts.digests.clone(),
-        _ => match crate::part_digests(&local.path, part_size) {
-            Ok(digests) => digests,
-            Err(e) => {
-                return Outcome::Failed {
-                    reason: format!("reading the file: {e}"),
-                };
-            }
-        },
+        _ => crate::part_digests(&local.path, part_size)
+            .map_err(|e| format!("reading the file: {e}"))?,
     };
     let job = crate::PartsJob {
         file_uuid: id,
@@ -577,35 +590,60 @@ async fn send_and_complete(
         parallel: usize::from(args.parallel),
         limit_rate: args.limit_rate,
     };
-    match client.send_parts(job, std::sync::Arc::new(progress)).await {
-        Ok(sent) => complete(client, id, Some((sent, count))).await,
-        Err(e) => Outcome::Failed {
-            reason: e.to_string(),
-        },
-    }
+    let sent = client
+        .send_parts(job, std::sync::Arc::new(progress))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((id, Some((sent, count))))
 }
 
-/// Completes a sent file; `parts` is `(sent, count)` for a multipart one.
-async fn complete(client: &Client, id: Uuid, parts: Option<(usize, i32)>) -> Outcome {
-    match client.complete(id).await {
-        Ok(done) => Outcome::Ready {
+/// Completes sent files, 50 per request; `(sent, count)` parts for a multipart one.
+async fn complete_all(
+    client: &Client,
+    files: &[(Uuid, Option<(usize, i32)>)],
+) -> HashMap<Uuid, Outcome> {
+    let mut out = HashMap::new();
+    for chunk in files.chunks(50) {
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        match client.complete_many(&ids).await {
+            Ok(entries) => {
+                for ((id, parts), entry) in chunk.iter().zip(entries) {
+                    out.insert(*id, outcome(*id, *parts, entry));
+                }
+            }
+            Err(e) => {
+                for (id, _) in chunk {
+                    out.insert(
+                        *id,
+                        Outcome::Failed {
+                            reason: e.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One file's entry of a batch completion, as the summary reports it.
+fn outcome(id: Uuid, parts: Option<(usize, i32)>, entry: CompletedFile) -> Outcome {
+    match entry {
+        CompletedFile::Ready(done) => Outcome::Ready {
             id: done.file_uuid,
             size: done.size_bytes.unwrap_or_default(),
             parts,
         },
-        Err(ClientError::Api {
-            code,
-            details,
-            message,
-            ..
-        }) if code == "upload_mismatch" => Outcome::Rejected {
-            id,
-            reason: details["rejection_reason"]
-                .as_str()
-                .map_or(message, str::to_owned),
-        },
-        Err(e) => Outcome::Failed {
-            reason: e.to_string(),
+        CompletedFile::Failed(FileFailure { error, .. }) if error.code == "upload_mismatch" => {
+            Outcome::Rejected {
+                id,
+                reason: error.details["rejection_reason"]
+                    .as_str()
+                    .map_or(error.message, str::to_owned),
+            }
+        }
+        CompletedFile::Failed(FileFailure { error, .. }) => Outcome::Failed {
+            reason: format!("{}: {}", error.code, error.message),
         },
     }
 }

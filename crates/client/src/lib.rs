@@ -216,6 +216,27 @@ impl Client {
         Self::read(self.http.post(url).bearer_auth(&self.key).send().await?).await
     }
 
+    /// `POST /v2/files/complete`: up to 50 files at once; one entry per file, in
+    /// order, each the file (ready) or the error the single route would answer.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] for the request as a whole (`invalid_metadata`: not 1 to
+    /// 50 ids, or one listed twice; `unavailable`).
+    pub async fn complete_many(&self, ids: &[Uuid]) -> Result<Vec<CompletedFile>, ClientError> {
+        let url = self.url("/v2/files/complete");
+        let body = CompleteFilesRequest {
+            file_uuids: ids.to_vec(),
+        };
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await?;
+        Ok(Self::read::<CompleteFilesResponse>(res).await?.files)
+    }
+
     /// `GET /v2/files` (one page).
     ///
     /// # Errors

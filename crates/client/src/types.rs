@@ -2,7 +2,8 @@
 //! sends them.
 
 pub use filegate_api::{
-    CreateFilesRequest, CreateFilesResponse, CreatedFile, File, FileEntry, FileStatus,
+    CompleteFilesRequest, CompleteFilesResponse, CompletedFile, CreateFilesRequest,
+    CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileStatus,
     FileWithDownload, ListResponse, MultipartUpload, PartToSign, PartUrl, SignPartsRequest,
     StoredPart, StoredParts, UsageResponse,
 };

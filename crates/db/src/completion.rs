@@ -7,8 +7,8 @@
 //! open across the object-store calls (no transaction, no row lock), so a slow store
 //! never pins database connections.
 //!
-//! Here too: [`claim`] and [`release`], the transitions [`mark_ready`] and
-//! [`mark_rejected`], the finalizer's schedule of looks ([`due_for_look`],
+//! Here too: [`claim`] and [`release`], the transitions ([`settle`], many files in one
+//! statement and one commit), the finalizer's schedule of looks ([`due_for_look`],
 //! [`retry_look`]), the look-up of an S3 event's files ([`pending_by_upload_key`]) and
 //! the database's clock ([`now`]).
 
@@ -39,25 +39,27 @@ pub struct Reach<'a> {
     pub workspaces: Option<&'a [Uuid]>,
 }
 
-/// Tries to claim a pending file for `lease` under `token`. Returns the file (within
-/// `reach`) and whether the claim is held; `None` when there is no such file within
-/// reach. A file claimed by another completion is returned with `held: false`.
+/// Tries to claim the pending files `ids` for `lease` under `token`, in one
+/// statement. Returns each of them that exists within `reach` and whether this caller
+/// now holds its claim; a file claimed by another completion comes back with
+/// `held: false`, one that is no longer pending too. Files out of reach are left
+/// untouched and not returned.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
 pub async fn claim(
     pool: &Pool,
-    id: Uuid,
+    ids: &[Uuid],
     reach: Reach<'_>,
     token: Uuid,
     lease: Duration,
-) -> Result<Option<Claimed>, DbError> {
-    Ok(query::query_opt(
+) -> Result<Vec<Claimed>, DbError> {
+    Ok(query::query(
         pool,
         &format!(
             "WITH target AS (
                 SELECT f.id FROM files f JOIN workspaces w ON w.id = f.workspace_id
-                 WHERE f.id = $1 AND ($2::uuid IS NULL OR w.organization_id = $2)
+                 WHERE f.id = ANY($1) AND ($2::uuid IS NULL OR w.organization_id = $2)
                    AND ($5::uuid[] IS NULL OR f.workspace_id = ANY($5))
              ), claimed AS (
                 UPDATE files SET completion_claim = $3,
@@ -66,12 +68,12 @@ pub async fn claim(
                    AND (completion_claim_until IS NULL OR completion_claim_until < now())
                 RETURNING id
              )
-             SELECT {FILE_COLUMNS}, EXISTS (SELECT 1 FROM claimed) AS held
+             SELECT {FILE_COLUMNS}, f.id IN (SELECT id FROM claimed) AS held
                FROM files f JOIN workspaces w ON w.id = f.workspace_id
               WHERE f.id IN (SELECT id FROM target)"
         ),
         &[
-            &id,
+            &ids,
             &reach.organization_id,
             &token,
             &lease.as_secs_f64(),
@@ -79,8 +81,9 @@ pub async fn claim(
         ],
     )
     .await?
-    .as_ref()
-    .map(Claimed::from_row))
+    .iter()
+    .map(Claimed::from_row)
+    .collect())
 }
 
 impl Claimed {
@@ -92,130 +95,161 @@ impl Claimed {
     }
 }
 
-/// Gives a claim back without a transition (the object was not there yet, or the
-/// store failed), so the next completion need not wait for the lease to run out.
+/// Gives the claims `token` holds on `ids` back without a transition (the object was
+/// not there yet, or the store failed), so the next completion need not wait for the
+/// lease to run out.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
-pub async fn release(pool: &Pool, id: Uuid, token: Uuid) -> Result<(), DbError> {
+pub async fn release(pool: &Pool, ids: &[Uuid], token: Uuid) -> Result<(), DbError> {
     query::execute(
         pool,
         "UPDATE files SET completion_claim = NULL, completion_claim_until = NULL
-          WHERE id = $1 AND completion_claim = $2",
-        &[&id, &token],
+          WHERE id = ANY($1) AND completion_claim = $2",
+        &[&ids, &token],
     )
     .await?;
     Ok(())
 }
 
-/// Pending → ready under the claim `token`, in one guarded statement: the reservation
-/// becomes usage settled to the real size, and the upload object is queued for one
-/// deletion once its URL has expired plus `margin` (until then a PUT could bring it
-/// back). `None` unless the file is still pending under this claim and the real size
-/// fits what it reserved.
-///
-/// # Errors
-/// [`DbError`] on database failure.
-pub async fn mark_ready(
-    pool: &Pool,
-    id: Uuid,
-    token: Uuid,
-    size: i64,
-    etag: Option<&str>,
-    margin: Duration,
-) -> Result<Option<FileRow>, DbError> {
-    Ok(query::query_opt(
-        pool,
-        &format!(
-            "WITH old AS (
-                SELECT id, workspace_id, reserved_bytes AS held FROM files
-                 WHERE id = $1 AND status = 'pending' AND completion_claim = $3 FOR UPDATE
-             ), w AS (
-                UPDATE workspaces w
-                   SET reserved_bytes = w.reserved_bytes - old.held, used_bytes = w.used_bytes + $2
-                  FROM old
-                 WHERE w.id = old.workspace_id AND $2 <= old.held
-                   AND w.used_bytes + w.reserved_bytes - old.held + $2 <= w.quota_bytes
-                RETURNING w.id, w.organization_id
-             ), f AS (
-                UPDATE files
-                   SET status = 'ready', size_bytes = $2, reserved_bytes = $2, etag = $4,
-                       completion_claim = NULL, completion_claim_until = NULL, next_check_at = NULL,
-                       completed_at = now(), updated_at = now()
-                  FROM w
-                 WHERE files.id = $1 AND files.workspace_id = w.id
-                RETURNING files.*
-             ), d AS (
-                INSERT INTO object_deletions (object_key, due_at, final_after)
-                SELECT upload_key, t, t FROM f,
-                       greatest(f.upload_expires_at + make_interval(secs => $5), now()) AS t
-                 WHERE f.upload_key <> f.object_key
-                ON CONFLICT (object_key) DO UPDATE
-                   SET final_after = greatest(object_deletions.final_after, excluded.final_after)
-             )
-             SELECT {FILE_COLUMNS} FROM f JOIN w ON w.id = f.workspace_id"
-        ),
-        &[&id, &size, &token, &etag, &margin.as_secs_f64()],
-    )
-    .await?
-    .as_ref()
-    .map(FileRow::from_row))
+/// What a completion concluded about one claimed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Its upload passed every check: `size` bytes, served as the version `etag`.
+    Ready { size: i64, etag: String },
+    /// Its upload failed a check, for `reason`.
+    Rejected { reason: String },
 }
 
-/// Pending → rejected under the claim `token`, in one guarded statement: the
-/// reservation is released and the upload object is queued for deletion now and again
-/// once its URL has expired plus `margin` (with any copy at the object key). `None` when the file was not pending under
-/// this claim.
+/// One file's transition: out of `pending`, under the claim `token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub id: Uuid,
+    pub token: Uuid,
+    pub verdict: Verdict,
+}
+
+/// Settles claimed files in one guarded statement (one commit however many):
+///
+/// - pending → ready: the reservation becomes usage settled to the real size, and the
+///   upload object is queued for one deletion once its URL has expired plus `margin`
+///   (until then a PUT could bring it back);
+/// - pending → rejected: the reservation is released, and the upload (with any copy at
+///   the object key) is queued for deletion now and again once its URL has expired
+///   plus `margin`.
+///
+/// A file moves only while it is still pending under its transition's claim (and, to
+/// become ready, only when its real size fits what it reserved): the rows returned are
+/// the files that moved, as they are now. Files are locked in id order; settlements
+/// whose files span several workspaces can still meet in opposite orders there, and a
+/// deadlock Postgres breaks is retried (the statement is atomic, so a retry is safe).
 ///
 /// # Errors
 /// [`DbError`] on database failure.
-pub async fn mark_rejected(
+pub async fn settle(
     pool: &Pool,
-    id: Uuid,
-    token: Uuid,
-    reason: &str,
+    transitions: &[Transition],
     margin: Duration,
-) -> Result<Option<FileRow>, DbError> {
-    Ok(query::query_opt(
-        pool,
-        &format!(
-            "WITH old AS (
-                SELECT id, workspace_id, reserved_bytes AS held FROM files
-                 WHERE id = $1 AND status = 'pending' AND completion_claim = $3 FOR UPDATE
+) -> Result<Vec<FileRow>, DbError> {
+    if transitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = transitions.iter().map(|t| t.id).collect();
+    let tokens: Vec<Uuid> = transitions.iter().map(|t| t.token).collect();
+    let (mut sizes, mut etags, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
+    for t in transitions {
+        let (size, etag, reason) = match &t.verdict {
+            Verdict::Ready { size, etag } => (Some(*size), Some(etag.as_str()), None),
+            Verdict::Rejected { reason } => (None, None, Some(reason.as_str())),
+        };
+        sizes.push(size);
+        etags.push(etag);
+        reasons.push(reason);
+    }
+    let sql = format!(
+        "WITH t AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::text[])
+                    AS t(id, token, size, etag, reason)
+             ), locked AS (
+                SELECT id, workspace_id, reserved_bytes, completion_claim FROM files
+                 WHERE id = ANY($1) AND status = 'pending'
+                 ORDER BY id
+                 FOR UPDATE
+             ), old AS (
+                SELECT l.id, l.workspace_id, l.reserved_bytes AS held, t.size, t.etag, t.reason
+                  FROM locked l JOIN t ON t.id = l.id
+                 WHERE l.completion_claim = t.token
+                   AND (t.reason IS NOT NULL OR t.size <= l.reserved_bytes)
+             ), per_ws AS (
+                SELECT workspace_id, sum(held)::int8 AS held,
+                       coalesce(sum(size) FILTER (WHERE reason IS NULL), 0)::int8 AS used
+                  FROM old GROUP BY workspace_id
              ), w AS (
-                UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - old.held
-                  FROM old WHERE w.id = old.workspace_id
+                UPDATE workspaces w
+                   SET reserved_bytes = w.reserved_bytes - per_ws.held,
+                       used_bytes = w.used_bytes + per_ws.used
+                  FROM per_ws
+                 WHERE w.id = per_ws.workspace_id
                 RETURNING w.id, w.organization_id
              ), f AS (
                 UPDATE files
-                   SET status = 'rejected', rejection_reason = $2, reserved_bytes = 0,
+                   SET status = CASE WHEN old.reason IS NULL THEN 'ready' ELSE 'rejected' END,
+                       size_bytes = coalesce(old.size, files.size_bytes),
+                       reserved_bytes = coalesce(old.size, 0),
+                       etag = coalesce(old.etag, files.etag),
+                       rejection_reason = old.reason,
                        completion_claim = NULL, completion_claim_until = NULL, next_check_at = NULL,
                        completed_at = now(), updated_at = now()
-                  FROM w
-                 WHERE files.id = $1 AND files.workspace_id = w.id
+                  -- Only files whose workspace took the change: counters and rows
+                  -- move together or not at all.
+                  FROM old JOIN w ON w.id = old.workspace_id
+                 WHERE files.id = old.id
                 RETURNING files.*
-             ), d AS (
-                -- The upload, and a copy an earlier attempt may have made to the object key.
+             ), ready_deletions AS (
+                -- A ready file's upload, once its URL can no longer bring it back.
+                INSERT INTO object_deletions (object_key, due_at, final_after)
+                SELECT upload_key, t, t FROM f,
+                       greatest(f.upload_expires_at + make_interval(secs => $6), now()) AS t
+                 WHERE f.status = 'ready' AND f.upload_key <> f.object_key
+                ON CONFLICT (object_key) DO UPDATE
+                   SET final_after = greatest(object_deletions.final_after, excluded.final_after)
+             ), rejected_deletions AS (
+                -- A rejected file's upload, and a copy an earlier attempt may have made
+                -- to the object key.
                 INSERT INTO object_deletions (object_key, final_after, multipart_upload_id)
                 SELECT k.key, k.final_after, k.upload_id FROM f,
                   LATERAL (
-                    SELECT f.upload_key, greatest(f.upload_expires_at + make_interval(secs => $4), now()),
+                    SELECT f.upload_key, greatest(f.upload_expires_at + make_interval(secs => $6), now()),
                            f.multipart_upload_id
                     UNION ALL
                     SELECT f.object_key, now(), NULL WHERE f.object_key <> f.upload_key
                   ) AS k(key, final_after, upload_id)
+                 WHERE f.status = 'rejected'
                 ON CONFLICT (object_key) DO UPDATE
                    SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after),
                        multipart_upload_id = coalesce(excluded.multipart_upload_id, object_deletions.multipart_upload_id)
              )
              SELECT {FILE_COLUMNS} FROM f JOIN w ON w.id = f.workspace_id"
-        ),
-        &[&id, &reason, &token, &margin.as_secs_f64()],
-    )
-    .await?
-    .as_ref()
-    .map(FileRow::from_row))
+    );
+    let margin = margin.as_secs_f64();
+    let mut attempt = 1;
+    loop {
+        match query::query(
+            pool,
+            &sql,
+            &[&ids, &tokens, &sizes, &etags, &reasons, &margin],
+        )
+        .await
+        {
+            Ok(rows) => return Ok(rows.iter().map(FileRow::from_row).collect()),
+            Err(e) if e.is_deadlock() && attempt < SETTLE_ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
+
+/// Runs of a settling statement Postgres chose as a deadlock's victim, at most.
+const SETTLE_ATTEMPTS: usize = 3;
 
 /// How the finalizer paces its looks at one pending file.
 #[derive(Debug, Clone, Copy)]

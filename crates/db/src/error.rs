@@ -30,6 +30,19 @@ impl DbError {
             Self::Unavailable(_) => None,
         }
     }
+
+    /// Postgres broke a deadlock by failing this statement: running it again may
+    /// succeed.
+    #[must_use]
+    pub fn is_deadlock(&self) -> bool {
+        let code = match self {
+            Self::Query(e) => e.code(),
+            Self::Unavailable(e) => e
+                .downcast_ref::<tokio_postgres::Error>()
+                .and_then(tokio_postgres::Error::code),
+        };
+        code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+    }
 }
 
 impl From<tokio_postgres::Error> for DbError {
@@ -50,6 +63,9 @@ impl From<tokio_postgres::Error> for DbError {
                         SqlState::CANNOT_CONNECT_NOW,
                         SqlState::TOO_MANY_CONNECTIONS,
                         SqlState::QUERY_CANCELED,
+                        // The victim of a deadlock: nothing it did remains; a retry
+                        // may go through.
+                        SqlState::T_R_DEADLOCK_DETECTED,
                     ]
                     .contains(code)
             }

@@ -12,12 +12,14 @@
 //! 16) are caught by the copy's own ETag. A PUT to the upload URL after `ready` lands
 //! on the upload key and changes nothing that is served.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use filegate_db::completion::{Claimed, Reach};
 use filegate_db::files::FileRow;
 use filegate_domain::{Checksum, ContentType, FileStatus};
 use filegate_storage::{CopyOutcome, ObjectInfo};
+use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -119,9 +121,11 @@ fn lease(state: &AppState) -> Duration {
         .max(Duration::from_secs(10))
 }
 
-/// Completes one file: claim, inspect, copy the verified version into place, settle.
-/// With `wait`, a file claimed by another completion is waited for and its outcome
-/// returned as [`Outcome::Settled`]; without, [`Outcome::Busy`] comes back at once.
+/// Completes one file: claim, inspect, copy the verified version into place, settle
+/// (the settling statement shared with concurrent completions, see
+/// [`crate::group_commit`]). With `wait`, a file claimed by another completion is
+/// waited for and its outcome returned as [`Outcome::Settled`]; without,
+/// [`Outcome::Busy`] comes back at once.
 ///
 /// # Errors
 /// 503 when the database or the store is unreachable (the file stays pending).
@@ -134,35 +138,88 @@ pub async fn complete(
 ) -> Result<Outcome, ApiError> {
     let lease = lease(state);
     let token = Uuid::new_v4();
-    let (file, started) = match claim(state, id, reach, token, lease, wait).await? {
-        Claim::Held { file, started } => (file, started),
-        Claim::Answered(outcome) => return Ok(outcome),
-    };
-    let outcome = match verify(state, &file, lease, started).await {
-        Ok(Verdict::Missing(parts)) => {
-            crate::metrics::completion("missing");
-            Ok(Outcome::Missing(file.clone(), parts))
+    let outcome = match claim(state, id, reach, token, lease, wait).await? {
+        Claim::Held { file, started } => {
+            let verdict = verify(state, &file, lease, started).await;
+            conclude(state, token, vec![(file, verdict)])
+                .await
+                .pop()
+                .map_or_else(|| Ok(Outcome::NotFound), |(_, outcome)| outcome)
         }
-        Ok(Verdict::Valid { size, etag }) => make_ready(state, &file, token, size, &etag).await,
-        Ok(Verdict::Invalid { check, reason }) => {
-            make_rejected(state, &file, token, check, &reason).await
-        }
-        // A store failing because the file was deleted under the completion (Ceph RGW
-        // refusing to assemble an upload the delete is aborting) is no outage.
-        Err(e) => match filegate_db::files::find(&state.pool, file.id).await {
-            Ok(None) => Ok(Outcome::NotFound),
-            _ => Err(e),
-        },
+        Claim::Answered(outcome) => Ok(outcome),
     };
-    if !matches!(outcome, Ok(Outcome::Ready(_) | Outcome::Rejected(_))) {
-        // Give the claim back so the next completion need not wait out the lease.
-        if let Err(e) = filegate_db::completion::release(&state.pool, file.id, token).await {
-            tracing::warn!(error = %e, file = %file.id, "could not release a completion claim; it lapses by itself");
+    count_path(trigger, &outcome);
+    outcome
+}
+
+/// Files one batch verifies at once (each a HEAD and a ranged GET, and a copy).
+const BATCH_CONCURRENCY: usize = 16;
+
+/// Completes the files `ids` together: one statement claims every pending one, their
+/// uploads are verified concurrently, and one statement settles all their transitions
+/// (one commit). A file another completion holds is waited for, as by [`complete`] with
+/// `wait` (unless `wait` is false: then it is [`Outcome::Busy`]). Returns each file's
+/// outcome in the order of `ids` (duplicates are the caller's to refuse).
+///
+/// # Errors
+/// 503 when the database is unreachable for the claim; a file whose verification or
+/// settlement failed has its own error in the list.
+pub async fn complete_many(
+    state: &AppState,
+    ids: &[Uuid],
+    reach: Reach<'_>,
+    trigger: Trigger,
+    wait: bool,
+) -> Result<Vec<(Uuid, Result<Outcome, ApiError>)>, ApiError> {
+    let lease = lease(state);
+    let token = Uuid::new_v4();
+    let started = Instant::now();
+    let claimed = filegate_db::completion::claim(&state.pool, ids, reach, token, lease).await?;
+    let mut answers: HashMap<Uuid, Result<Outcome, ApiError>> = HashMap::new();
+    let (mut held, mut busy) = (Vec::new(), Vec::new());
+    for Claimed { file, held: mine } in claimed {
+        if file.status != FileStatus::Pending {
+            answers.insert(file.id, Ok(Outcome::Settled(file)));
+        } else if mine {
+            held.push(file);
+        } else {
+            busy.push(file.id);
         }
     }
+    let verified: Vec<_> = futures_util::stream::iter(held)
+        .map(|file| async move {
+            let verdict = verify(state, &file, lease, started).await;
+            (file, verdict)
+        })
+        .buffer_unordered(BATCH_CONCURRENCY)
+        .collect()
+        .await;
+    let (concluded, waited) = tokio::join!(
+        conclude(state, token, verified),
+        futures_util::future::join_all(busy.into_iter().map(|id| async move {
+            let outcome = if wait {
+                complete(state, id, reach, trigger, true).await
+            } else {
+                Ok(Outcome::Busy)
+            };
+            (id, outcome)
+        }))
+    );
+    for (id, outcome) in concluded {
+        count_path(trigger, &outcome);
+        answers.insert(id, outcome);
+    }
+    answers.extend(waited);
+    Ok(ids
+        .iter()
+        .map(|id| (*id, answers.remove(id).unwrap_or(Ok(Outcome::NotFound))))
+        .collect())
+}
+
+fn count_path(trigger: Trigger, outcome: &Result<Outcome, ApiError>) {
     crate::metrics::completion_path(
         trigger.as_str(),
-        match &outcome {
+        match outcome {
             Ok(Outcome::Ready(_)) => "ready",
             Ok(Outcome::Rejected(_)) => "rejected",
             Ok(Outcome::Missing(..)) => "missing",
@@ -170,7 +227,6 @@ pub async fn complete(
             Err(_) => "error",
         },
     );
-    outcome
 }
 
 /// What trying to claim a file ended with.
@@ -197,7 +253,9 @@ async fn claim(
         // before it keeps the copy inside the lease whatever the statement waited for.
         let asked = Instant::now();
         let Some(Claimed { file, held }) =
-            filegate_db::completion::claim(&state.pool, id, reach, token, lease).await?
+            filegate_db::completion::claim(&state.pool, &[id], reach, token, lease)
+                .await?
+                .pop()
         else {
             return Ok(Claim::Answered(Outcome::NotFound));
         };
@@ -308,63 +366,139 @@ async fn verify(
     })
 }
 
-/// Pending → ready under the claim; after a lost race, the file as it is now (and the
-/// copy this completion made goes when nobody serves it).
-async fn make_ready(
+/// Settles what the verifications of files claimed under `token` concluded: every
+/// valid and invalid upload's transition in one statement, then each file's
+/// consequences (a rejected upload deleted, a claim given back, a copy nobody serves
+/// removed). Returns each file's outcome.
+async fn conclude(
     state: &AppState,
-    file: &FileRow,
     token: Uuid,
-    size: i64,
-    etag: &str,
-) -> Result<Outcome, ApiError> {
-    let margin = state.settings.reaper.upload_margin();
-    match filegate_db::completion::mark_ready(&state.pool, file.id, token, size, Some(etag), margin)
-        .await?
-    {
-        Some(ready) => {
-            crate::metrics::count_ready(file.reserved_bytes, ready.reserved_bytes);
-            Ok(Outcome::Ready(ready))
-        }
-        // The file was deleted, or (after a lapsed claim) settled by another
-        // completion, while this one verified it.
-        None => {
-            let now = after_lost_race(state, file.id).await?;
-            if copy_is_orphaned(&now) && file.object_key != file.upload_key {
-                delete_object(state, &file.object_key).await;
+    verified: Vec<(FileRow, Result<Verdict, ApiError>)>,
+) -> Vec<(Uuid, Result<Outcome, ApiError>)> {
+    use filegate_db::completion::{Transition, Verdict as Settle};
+    let transitions: Vec<Transition> = verified
+        .iter()
+        .filter_map(|(file, verdict)| {
+            let verdict = match verdict {
+                Ok(Verdict::Valid { size, etag }) => Settle::Ready {
+                    size: *size,
+                    etag: etag.clone(),
+                },
+                Ok(Verdict::Invalid { reason, .. }) => Settle::Rejected {
+                    reason: reason.clone(),
+                },
+                _ => return None,
+            };
+            Some(Transition {
+                id: file.id,
+                token,
+                verdict,
+            })
+        })
+        .collect();
+    let mut moved: Result<HashMap<Uuid, FileRow>, _> = state
+        .group_commit
+        .settle(transitions)
+        .await
+        .map(|rows| rows.into_iter().map(|r| (r.id, r)).collect());
+    let mut consequences = Vec::with_capacity(verified.len());
+    for (file, verdict) in verified {
+        let now = match (verdict, &mut moved) {
+            (Ok(Verdict::Missing(parts)), _) => {
+                crate::metrics::completion("missing");
+                Now::Answered(file.id, Ok(Outcome::Missing(file, parts)))
             }
-            Ok(now)
+            (Ok(verdict), Ok(rows)) => match rows.remove(&file.id) {
+                Some(row) => Now::Moved(file, row, verdict),
+                None => Now::LostRace(file, verdict),
+            },
+            (Ok(_), Err(e)) => Now::Answered(file.id, Err(crate::group_commit::shared_error(e))),
+            (Err(e), _) => Now::Failed(file, e),
+        };
+        consequences.push(now);
+    }
+    let mut release = Vec::new();
+    let outcomes = futures_util::future::join_all(
+        consequences
+            .into_iter()
+            .map(|now| async move { now.settle(state).await }),
+    )
+    .await;
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (id, outcome) in outcomes {
+        if !matches!(outcome, Ok(Outcome::Ready(_) | Outcome::Rejected(_))) {
+            release.push(id);
+        }
+        out.push((id, outcome));
+    }
+    if !release.is_empty()
+        && let Err(e) = filegate_db::completion::release(&state.pool, &release, token).await
+    {
+        // Give the claims back so the next completion need not wait out the lease.
+        tracing::warn!(error = %e, files = release.len(), "could not release completion claims; they lapse by themselves");
+    }
+    out
+}
+
+/// Where one verified file stands after the settling statement.
+// Short-lived, one per file of a completion: boxing the rows would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Now {
+    /// Its answer is known.
+    Answered(Uuid, Result<Outcome, ApiError>),
+    /// It moved out of pending (`row`, as it is now) for `verdict`.
+    Moved(FileRow, FileRow, Verdict),
+    /// It did not move: it was deleted, or (after a lapsed claim) settled by another
+    /// completion, while this one verified it.
+    LostRace(FileRow, Verdict),
+    /// Its verification failed.
+    Failed(FileRow, ApiError),
+}
+
+impl Now {
+    /// The file's outcome, once what follows from it is done.
+    async fn settle(self, state: &AppState) -> (Uuid, Result<Outcome, ApiError>) {
+        match self {
+            Self::Answered(id, outcome) => (id, outcome),
+            Self::Moved(file, row, Verdict::Valid { .. }) => {
+                crate::metrics::count_ready(file.reserved_bytes, row.reserved_bytes);
+                (file.id, Ok(Outcome::Ready(row)))
+            }
+            Self::Moved(file, rejected, verdict) => {
+                if let Verdict::Invalid { check, .. } = verdict {
+                    crate::metrics::count_rejected(check.as_str(), file.reserved_bytes);
+                }
+                discard(state, &rejected).await;
+                // An earlier attempt of this completion may have copied a version that
+                // then changed: that copy is queued too, and goes now.
+                if rejected.object_key != rejected.upload_key {
+                    delete_object(state, &rejected.object_key).await;
+                }
+                (file.id, Ok(Outcome::Rejected(rejected)))
+            }
+            Self::LostRace(file, verdict) => {
+                let now = after_lost_race(state, file.id).await;
+                // A copy this completion made goes when nobody serves it.
+                if matches!(verdict, Verdict::Valid { .. })
+                    && let Ok(now) = &now
+                    && copy_is_orphaned(now)
+                    && file.object_key != file.upload_key
+                {
+                    delete_object(state, &file.object_key).await;
+                }
+                (file.id, now)
+            }
+            // A store failing because the file was deleted under the completion (Ceph
+            // RGW refusing to assemble an upload the delete is aborting) is no outage.
+            Self::Failed(file, e) => match filegate_db::files::find(&state.pool, file.id).await {
+                Ok(None) => (file.id, Ok(Outcome::NotFound)),
+                _ => (file.id, Err(e)),
+            },
         }
     }
 }
 
-/// Pending → rejected under the claim, and the upload (with any copy of it) deleted;
-/// after a lost race, the file as it is now.
-async fn make_rejected(
-    state: &AppState,
-    file: &FileRow,
-    token: Uuid,
-    check: Check,
-    reason: &str,
-) -> Result<Outcome, ApiError> {
-    let margin = state.settings.reaper.upload_margin();
-    match filegate_db::completion::mark_rejected(&state.pool, file.id, token, reason, margin)
-        .await?
-    {
-        Some(rejected) => {
-            crate::metrics::count_rejected(check.as_str(), file.reserved_bytes);
-            discard(state, &rejected).await;
-            // An earlier attempt of this completion may have copied a version that
-            // then changed: that copy is queued too, and goes now.
-            if rejected.object_key != rejected.upload_key {
-                delete_object(state, &rejected.object_key).await;
-            }
-            Ok(Outcome::Rejected(rejected))
-        }
-        None => after_lost_race(state, file.id).await,
-    }
-}
-
-/// After a transition found the file gone or moved (under a lapsed claim), whether the
+/// After a transition found the file gone or moved under a lapsed claim, whether the
 /// copy this completion made to the object key is nobody's. A ready file serves it (the
 /// completion that took over copied the same key), and a pending one is another
 /// completion's to finish: only a file that is gone, rejected or expired leaves it
@@ -645,10 +779,26 @@ pub(crate) async fn delete_object(state: &AppState, key: &str) {
     }
 }
 
+/// Whether a pending file's upload has arrived: one HEAD (for a multipart file, one
+/// ListParts showing every part). `multipart` is the file's upload id and part count.
+///
+/// # Errors
+/// 503 when the store is unreachable.
+pub async fn arrived(
+    state: &AppState,
+    upload_key: &str,
+    multipart: Option<(&str, i32)>,
+) -> Result<bool, ApiError> {
+    Ok(match multipart {
+        Some((upload_id, parts)) => {
+            crate::multipart::all_parts_held(state, upload_key, upload_id, parts).await?
+        }
+        None => state.storage.head(upload_key).await?.is_some(),
+    })
+}
+
 /// Completes a pending file whose upload has arrived, without being asked and without
-/// waiting for another completion of it: one HEAD (for a multipart file, one
-/// ListParts) when nothing is there yet. `multipart` is the file's upload id and part
-/// count.
+/// waiting for another completion of it; `None` when nothing is there yet.
 ///
 /// # Errors
 /// 503 when the database or the store is unreachable.
@@ -659,13 +809,7 @@ pub async fn look(
     multipart: Option<(&str, i32)>,
     trigger: Trigger,
 ) -> Result<Option<Outcome>, ApiError> {
-    let arrived = match multipart {
-        Some((upload_id, parts)) => {
-            crate::multipart::all_parts_held(state, upload_key, upload_id, parts).await?
-        }
-        None => state.storage.head(upload_key).await?.is_some(),
-    };
-    if !arrived {
+    if !arrived(state, upload_key, multipart).await? {
         return Ok(None);
     }
     complete(state, id, Reach::default(), trigger, false)

@@ -264,6 +264,25 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// This error as one entry of a batch's answer, for an item that failed while
+    /// the request as a whole succeeded; the cause of a 5xx is logged here, as
+    /// [`ResponseError::error_response`] logs it for a whole request.
+    #[must_use]
+    pub fn into_entry(self) -> filegate_api::FileError {
+        if let Some(source) = &self.source {
+            tracing::error!(request_id = %request_id::current(), code = self.code.as_str(), error = %chain(source.as_ref()), "batch item failed");
+        }
+        filegate_api::FileError {
+            code: self.code.as_str().to_owned(),
+            message: self.message,
+            details: self
+                .details
+                .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+        }
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

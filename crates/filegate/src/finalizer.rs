@@ -1,8 +1,9 @@
 //! The finalizer: completes uploads whose clients never call `complete` (Aymara's SDK
 //! reserves and PUTs, and stops there). Every replica runs it; each pass claims the
 //! pending files whose look is due (`SKIP LOCKED`, so replicas share the work), sends
-//! one HEAD per file, and completes those whose upload has arrived through the same
-//! claim and transition as every other completion path.
+//! one HEAD per file, and completes those whose upload has arrived together, through
+//! the same claim and transition as every other completion path (one claim statement
+//! and one settling statement for all of them).
 //!
 //! Looks are paced per file: the first comes `--finalizer-min-interval-secs` after the
 //! reservation, the gaps then grow with the file's age up to
@@ -14,7 +15,10 @@ use std::time::Duration;
 use filegate_db::completion::{self, LookSchedule};
 use futures_util::StreamExt;
 
-use crate::completion::{Outcome, Trigger, look};
+use filegate_db::completion::Reach;
+use uuid::Uuid;
+
+use crate::completion::{Outcome, Trigger, arrived, complete_many};
 use crate::error::ApiError;
 use crate::settings::ReaperSettings;
 use crate::state::AppState;
@@ -66,23 +70,49 @@ pub async fn run_once(state: &AppState) -> Result<FinalizeReport, ApiError> {
     for _ in 0..MAX_BATCHES {
         let due = completion::due_for_look(&state.pool, batch, schedule).await?;
         let n = due.len();
-        let outcomes: Vec<_> = futures_util::stream::iter(due)
+        // One HEAD (or ListParts) per file, a few at a time; then the arrived ones are
+        // completed together: one claim, one settling statement.
+        let looks: Vec<_> = futures_util::stream::iter(due)
             .map(|f| async move {
                 let multipart = f.multipart.as_ref().map(|(id, n)| (id.as_str(), *n));
-                let outcome = look(state, f.id, &f.upload_key, multipart, Trigger::Finalizer).await;
-                if outcome.is_err() {
-                    // A failed last look would otherwise be no look at all.
-                    let retry = completion::retry_look(&state.pool, f.id, schedule.min_interval);
-                    if let Err(e) = retry.await {
-                        tracing::warn!(error = %e, file = %f.id, "could not reschedule a failed look");
-                    }
-                }
-                outcome
+                let arrived = arrived(state, &f.upload_key, multipart).await;
+                (f.id, arrived)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        for outcome in outcomes {
+        let mut outcomes: Vec<(Uuid, Result<Option<Outcome>, ApiError>)> = Vec::new();
+        let mut present = Vec::new();
+        for (id, arrived) in looks {
+            match arrived {
+                Ok(true) => present.push(id),
+                Ok(false) => outcomes.push((id, Ok(None))),
+                Err(e) => outcomes.push((id, Err(e))),
+            }
+        }
+        if !present.is_empty() {
+            match complete_many(state, &present, Reach::default(), Trigger::Finalizer, false).await
+            {
+                Ok(done) => outcomes.extend(done.into_iter().map(|(id, o)| (id, o.map(Some)))),
+                Err(e) => {
+                    tracing::warn!(error = %e, files = present.len(), "finalizer could not claim arrived uploads; will look again");
+                    outcomes.extend(present.into_iter().map(|id| {
+                        (
+                            id,
+                            Err(ApiError::unavailable("the database", "the claim failed")),
+                        )
+                    }));
+                }
+            }
+        }
+        for (id, outcome) in outcomes {
+            if outcome.is_err() {
+                // A failed last look would otherwise be no look at all.
+                let retry = completion::retry_look(&state.pool, id, schedule.min_interval);
+                if let Err(e) = retry.await {
+                    tracing::warn!(error = %e, file = %id, "could not reschedule a failed look");
+                }
+            }
             report.looked += 1;
             let label = match outcome {
                 Ok(None) => "absent",

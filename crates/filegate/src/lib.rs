@@ -9,6 +9,7 @@ pub mod completion;
 pub mod doctor;
 pub mod error;
 pub mod finalizer;
+pub mod group_commit;
 pub mod metrics;
 pub mod multipart;
 pub mod openapi;

@@ -28,6 +28,9 @@ pub struct Metrics {
     pub completions: IntCounterVec,
     /// `filegate_rejections_total{reason}`: size, content_type, checksum, content, changed
     pub rejections: IntCounterVec,
+    /// `filegate_completion_commit_transitions`: files moved out of pending per settling
+    /// statement (concurrent completions and batches share one; see `group_commit`)
+    pub completion_group_transitions: HistogramVec,
     /// `filegate_completion_paths_total{path,outcome}`: path client, finalizer, event,
     /// read; outcome ready, rejected, missing, settled, error
     pub completion_paths: IntCounterVec,
@@ -187,6 +190,12 @@ fn build() -> Metrics {
             "Object-store call latency",
             &["op", "outcome"],
             latency,
+        ),
+        completion_group_transitions: histogram(
+            "completion_commit_transitions",
+            "Files moved out of pending per settling statement",
+            &[],
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
         ),
         store_capability,
         registry,

@@ -29,7 +29,7 @@ const EVENTS_PATH: &str = "/v2/events/s3";
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
-        create::create, list::list, get::get, update::update, delete::delete, complete::complete,
+        create::create, list::list, get::get, update::update, delete::delete, complete::complete, complete::complete_batch,
         parts::sign_parts, parts::list_parts, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
     ),
     components(schemas(ErrorEnvelope, crate::error::ErrorCode)),

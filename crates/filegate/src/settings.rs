@@ -157,6 +157,13 @@ pub struct ReaperSettings {
     #[arg(long, env = "FILEGATE_FINALIZER_BATCH", default_value_t = 64,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub finalizer_batch: i64,
+    /// Most files one settling statement moves out of pending for concurrent
+    /// completions (a batch's files always go together); completions that finish
+    /// while one statement runs share the next, so each pays a fraction of a commit.
+    /// 0: every completion settles in a statement of its own. 0..=10000.
+    #[arg(long, env = "FILEGATE_COMPLETION_GROUP_MAX", default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
+    pub completion_group_max: usize,
     /// Seconds between reconciliation passes in `serve` (0: none; `filegate reconcile`
     /// runs one). One replica at a time runs a pass. 0..=604800.
     #[arg(long, env = "FILEGATE_RECONCILE_INTERVAL_SECS", default_value_t = 3600,

@@ -90,7 +90,13 @@ impl Application {
             }
             RateLimitStore::Postgres => Limiter::Postgres(pool.clone()),
         };
+        let group_commit = crate::group_commit::GroupCommit::new(
+            pool.clone(),
+            settings.reaper.upload_margin(),
+            settings.reaper.completion_group_max,
+        );
         let state = web::Data::new(AppState {
+            group_commit,
             pool,
             storage,
             keys: KeyCache::new(Duration::from_secs(settings.http.auth_cache_ttl_secs)),

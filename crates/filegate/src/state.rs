@@ -23,4 +23,6 @@ pub struct AppState {
     pub store_report: Option<filegate_storage::probe::Report>,
     /// What completion may take the store's word for, from that report.
     pub store_trust: crate::doctor::StoreTrust,
+    /// Where completions settle their transitions, grouped under load.
+    pub group_commit: Arc<crate::group_commit::GroupCommit>,
 }

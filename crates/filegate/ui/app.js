@@ -164,6 +164,7 @@ async function uploadAll(files) {
       }
     }
     if (!created) continue;
+    const sent = [];
     await Promise.all(batch.map(async (r, idx) => {
       const c = created.files[idx];
       try {
@@ -171,14 +172,25 @@ async function uploadAll(files) {
         if (c.upload_method === "MULTIPART") await putParts(c, r.file, r.bar, r.row);
         else await put(c, r.file, r.bar);
         setStatus(r.row, "checking", "checking");
-        await api("POST", "/v2/files/" + c.file_uuid + "/complete");
-        setStatus(r.row, "ready", "ready");
+        sent.push({ r, id: c.file_uuid });
       } catch (err) {
-        const reason = err.body && err.body.error && err.body.error.details && err.body.error.details.rejection_reason;
-        if (reason) setStatus(r.row, "rejected", "rejected: " + reason);
-        else setStatus(r.row, "failed", err.message);
+        setStatus(r.row, "failed", err.message);
       }
     }));
+    if (!sent.length) continue;
+    // The batch's uploads are verified together, in one request.
+    try {
+      const done = await api("POST", "/v2/files/complete", { file_uuids: sent.map((s) => s.id) });
+      done.files.forEach((entry, idx) => {
+        const row = sent[idx].r.row;
+        const reason = entry.error && entry.error.details && entry.error.details.rejection_reason;
+        if (!entry.error) setStatus(row, "ready", "ready");
+        else if (reason) setStatus(row, "rejected", "rejected: " + reason);
+        else setStatus(row, "failed", entry.error.message);
+      });
+    } catch (err) {
+      for (const s of sent) setStatus(s.r.row, "failed", err.message);
+    }
   }
   await refresh();
 }

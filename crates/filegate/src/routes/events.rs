@@ -15,7 +15,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use filegate_db::completion::Reach;
 use filegate_domain::keys::KeyKind;
-use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::Value;
@@ -30,8 +29,6 @@ use crate::state::AppState;
 
 /// Most distinct uploads one delivery may name.
 const MAX_KEYS: usize = 1000;
-/// Completions of one delivery in flight at once.
-const CONCURRENCY: usize = 8;
 
 /// What a delivery did.
 #[derive(Debug, Serialize, ToSchema)]
@@ -137,19 +134,16 @@ fn named_uploads(event: &[Value], bucket: &str) -> Result<(Vec<Uuid>, Vec<String
     Ok((named, keys))
 }
 
-/// Completes the pending files `ids`, a few at a time, without waiting for a file
-/// another completion holds; what each file is now (files gone since are left out).
+/// Completes the pending files `ids` together (one claim, one settlement), without
+/// waiting for a file another completion holds; what each file is now (files gone
+/// since are left out).
 async fn complete_all(state: &AppState, ids: Vec<Uuid>) -> Result<Vec<EventFile>, ApiError> {
-    let outcomes: Vec<_> = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            let outcome =
-                crate::completion::complete(state, id, Reach::default(), Trigger::Event, false)
-                    .await;
-            (id, outcome)
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let outcomes =
+        crate::completion::complete_many(state, &ids, Reach::default(), Trigger::Event, false)
+            .await?;
     let mut files = Vec::with_capacity(outcomes.len());
     for (id, outcome) in outcomes {
         let status = match outcome? {

@@ -43,6 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool, max_body: usiz
                         .route(web::get().to(files::list::list))
                         .route(web::post().to(files::create::create)),
                 )
+                // Before `/files/{file_uuid}`, which would take the path as an id.
+                .service(
+                    resource("/files/complete", "POST")
+                        .route(web::post().to(files::complete::complete_batch)),
+                )
                 .service(
                     resource("/files/{file_uuid}", "GET, PATCH, DELETE")
                         .route(web::get().to(files::get::get))

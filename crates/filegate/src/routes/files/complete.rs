@@ -1,10 +1,12 @@
 //! `POST /v2/files/{file_uuid}/complete`: the client's completion callback, the fast
-//! path of the three that complete files (see [`crate::completion`]).
+//! path of the three that complete files (see [`crate::completion`]), and
+//! `POST /v2/files/complete`, the same for up to fifty files at once.
 
 use actix_web::{HttpResponse, web};
+use filegate_api::{CompleteFilesRequest, CompleteFilesResponse, CompletedFile, FileFailure};
 use filegate_db::completion::Reach;
 use filegate_db::files::FileRow;
-use filegate_domain::FileStatus;
+use filegate_domain::{FileStatus, MAX_FILES_PER_REQUEST};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -43,13 +45,75 @@ pub async fn complete(
     let outcome =
         crate::completion::complete(&state, path.into_inner(), reach, Trigger::Client, true)
             .await?;
-    answer(outcome)
+    Ok(HttpResponse::Ok().json(answer(outcome)?))
 }
 
-/// The HTTP answer for a completion's outcome.
-pub(crate) fn answer(outcome: Outcome) -> Result<HttpResponse, ApiError> {
+/// Complete up to fifty files at once.
+///
+/// Each file is verified exactly as by `POST /v2/files/{file_uuid}/complete` and makes
+/// its own transition; the uploads are inspected concurrently and every transition is
+/// settled in one statement. The answer lists each file in the request's order: the
+/// file object when it is ready, else `{file_uuid, error: {code, message, details}}`
+/// with the code the single route would answer (`upload_missing`, `upload_mismatch`,
+/// `invalid_state`, `not_found`, `unavailable`).
+#[utoipa::path(
+    post, path = "/v2/files/complete", tag = "files", request_body = CompleteFilesRequest,
+    responses(
+        (status = 200, description = "One entry per file, in the request's order", body = CompleteFilesResponse),
+        (status = 400, description = "Malformed body", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_metadata`: not 1 to 50 ids, or an id listed twice (`details.files`)", body = ErrorEnvelope),
+        (status = 503, description = "The database is unreachable; every file stays as it was", body = ErrorEnvelope),
+    )
+)]
+pub async fn complete_batch(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<CompleteFilesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ids = &body.file_uuids;
+    if ids.is_empty() || ids.len() > MAX_FILES_PER_REQUEST {
+        return Err(ApiError::new(
+            ErrorCode::InvalidMetadata,
+            format!(
+                "a request completes 1 to {MAX_FILES_PER_REQUEST} files (got {})",
+                ids.len()
+            ),
+        ));
+    }
+    let repeated: Vec<_> = (0..ids.len())
+        .filter(|&i| ids[..i].contains(&ids[i]))
+        .map(|index| json!({ "index": index, "code": "invalid_metadata", "message": format!("file {} is listed twice", ids[index]) }))
+        .collect();
+    if !repeated.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidMetadata,
+            "each file may be listed once; nothing was completed",
+        )
+        .with_details(json!({ "files": repeated })));
+    }
+    let reach = Reach {
+        organization_id: Some(caller.organization_id),
+        workspaces: caller.workspace_scope.as_deref(),
+    };
+    let outcomes =
+        crate::completion::complete_many(&state, ids, reach, Trigger::Client, true).await?;
+    let files = outcomes
+        .into_iter()
+        .map(|(file_uuid, outcome)| match outcome.and_then(answer) {
+            Ok(file) => CompletedFile::Ready(file),
+            Err(e) => CompletedFile::Failed(FileFailure {
+                file_uuid,
+                error: e.into_entry(),
+            }),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(CompleteFilesResponse { files }))
+}
+
+/// The file object of a completion's outcome, or the error the route answers.
+fn answer(outcome: Outcome) -> Result<File, ApiError> {
     match outcome {
-        Outcome::Ready(file) => Ok(HttpResponse::Ok().json(file_object(file))),
+        Outcome::Ready(file) => Ok(file_object(file)),
         Outcome::Rejected(file) => Err(mismatch(&file)),
         Outcome::Missing(file, parts) if file.multipart.is_some() => Err(ApiError::new(
             ErrorCode::UploadMissing,
@@ -74,9 +138,9 @@ pub(crate) fn answer(outcome: Outcome) -> Result<HttpResponse, ApiError> {
 
 /// The answer for a file that is no longer pending: ready files answer the same 200
 /// every time; rejected and expired ones are a state conflict.
-fn settled(file: FileRow) -> Result<HttpResponse, ApiError> {
+fn settled(file: FileRow) -> Result<File, ApiError> {
     match file.status {
-        FileStatus::Ready => Ok(HttpResponse::Ok().json(file_object(file))),
+        FileStatus::Ready => Ok(file_object(file)),
         FileStatus::Rejected => Err(ApiError::new(
             ErrorCode::InvalidState,
             format!(
