@@ -436,3 +436,59 @@ async fn a_deletion_that_fails_is_retried_by_the_reaper() {
         .get(0);
     assert_eq!(left, 0, "nothing left queued once the upload window closed");
 }
+
+/// The count of a store call in the metrics text.
+fn store_calls(metrics: &str, op: &str) -> u64 {
+    let prefix =
+        format!("filegate_object_store_call_duration_seconds_count{{op=\"{op}\",outcome=\"ok\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_completion_that_reads_the_whole_object_takes_the_first_bytes_from_that_read() {
+    // Nothing the store reports is trusted: a declared digest is checked by streaming
+    // the object, and that stream also supplies the bytes the type check needs.
+    let app = spawn_app_with(|s| s.storage.s3_skip_probe = true).await;
+    let before = app.metrics_text().await;
+    let good = app.reserve_and_upload("q3.pdf", samples::pdf()).await;
+    assert_eq!(app.complete(&good).await.status, 200);
+    let elf = samples::elf();
+    let spoof = app
+        .reserve(json!({ "name": "invoice.pdf", "size_bytes": elf.len(), "checksum_sha256": sha256_b64(&elf) }))
+        .await;
+    assert_eq!(app.upload(&spoof, elf).await, 200);
+    app.complete(&spoof)
+        .await
+        .assert_error(422, "upload_mismatch");
+    assert_eq!(app.file_status(&spoof).await.0, "rejected");
+    let after = app.metrics_text().await;
+    let delta = |op: &str| store_calls(&after, op) - store_calls(&before, op);
+    assert_eq!(
+        delta("get_object_stream"),
+        2,
+        "one full read per completion"
+    );
+    assert_eq!(delta("get_object_range"), 0, "and no ranged read beside it");
+    assert_eq!(app.download(&good).await, samples::pdf());
+
+    // Without a declared digest nothing streams: the ranged read is what checks the type.
+    let plain = app
+        .reserve(json!({ "name": "notes.txt", "size_bytes": samples::txt().len() }))
+        .await;
+    assert_eq!(app.upload(&plain, samples::txt()).await, 200);
+    let before = app.metrics_text().await;
+    assert_eq!(app.complete(&plain).await.status, 200);
+    let after = app.metrics_text().await;
+    assert_eq!(
+        store_calls(&after, "get_object_range") - store_calls(&before, "get_object_range"),
+        1
+    );
+    assert_eq!(
+        store_calls(&after, "get_object_stream") - store_calls(&before, "get_object_stream"),
+        0
+    );
+}

@@ -39,7 +39,26 @@ pub struct Reach<'a> {
     pub workspaces: Option<&'a [Uuid]>,
 }
 
-/// Tries to claim the pending files `ids` for `lease` under `token`, in one
+/// How long a completion's claim on a file lasts: `base` for its store calls, plus
+/// the time to read `bytes` at `bytes_per_sec` (a completion may stream the whole
+/// object through SHA-256, and a large file must not lose its claim mid-read).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lease {
+    pub base: Duration,
+    pub bytes_per_sec: f64,
+}
+
+impl Lease {
+    /// The lease of a file holding `bytes` (its reservation).
+    #[must_use]
+    pub fn of(&self, bytes: i64) -> Duration {
+        #[allow(clippy::cast_precision_loss)] // A lease need not be exact to the byte.
+        let read = bytes.max(0) as f64 / self.bytes_per_sec.max(1.0);
+        self.base + Duration::from_secs_f64(read)
+    }
+}
+
+/// Tries to claim the pending files `ids` for their [`Lease`] under `token`, in one
 /// statement. Returns each of them that exists within `reach` and whether this caller
 /// now holds its claim; a file claimed by another completion comes back with
 /// `held: false`, one that is no longer pending too. Files out of reach are left
@@ -52,7 +71,7 @@ pub async fn claim(
     ids: &[Uuid],
     reach: Reach<'_>,
     token: Uuid,
-    lease: Duration,
+    lease: Lease,
 ) -> Result<Vec<Claimed>, DbError> {
     Ok(query::query(
         pool,
@@ -63,7 +82,8 @@ pub async fn claim(
                    AND ($5::uuid[] IS NULL OR f.workspace_id = ANY($5))
              ), claimed AS (
                 UPDATE files SET completion_claim = $3,
-                                 completion_claim_until = now() + make_interval(secs => $4)
+                                 completion_claim_until = now() + make_interval(secs =>
+                                     $4 + greatest(reserved_bytes, 0)::float8 / greatest($6::float8, 1.0))
                  WHERE id IN (SELECT id FROM target) AND status = 'pending'
                    AND (completion_claim_until IS NULL OR completion_claim_until < now())
                 RETURNING id
@@ -76,8 +96,9 @@ pub async fn claim(
             &ids,
             &reach.organization_id,
             &token,
-            &lease.as_secs_f64(),
+            &lease.base.as_secs_f64(),
             &reach.workspaces,
+            &lease.bytes_per_sec,
         ],
     )
     .await?
@@ -371,4 +392,22 @@ pub async fn now(pool: &Pool) -> Result<DateTime<Utc>, DbError> {
     Ok(query::query_one(pool, "SELECT now() AS now", &[])
         .await?
         .get("now"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large file keeps its claim for as long as reading it whole may take.
+    #[test]
+    fn a_lease_grows_with_the_bytes_a_completion_may_read() {
+        let lease = Lease {
+            base: Duration::from_secs(24),
+            bytes_per_sec: 8.0 * 1024.0 * 1024.0,
+        };
+        assert_eq!(lease.of(0), Duration::from_secs(24));
+        assert_eq!(lease.of(-5), Duration::from_secs(24));
+        assert_eq!(lease.of(200 << 20), Duration::from_secs(49));
+        assert_eq!(lease.of(5 << 40), Duration::from_secs(24 + 640 * 1024));
+    }
 }

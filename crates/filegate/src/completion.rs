@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use filegate_db::completion::{Claimed, Reach};
+use filegate_db::completion::{Claimed, Lease, Reach};
 use filegate_db::files::FileRow;
 use filegate_domain::{Checksum, ContentType, FileStatus};
 use filegate_storage::{CopyOutcome, ObjectInfo};
@@ -115,11 +115,19 @@ const BUSY_PAUSE: Duration = Duration::from_millis(200);
 const WAIT_STEP: Duration = Duration::from_millis(20);
 
 /// How long a claim lasts: every store call of a completion is bounded by the store
-/// timeout, and a completion gives up before starting its copy past half of this.
-fn lease(state: &AppState) -> Duration {
-    Duration::from_millis(state.settings.storage.s3_timeout_ms.saturating_mul(12))
-        .max(Duration::from_secs(10))
+/// timeout, and a completion gives up before starting its copy past half of this; a
+/// file's bytes add their read at [`STREAM_FLOOR`], so a large object streamed through
+/// SHA-256 keeps its claim.
+fn lease(state: &AppState) -> Lease {
+    Lease {
+        base: Duration::from_millis(state.settings.storage.s3_timeout_ms.saturating_mul(12))
+            .max(Duration::from_secs(10)),
+        bytes_per_sec: STREAM_FLOOR,
+    }
 }
+
+/// The slowest read of a whole object a claim allows for, in bytes per second.
+const STREAM_FLOOR: f64 = 8.0 * 1024.0 * 1024.0;
 
 /// Completes one file: claim, inspect, copy the verified version into place, settle
 /// (the settling statement shared with concurrent completions, see
@@ -140,7 +148,7 @@ pub async fn complete(
     let token = Uuid::new_v4();
     let outcome = match claim(state, id, reach, token, lease, wait).await? {
         Claim::Held { file, started } => {
-            let verdict = verify(state, &file, lease, started).await;
+            let verdict = verify(state, &file, lease.of(file.reserved_bytes), started).await;
             conclude(state, token, vec![(file, verdict)])
                 .await
                 .pop()
@@ -188,7 +196,7 @@ pub async fn complete_many(
     }
     let verified: Vec<_> = futures_util::stream::iter(held)
         .map(|file| async move {
-            let verdict = verify(state, &file, lease, started).await;
+            let verdict = verify(state, &file, lease.of(file.reserved_bytes), started).await;
             (file, verdict)
         })
         .buffer_unordered(BATCH_CONCURRENCY)
@@ -244,10 +252,10 @@ async fn claim(
     id: Uuid,
     reach: Reach<'_>,
     token: Uuid,
-    lease: Duration,
+    lease: Lease,
     wait: bool,
 ) -> Result<Claim, ApiError> {
-    let deadline = Instant::now() + lease + Duration::from_secs(1);
+    let first = Instant::now();
     loop {
         // The lease runs from the claim statement's start at the latest: measuring from
         // before it keeps the copy inside the lease whatever the statement waited for.
@@ -271,7 +279,7 @@ async fn claim(
         if !wait {
             return Ok(Claim::Answered(Outcome::Busy));
         }
-        if Instant::now() > deadline {
+        if first.elapsed() > lease.of(file.reserved_bytes) + Duration::from_secs(1) {
             return Err(ApiError::unavailable(
                 "this file's completion",
                 "another completion of the file held its claim past the lease",
@@ -580,8 +588,10 @@ fn same_etag(a: &str, b: &str) -> bool {
 
 /// One inspection of the object at `key` (the upload, or its copy), every read pinned
 /// to one version: HEAD (size, type, stored digest) and the first bytes go out together
-/// and must carry the same ETag; a full read for the digests asks for that ETag. For a
-/// multipart file, `parts` are the digests its parts were signed with.
+/// and must carry the same ETag; a full read for the digests asks for that ETag. When
+/// the digests are certain to need that full read, it also supplies the first bytes and
+/// no ranged read is made. For a multipart file, `parts` are the digests its parts were
+/// signed with.
 async fn inspect(
     state: &AppState,
     file: &FileRow,
@@ -589,10 +599,15 @@ async fn inspect(
     parts: Option<&[Checksum]>,
 ) -> Result<Inspection, ApiError> {
     let declared = declared_type(file)?;
-    let (head, prefix) = tokio::join!(
-        state.storage.head(key),
-        state.storage.read_prefix(key, declared.sniff_len())
-    );
+    let streams = streams_anyway(state, file, parts);
+    let (head, prefix) = if streams {
+        (state.storage.head(key).await, Ok(None))
+    } else {
+        tokio::join!(
+            state.storage.head(key),
+            state.storage.read_prefix(key, declared.sniff_len())
+        )
+    };
     let Some(head) = head? else {
         return Ok(Inspection::Missing(Vec::new()));
     };
@@ -601,23 +616,36 @@ async fn inspect(
             "the object store answered HeadObject without an ETag",
         ));
     };
-    let Some(prefix) = prefix? else {
-        return Ok(Inspection::Changed);
-    };
-    // An empty object has no range to read and so no ETag on that answer.
-    if prefix.etag.as_deref().is_some_and(|e| !same_etag(e, &etag))
-        || (prefix.etag.is_none() && head.size != 0)
-    {
-        return Ok(Inspection::Changed);
+    let prefix = prefix?;
+    if !streams {
+        let Some(prefix) = &prefix else {
+            return Ok(Inspection::Changed);
+        };
+        // An empty object has no range to read and so no ETag on that answer.
+        if prefix.etag.as_deref().is_some_and(|e| !same_etag(e, &etag))
+            || (prefix.etag.is_none() && head.size != 0)
+        {
+            return Ok(Inspection::Changed);
+        }
     }
     if let Some(invalid) = check_metadata(file, &head)? {
         return Ok(invalid);
     }
-    if let Some(found) = check_digests(state, file, key, &head, &etag, parts).await? {
-        return Ok(found);
-    }
-    let whole = i64::try_from(prefix.bytes.len()).ok() == Some(head.size);
-    if let Err(reason) = declared.sniff(&prefix.bytes, whole) {
+    let first =
+        match check_digests(state, file, key, &head, &etag, parts, declared.sniff_len()).await? {
+            Digested::Found(found) => return Ok(found),
+            Digested::Settled(streamed) => match (prefix, streamed) {
+                (Some(prefix), _) => prefix.bytes,
+                (None, Some(streamed)) => streamed,
+                (None, None) => {
+                    return Err(ApiError::internal(
+                        "the digests were to supply the first bytes, and did not",
+                    ));
+                }
+            },
+        };
+    let whole = i64::try_from(first.len()).ok() == Some(head.size);
+    if let Err(reason) = declared.sniff(&first, whole) {
         return Ok(Inspection::Invalid {
             check: Check::Content,
             reason,
@@ -629,11 +657,27 @@ async fn inspect(
     })
 }
 
+/// Whether the digest checks will read the whole object whatever the store reports:
+/// a declared SHA-256 on a store whose own digest is not trusted, or a multipart file's
+/// parts on a store not seen to enforce part digests.
+fn streams_anyway(state: &AppState, file: &FileRow, parts: Option<&[Checksum]>) -> bool {
+    (file.checksum_sha256.is_some() && !state.store_trust.stored_checksum)
+        || (parts.is_some() && !state.store_trust.part_checksums)
+}
+
+/// What the digest checks concluded.
+enum Digested {
+    /// Every digest matches; the object's first bytes when they were streamed.
+    Settled(Option<Vec<u8>>),
+    /// The object failed a digest, or changed under the read.
+    Found(Inspection),
+}
+
 /// The object's SHA-256 against `checksum_sha256` (when declared), and a multipart
 /// object's parts against the digests they were signed with. The store's own digest
 /// settles a check where the store was seen to enforce and keep digests; otherwise (and
 /// whenever its digest disagrees) filegate streams the very version inspected through
-/// SHA-256 itself, part by part. `None` when everything matches.
+/// SHA-256 itself, part by part, keeping its first `sniff_len` bytes.
 async fn check_digests(
     state: &AppState,
     file: &FileRow,
@@ -641,7 +685,8 @@ async fn check_digests(
     head: &ObjectInfo,
     etag: &str,
     parts: Option<&[Checksum]>,
-) -> Result<Option<Inspection>, ApiError> {
+    sniff_len: usize,
+) -> Result<Digested, ApiError> {
     let stored = head
         .checksum_sha256
         .as_deref()
@@ -651,7 +696,7 @@ async fn check_digests(
         && let Ok(stored) = Checksum::parse(stored)
     {
         if stored.to_base64() != *expected {
-            return Ok(Some(checksum_mismatch()));
+            return Ok(Digested::Found(checksum_mismatch()));
         }
         whole_settled = true;
     }
@@ -663,21 +708,25 @@ async fn check_digests(
         }
     };
     if whole_settled && parts_settled {
-        return Ok(None);
+        return Ok(Digested::Settled(None));
     }
     let slice = file.multipart.as_ref().map(|m| m.part_size.unsigned_abs());
-    let Some(digests) = state.storage.digests(key, Some(etag), slice).await? else {
-        return Ok(Some(Inspection::Changed));
+    let Some(digests) = state
+        .storage
+        .digests(key, Some(etag), slice, sniff_len)
+        .await?
+    else {
+        return Ok(Digested::Found(Inspection::Changed));
     };
     if i64::try_from(digests.len).ok() != Some(head.size) {
-        return Ok(Some(Inspection::Changed));
+        return Ok(Digested::Found(Inspection::Changed));
     }
     if file
         .checksum_sha256
         .as_ref()
         .is_some_and(|expected| digests.whole.to_base64() != *expected)
     {
-        return Ok(Some(checksum_mismatch()));
+        return Ok(Digested::Found(checksum_mismatch()));
     }
     if let Some(parts) = parts {
         let first_bad = (1..)
@@ -685,13 +734,13 @@ async fn check_digests(
             .find(|(_, (signed, found))| signed != found)
             .map(|(n, _)| n);
         if let Some(n) = first_bad.or((parts.len() != digests.slices.len()).then_some(0)) {
-            return Ok(Some(Inspection::Invalid {
+            return Ok(Digested::Found(Inspection::Invalid {
                 check: Check::Checksum,
                 reason: format!("part {n} of the object does not match the SHA-256 signed for it"),
             }));
         }
     }
-    Ok(None)
+    Ok(Digested::Settled(Some(digests.prefix)))
 }
 
 fn checksum_mismatch() -> Inspection {

@@ -66,6 +66,8 @@ pub struct Digests {
     pub whole: Checksum,
     /// One per slice of `slice_len` bytes (the last may be shorter); empty without slices.
     pub slices: Vec<Checksum>,
+    /// The object's first bytes, up to the `prefix_len` asked for.
+    pub prefix: Vec<u8>,
 }
 
 impl Storage {
@@ -295,7 +297,8 @@ impl Storage {
     }
 
     /// Streams the object (only while it is the version tagged `if_match`) through
-    /// SHA-256, whole and in slices of `slice_len` bytes, holding one chunk at a time.
+    /// SHA-256, whole and in slices of `slice_len` bytes, holding one chunk at a time,
+    /// and keeps its first `prefix_len` bytes (what a ranged read would have fetched).
     /// `Ok(None)` when it does not exist or is another version now.
     ///
     /// # Errors
@@ -305,6 +308,7 @@ impl Storage {
         key: &str,
         if_match: Option<&str>,
         slice_len: Option<u64>,
+        prefix_len: usize,
     ) -> Result<Option<Digests>, StorageError> {
         // A whole object may take longer than one call's timeout: each chunk gets it.
         let started = std::time::Instant::now();
@@ -326,6 +330,7 @@ impl Storage {
         let mut in_slice = 0u64;
         let mut slices = Vec::new();
         let mut len = 0u64;
+        let mut prefix = Vec::new();
         loop {
             let next = tokio::time::timeout(self.timeout, body.next())
                 .await
@@ -334,6 +339,8 @@ impl Storage {
             let chunk = chunk.map_err(|e| StorageError::Unavailable(Box::new(e)))?;
             whole.update(&chunk);
             len += chunk.len() as u64;
+            let wanted = prefix_len.saturating_sub(prefix.len()).min(chunk.len());
+            prefix.extend_from_slice(&chunk[..wanted]);
             let Some(slice_len) = slice_len.filter(|l| *l > 0) else {
                 continue;
             };
@@ -360,6 +367,7 @@ impl Storage {
             len,
             whole: Checksum::from_digest(whole.finalize().into()),
             slices,
+            prefix,
         }))
     }
 }
