@@ -214,13 +214,28 @@ pub async fn complete_many(
         }))
     );
     for (id, outcome) in concluded {
-        count_path(trigger, &outcome);
         answers.insert(id, outcome);
+    }
+    // Files waited for were counted by `complete`; everything else is counted here.
+    for outcome in answers.values() {
+        count_path(trigger, outcome);
+    }
+    if !wait {
+        for (_, busy) in &waited {
+            count_path(trigger, busy);
+        }
     }
     answers.extend(waited);
     Ok(ids
         .iter()
-        .map(|id| (*id, answers.remove(id).unwrap_or(Ok(Outcome::NotFound))))
+        .map(|id| {
+            let outcome = answers.remove(id).unwrap_or_else(|| {
+                let gone = Ok(Outcome::NotFound);
+                count_path(trigger, &gone);
+                gone
+            });
+            (*id, outcome)
+        })
         .collect())
 }
 

@@ -73,6 +73,7 @@ impl GroupCommit {
             return Ok(Vec::new());
         }
         if self.max == 0 {
+            observe(transitions.len());
             return filegate_db::completion::settle(&self.pool, &transitions, self.margin)
                 .await
                 .map_err(Arc::new);
@@ -115,10 +116,7 @@ impl GroupCommit {
                 .iter()
                 .flat_map(|w| w.transitions.iter().cloned())
                 .collect();
-            crate::metrics::get()
-                .completion_group_transitions
-                .with_label_values::<&str>(&[])
-                .observe(all.len() as f64);
+            observe(all.len());
             match filegate_db::completion::settle(&self.pool, &all, self.margin).await {
                 Ok(rows) => {
                     for w in group {
@@ -139,6 +137,15 @@ impl GroupCommit {
             }
         }
     }
+}
+
+/// Counts one settling statement of `files` transitions.
+fn observe(files: usize) {
+    #[allow(clippy::cast_precision_loss)] // At most a few thousand.
+    crate::metrics::get()
+        .completion_group_transitions
+        .with_label_values::<&str>(&[])
+        .observe(files as f64);
 }
 
 /// If a settlement task panics, its waiters get an error (their senders drop) and the
