@@ -16,6 +16,8 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+
+use futures_util::StreamExt as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,12 +77,14 @@ where
         () = &mut deadline => stop.store(true, Ordering::Relaxed),
         () = async { while handles.iter().any(|h| !h.is_finished()) { tokio::time::sleep(Duration::from_millis(20)).await } } => {}
     }
-    let elapsed = started.elapsed().as_secs_f64();
     for h in handles.drain(..) {
         let (l, e) = h.await.unwrap();
         all.extend(l);
         errors += e;
     }
+    // Operations in flight at the deadline finish and count, so the time they took
+    // counts too (a 50-object batch takes about a second).
+    let elapsed = started.elapsed().as_secs_f64();
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -228,6 +232,330 @@ struct Row {
     rss: f64,
     limit: Option<(String, f64)>,
     target: &'static str,
+    /// filegate's own CPU per file, in ms (completions only).
+    cpu_ms: Option<f64>,
+}
+
+/// Whether `BENCH_ONLY` (a comma-separated list of scenario letters: a, b, c, d, e, f)
+/// asks for this scenario; all run when it is unset.
+fn runs(letter: &str) -> bool {
+    std::env::var("BENCH_ONLY")
+        .ok()
+        .filter(|o| !o.trim().is_empty())
+        .is_none_or(|o| o.split(',').any(|x| x.trim() == letter))
+}
+
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(2.0, |n| n.get() as f64)
+}
+
+/// A filegate to load: its address, an HTTP client, the key.
+#[derive(Clone)]
+struct Target {
+    http: reqwest::Client,
+    key: Arc<String>,
+    url: String,
+}
+
+/// What one measured scenario gave: its stats and its limit's, the CPU each process
+/// used while filegate was driven, filegate's peak RSS, and its metrics before and after.
+struct Measured {
+    stats: Stats,
+    limit: Stats,
+    cpu: Cpu,
+    rss: f64,
+    before: String,
+    after: String,
+}
+
+/// Drives `op` against `target` (process `pid`) and `limit` (the same work without
+/// filegate) with `clients` loops each, in alternating rounds (filegate first, then the
+/// limit first), `seconds` in all for each, so that a drift in the machine's state (the
+/// store settling after the preparation) weighs on both alike.
+async fn measure<F, Fut, L, LFut>(
+    target: &Target,
+    pid: &str,
+    clients: usize,
+    seconds: u64,
+    op: F,
+    limit: L,
+) -> Measured
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Option<bool>> + Send,
+    L: Fn(usize, u64) -> LFut + Clone + Send + Sync + 'static,
+    LFut: Future<Output = Option<bool>> + Send,
+{
+    const ROUNDS: u64 = 2;
+    let round = (seconds / ROUNDS).max(1);
+    // The store finishes the preparation's writes first.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    reset_rss(pid);
+    let before = metrics(target).await;
+    let (mut stats, mut limit_stats) = (Vec::new(), Vec::new());
+    let mut cpu = Cpu {
+        used: std::collections::BTreeMap::new(),
+        elapsed: 0.0,
+    };
+    for r in 0..ROUNDS {
+        if r % 2 == 1 {
+            limit_stats.push(drive(clients, round, limit.clone()).await);
+        }
+        let (s, used) = drive_counted(clients, round, op.clone()).await;
+        cpu.add(&used);
+        stats.push(s);
+        if r % 2 == 0 {
+            limit_stats.push(drive(clients, round, limit.clone()).await);
+        }
+    }
+    let rss = peak_rss_mib(pid);
+    let after = metrics(target).await;
+    Measured {
+        stats: merged(&stats),
+        limit: merged(&limit_stats),
+        cpu,
+        rss,
+        before,
+        after,
+    }
+}
+
+/// [`drive`], and the CPU each process used meanwhile.
+async fn drive_counted<F, Fut>(clients: usize, seconds: u64, op: F) -> (Stats, Cpu)
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<bool>> + Send,
+{
+    let before = cpu_seconds_by_process();
+    let stats = drive(clients, seconds, op).await;
+    let used = cpu_used(&before, stats.elapsed);
+    (stats, used)
+}
+
+/// Rounds of one scenario as one: counts add up, percentiles are the rounds' mean.
+fn merged(rounds: &[Stats]) -> Stats {
+    let n = rounds.len().max(1) as f64;
+    let mut all = Stats::default();
+    for r in rounds {
+        all.ok += r.ok;
+        all.errors += r.errors;
+        all.elapsed += r.elapsed;
+        all.p50_ms += r.p50_ms / n;
+        all.p99_ms += r.p99_ms / n;
+    }
+    all.rps = all.ok as f64 / all.elapsed.max(f64::EPSILON);
+    all
+}
+
+/// `/metrics` of the target, as text.
+async fn metrics(target: &Target) -> String {
+    target
+        .http
+        .get(format!("{}/metrics", target.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The mean, in ms, of a histogram series between two scrapes.
+fn mean_ms(before: &str, after: &str, series: &str) -> f64 {
+    let (sum, n) = histogram_delta(before, after, series);
+    if n > 0.0 { sum / n * 1000.0 } else { 0.0 }
+}
+
+/// A histogram series' (sum, count) growth between two scrapes.
+fn histogram_delta(before: &str, after: &str, series: &str) -> (f64, f64) {
+    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+    let v = |text: &str, suffix: &str| {
+        let prefix = if labels.is_empty() {
+            format!("{name}_{suffix} ")
+        } else {
+            format!("{name}_{suffix}{{{labels} ")
+        };
+        text.lines()
+            .find(|l| l.starts_with(&prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        v(after, "sum") - v(before, "sum"),
+        v(after, "count") - v(before, "count"),
+    )
+}
+
+/// Files moved out of pending per settling statement between two scrapes.
+fn per_statement(before: &str, after: &str) -> f64 {
+    let (files, statements) =
+        histogram_delta(before, after, "filegate_completion_commit_transitions");
+    if statements > 0.0 {
+        files / statements
+    } else {
+        0.0
+    }
+}
+
+/// CPU seconds each process used over a measurement.
+struct Cpu {
+    used: std::collections::BTreeMap<String, f64>,
+    elapsed: f64,
+}
+
+fn cpu_used(before: &std::collections::BTreeMap<String, f64>, elapsed: f64) -> Cpu {
+    Cpu {
+        used: cpu_seconds_by_process()
+            .into_iter()
+            .map(|(name, after)| {
+                let used = after - before.get(&name).copied().unwrap_or(0.0);
+                (name, used)
+            })
+            .collect(),
+        elapsed,
+    }
+}
+
+impl Cpu {
+    fn add(&mut self, other: &Cpu) {
+        for (name, used) in &other.used {
+            *self.used.entry(name.clone()).or_insert(0.0) += used;
+        }
+        self.elapsed += other.elapsed;
+    }
+
+    /// Each process's CPU ms per file, e.g. `filegate 0.41, postgres 0.30`.
+    fn per_file(&self, files: usize) -> String {
+        self.used
+            .iter()
+            .map(|(name, s)| format!("{name} {:.2}", s * 1000.0 / files.max(1) as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Each process's share of the machine, e.g. `filegate 24%`.
+    fn share(&self, cores: f64) -> String {
+        self.used
+            .iter()
+            .map(|(name, s)| format!("{name} {:.0}%", s / self.elapsed / cores * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn filegate_ms(&self, files: usize) -> Option<f64> {
+        (files > 0)
+            .then(|| self.used.get("filegate").copied().unwrap_or(0.0) * 1000.0 / files as f64)
+    }
+}
+
+/// Reserves 50 files a request into the 1000 workspaces and PUTs 1000 bytes to each,
+/// until `count` are uploaded (or 90 s pass): the uploaded files and their upload keys.
+async fn prepare(
+    target: &Target,
+    ws: &Arc<Vec<Uuid>>,
+    conc: usize,
+    count: usize,
+) -> Vec<(Uuid, String)> {
+    let prepared: Arc<Mutex<Vec<(Uuid, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let prep = {
+        let (target, ws, prepared) = (target.clone(), ws.clone(), prepared.clone());
+        move |w: usize, n: u64| {
+            let (target, prepared) = (target.clone(), prepared.clone());
+            let workspace = ws[(w + n as usize) % ws.len()];
+            async move {
+                if prepared.lock().unwrap().len() >= count {
+                    return None;
+                }
+                let files: Vec<Value> = (0..50).map(|_| json!({ "name": format!("{}.txt", Uuid::new_v4().simple()), "size_bytes": 1000 })).collect();
+                let res: Value = target
+                    .http
+                    .post(format!("{}/v2/files", target.url))
+                    .bearer_auth(&*target.key)
+                    .json(&json!({ "workspace_uuid": workspace, "files": files }))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                let puts = res["files"].as_array()?.clone().into_iter().map(|f| {
+                    let http = target.http.clone();
+                    async move {
+                        let mut put = http.put(f["file_url"].as_str()?).body(vec![b'x'; 1000]);
+                        for (k, v) in f["upload_headers"].as_object()? {
+                            if k != "Content-Length" {
+                                put = put.header(k, v.as_str()?);
+                            }
+                        }
+                        if !put.send().await.ok()?.status().is_success() {
+                            return None;
+                        }
+                        let id: Uuid = f["file_uuid"].as_str()?.parse().ok()?;
+                        let key =
+                            filegate_domain::keys::upload_key(f["remote_file_path"].as_str()?);
+                        Some((id, key))
+                    }
+                });
+                let uploaded: Vec<_> = futures_util::stream::iter(puts)
+                    .buffer_unordered(8)
+                    .collect()
+                    .await;
+                prepared
+                    .lock()
+                    .unwrap()
+                    .extend(uploaded.into_iter().flatten());
+                Some(true)
+            }
+        }
+    };
+    drive(conc, 90, prep).await;
+    std::mem::take(&mut *prepared.lock().unwrap())
+}
+
+/// The store calls of completing `batch` uploaded objects at a time, as completion makes
+/// them (HeadObject and a ranged GetObject at once, then CopyObject of that version to
+/// another key), `batch` objects 16 at a time: the limit of (d) and (d').
+fn raw_completion(
+    storage: &Storage,
+    objects: &[(Uuid, String)],
+    batch: usize,
+) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn Future<Output = Option<bool>> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    let keys = Arc::new(objects.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>());
+    let storage = storage.clone();
+    move |w: usize, n: u64| {
+        let (storage, keys) = (storage.clone(), keys.clone());
+        let first = (w * 7919 + n as usize * batch) % keys.len().max(1);
+        Box::pin(async move {
+            let one = |key: String| {
+                let storage = storage.clone();
+                async move {
+                    let (head, get) =
+                        tokio::join!(storage.head(&key), storage.read_prefix(&key, 8192));
+                    let (Ok(Some(head)), Ok(Some(_))) = (head, get) else {
+                        return false;
+                    };
+                    let Some(etag) = head.etag else { return false };
+                    let copy = format!("bench-raw/{}", Uuid::new_v4().simple());
+                    matches!(
+                        storage.copy(&key, &copy, &etag).await,
+                        Ok(filegate_storage::CopyOutcome::Copied { .. })
+                    )
+                }
+            };
+            let results: Vec<bool> = futures_util::stream::iter(
+                (0..batch).map(|i| one(keys[(first + i) % keys.len()].clone())),
+            )
+            .buffer_unordered(16)
+            .collect()
+            .await;
+            Some(results.iter().all(|ok| *ok))
+        })
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -332,7 +660,10 @@ async fn main() {
             true,
             "≥ 20,000 files/s",
         ),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(name, ..)| runs(&name[1..2]))
+    {
         reset_rss(&pid_on);
         let stats = drive(conc, seconds, reserve(n_files, spread)).await;
         let rss = peak_rss_mib(&pid_on);
@@ -353,13 +684,16 @@ async fn main() {
             name,
             stats,
             files_per_req: n_files,
+            cpu_ms: None,
             rss,
             limit: Some(("pgbench tx/s".into(), tps)),
             target,
         });
     }
 
-    // (d) completions: uploaded objects, completed once each; the limit is raw HEAD + ranged GET.
+    // (d) completions: uploaded objects, completed once each; the limit is the store
+    // calls a completion makes (HEAD and ranged GET at once, then the copy to the served
+    // key), through the same SDK, on the same objects. (d') the same, 50 files a request.
     let storage = Storage::new(&StorageSettings {
         endpoint: Some(env("BENCH_S3_ENDPOINT")),
         public_endpoint: None,
@@ -371,176 +705,157 @@ async fn main() {
         timeout: Duration::from_secs(10),
     })
     .await;
-    let body = vec![b'x'; 1000];
-    let prepared: Arc<Mutex<Vec<(Uuid, String)>>> = Arc::new(Mutex::new(Vec::new()));
-    let prep = {
-        let (http, key, ws, url, prepared, body) = (
-            http.clone(),
-            key.clone(),
-            ws.clone(),
-            url_on.clone(),
-            prepared.clone(),
-            body.clone(),
-        );
-        move |w: usize, n: u64| {
-            let (http, key, url, prepared, body) = (
-                http.clone(),
-                key.clone(),
-                url.clone(),
-                prepared.clone(),
-                body.clone(),
-            );
-            let target = ws[(w + n as usize) % ws.len()];
-            async move {
-                if prepared.lock().unwrap().len() >= 8000 {
-                    return None;
-                }
-                let files: Vec<Value> = (0..50).map(|_| json!({ "name": format!("{}.txt", Uuid::new_v4().simple()), "size_bytes": 1000 })).collect();
-                let res: Value = http
-                    .post(format!("{url}/v2/files"))
-                    .bearer_auth(&*key)
-                    .json(&json!({ "workspace_uuid": target, "files": files }))
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
-                for f in res["files"].as_array()? {
-                    let mut put = http.put(f["file_url"].as_str()?).body(body.clone());
-                    for (k, v) in f["upload_headers"].as_object()? {
-                        if k != "Content-Length" {
-                            put = put.header(k, v.as_str()?);
-                        }
-                    }
-                    if put.send().await.ok()?.status().is_success() {
-                        // The raw limit reads the very objects completion inspects.
-                        prepared.lock().unwrap().push((
-                            f["file_uuid"].as_str()?.parse().ok()?,
-                            filegate_domain::keys::upload_key(f["remote_file_path"].as_str()?),
-                        ));
-                    }
-                }
-                Some(true)
-            }
-        }
-    };
-    drive(conc, 60, prep).await;
-    let objects: Vec<(Uuid, String)> = prepared.lock().unwrap().clone();
-    println!("(d) prepared {} uploaded objects", objects.len());
-    let queue = Arc::new(Mutex::new(
-        objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
-    ));
-    reset_rss(&pid_on);
-    let complete = {
-        let (http, key, url, queue) = (http.clone(), key.clone(), url_on.clone(), queue.clone());
-        move |_: usize, _: u64| {
-            let (http, key, url) = (http.clone(), key.clone(), url.clone());
-            let next = queue.lock().unwrap().pop_front();
-            async move {
-                let id = next?;
-                let res = http
-                    .post(format!("{url}/v2/files/{id}/complete"))
-                    .bearer_auth(&*key)
-                    .send()
-                    .await;
-                Some(ok(res).await)
-            }
-        }
-    };
-    let before = http
-        .get(format!("{url_on}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let cpu_before = cpu_seconds_by_process();
-    let stats = drive(conc, seconds, complete).await;
-    let cpu_after = cpu_seconds_by_process();
-    let rss = peak_rss_mib(&pid_on);
-    let cores = std::thread::available_parallelism().map_or(2.0, |n| n.get() as f64);
-    let cpu_split: Vec<String> = cpu_after
-        .iter()
-        .map(|(name, after)| {
-            let used = after - cpu_before.get(name).copied().unwrap_or(0.0);
-            format!("{name} {:.0}%", used / stats.elapsed / cores * 100.0)
-        })
-        .collect();
-    let after = http
-        .get(format!("{url_on}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mean_ms = |series: &str| {
-        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-        let v = |text: &str, suffix: &str| {
-            let prefix = if labels.is_empty() {
-                format!("{name}_{suffix} ")
-            } else {
-                format!("{name}_{suffix}{{{labels} ")
-            };
-            text.lines()
-                .find(|l| l.starts_with(&prefix))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
+    let mut breakdown = String::new();
+    if runs("d") {
+        let target = Target {
+            http: http.clone(),
+            key: key.clone(),
+            url: url_on.clone(),
         };
-        let n = v(&after, "count") - v(&before, "count");
-        if n > 0.0 {
-            (v(&after, "sum") - v(&before, "sum")) / n * 1000.0
-        } else {
-            0.0
-        }
-    };
-    let breakdown = format!(
-        "completion (d), mean ms inside filegate: whole request {:.2}, HeadObject {:.2}, ranged GetObject {:.2} (concurrent), CopyObject {:.2}",
-        mean_ms(
-            "filegate_http_request_duration_seconds{method=\"POST\",route=\"/v2/files/{file_uuid}/complete\",status=\"200\"}"
-        ),
-        mean_ms("filegate_object_store_call_duration_seconds{op=\"head_object\",outcome=\"ok\"}"),
-        mean_ms(
-            "filegate_object_store_call_duration_seconds{op=\"get_object_range\",outcome=\"ok\"}"
-        ),
-        mean_ms("filegate_object_store_call_duration_seconds{op=\"copy_object\",outcome=\"ok\"}"),
-    );
-    let breakdown = format!(
-        "{breakdown}; CPU of the machine during (d): {}",
-        cpu_split.join(", ")
-    );
-    println!("{breakdown}");
-    let keys = Arc::new(objects.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>());
-    let raw = {
-        let (storage, keys) = (storage.clone(), keys.clone());
-        move |w: usize, n: u64| {
-            let (storage, key) = (
-                storage.clone(),
-                keys[(w * 7919 + n as usize) % keys.len()].clone(),
-            );
-            async move {
-                let head = storage.head(&key).await;
-                let get = storage.read_prefix(&key, 8192).await;
-                Some(matches!((head, get), (Ok(Some(_)), Ok(Some(_)))))
+        let objects = prepare(&target, &ws, conc, 8000).await;
+        println!("(d) prepared {} uploaded objects", objects.len());
+        let queue = Arc::new(Mutex::new(
+            objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
+        ));
+        let complete = {
+            let (target, queue) = (target.clone(), queue.clone());
+            move |_: usize, _: u64| {
+                let target = target.clone();
+                let next = queue.lock().unwrap().pop_front();
+                async move {
+                    let id = next?;
+                    let res = target
+                        .http
+                        .post(format!("{}/v2/files/{id}/complete", target.url))
+                        .bearer_auth(&*target.key)
+                        .send()
+                        .await;
+                    Some(ok(res).await)
+                }
             }
-        }
-    };
-    let raw_stats = drive(conc, seconds, raw).await;
-    rows.push(Row {
-        name: "(d) completions (HEAD + ranged GET + copy + update)",
-        stats,
-        files_per_req: 1,
-        rss,
-        limit: Some(("raw HEAD+GET/s".into(), raw_stats.rps)),
-        target: "≥ 0.7 of raw HEAD+GET",
-    });
+        };
+        let Measured {
+            stats,
+            limit: raw_stats,
+            cpu,
+            rss,
+            before,
+            after,
+        } = measure(
+            &target,
+            &pid_on,
+            conc,
+            seconds,
+            complete,
+            raw_completion(&storage, &objects, 1),
+        )
+        .await;
+        let mean = |series: &str| mean_ms(&before, &after, series);
+        breakdown.push_str(&format!(
+            "(d) mean ms inside filegate: whole request {:.2}, HeadObject {:.2}, ranged GetObject {:.2} (concurrent), CopyObject {:.2}; \
+             files per settling statement {:.1}; CPU ms per completion: {}; CPU of the machine: {}; the limit: {} calls failed\n",
+            mean(
+                "filegate_http_request_duration_seconds{method=\"POST\",route=\"/v2/files/{file_uuid}/complete\",status=\"200\"}"
+            ),
+            mean("filegate_object_store_call_duration_seconds{op=\"head_object\",outcome=\"ok\"}"),
+            mean("filegate_object_store_call_duration_seconds{op=\"get_object_range\",outcome=\"ok\"}"),
+            mean("filegate_object_store_call_duration_seconds{op=\"copy_object\",outcome=\"ok\"}"),
+            per_statement(&before, &after),
+            cpu.per_file(stats.ok),
+            cpu.share(cores()),
+            raw_stats.errors,
+        ));
+        rows.push(Row {
+            name: "(d) completions (HEAD + ranged GET, copy, settle)",
+            files_per_req: 1,
+            rss,
+            limit: Some(("raw HEAD+GET+copy/s".into(), raw_stats.rps)),
+            target: "≥ 0.7 of raw HEAD+GET+copy",
+            cpu_ms: cpu.filegate_ms(stats.ok),
+            stats,
+        });
 
+        // (d') the same calls, 50 files a request, a quarter of the clients.
+        let clients = (conc / 4).max(1);
+        let objects = prepare(&target, &ws, conc, 20_000).await;
+        println!("(d') prepared {} uploaded objects", objects.len());
+        let queue = Arc::new(Mutex::new(
+            objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
+        ));
+        let complete = {
+            let (target, queue) = (target.clone(), queue.clone());
+            move |_: usize, _: u64| {
+                let target = target.clone();
+                let ids: Vec<Uuid> = {
+                    let mut q = queue.lock().unwrap();
+                    let n = q.len().min(50);
+                    q.drain(..n).collect()
+                };
+                async move {
+                    if ids.len() < 50 {
+                        return None;
+                    }
+                    let res: Value = target
+                        .http
+                        .post(format!("{}/v2/files/complete", target.url))
+                        .bearer_auth(&*target.key)
+                        .json(&json!({ "file_uuids": ids }))
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    Some(res["files"].as_array().is_some_and(|files| {
+                        files.len() == 50 && files.iter().all(|f| f["status"] == "ready")
+                    }))
+                }
+            }
+        };
+        let Measured {
+            stats,
+            limit: raw_stats,
+            cpu,
+            rss,
+            before,
+            after,
+        } = measure(
+            &target,
+            &pid_on,
+            clients,
+            seconds,
+            complete,
+            raw_completion(&storage, &objects, 50),
+        )
+        .await;
+        breakdown.push_str(&format!(
+            "(d') mean ms per request inside filegate {:.2}; files per settling statement {:.1}; CPU ms per completion: {}; CPU of the machine: {}; the limit: {} calls failed\n",
+            mean_ms(
+                &before,
+                &after,
+                "filegate_http_request_duration_seconds{method=\"POST\",route=\"/v2/files/complete\",status=\"200\"}"
+            ),
+            per_statement(&before, &after),
+            cpu.per_file(stats.ok * 50),
+            cpu.share(cores()),
+            raw_stats.errors,
+        ));
+        rows.push(Row {
+            name: "(d') batch completions, 50 files a request",
+            files_per_req: 50,
+            rss,
+            limit: Some(("raw 50-object batches/s".into(), raw_stats.rps)),
+            target: "≥ 0.9 of raw (same calls, same clients)",
+            cpu_ms: cpu.filegate_ms(stats.ok * 50),
+            stats,
+        });
+    }
+
+    let mut saturation = Vec::new();
     // (e) list on a workspace of 1,000,000 files: first page and a deep page.
-    let big = ws[999];
-    client
+    if runs("e") {
+        let big = ws[999];
+        client
         .batch_execute(&format!(
             "SET statement_timeout = 0;
              INSERT INTO files (id, workspace_id, name, path, labels, content_type, size_bytes, reserved_bytes,
@@ -553,98 +868,51 @@ async fn main() {
         ))
         .await
         .unwrap();
-    // Vacuumed and analyzed, as a workspace in steady state is: autovacuum must not run
-    // inside the measurement.
-    client
-        .batch_execute("VACUUM (ANALYZE) files")
-        .await
-        .unwrap();
-    let mut cursor: Option<String> = None;
-    for _ in 0..900 {
-        let q = cursor
-            .as_ref()
-            .map_or_else(String::new, |c| format!("&cursor={c}"));
-        let page: Value = http
-            .get(format!(
-                "{url_on}/v2/files?workspace_uuid={big}&limit=1000{q}"
-            ))
-            .bearer_auth(&*key)
-            .send()
-            .await
-            .unwrap()
-            .json()
+        // Vacuumed and analyzed, as a workspace in steady state is: autovacuum must not run
+        // inside the measurement.
+        client
+            .batch_execute("VACUUM (ANALYZE) files")
             .await
             .unwrap();
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-    }
-    let deep = cursor.expect("a cursor 900,000 files deep");
-    let mut saturation = Vec::new();
-    for (name, query) in [
-        (
-            "(e) list 1M-file workspace, first page (4 clients)",
-            format!("workspace_uuid={big}&limit=100"),
-        ),
-        (
-            "(e) list 1M-file workspace, page at 900,000 (4 clients)",
-            format!("workspace_uuid={big}&limit=100&cursor={deep}"),
-        ),
-    ] {
-        reset_rss(&pid_on);
-        let list = {
-            let (http, key, url, query) =
-                (http.clone(), key.clone(), url_on.clone(), query.clone());
-            move |_: usize, _: u64| {
+        let mut cursor: Option<String> = None;
+        for _ in 0..900 {
+            let q = cursor
+                .as_ref()
+                .map_or_else(String::new, |c| format!("&cursor={c}"));
+            let page: Value = http
+                .get(format!(
+                    "{url_on}/v2/files?workspace_uuid={big}&limit=1000{q}"
+                ))
+                .bearer_auth(&*key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+        }
+        let deep = cursor.expect("a cursor 900,000 files deep");
+        for (name, query) in [
+            (
+                "(e) list 1M-file workspace, first page (4 clients)",
+                format!("workspace_uuid={big}&limit=100"),
+            ),
+            (
+                "(e) list 1M-file workspace, page at 900,000 (4 clients)",
+                format!("workspace_uuid={big}&limit=100&cursor={deep}"),
+            ),
+        ] {
+            reset_rss(&pid_on);
+            let list = {
                 let (http, key, url, query) =
-                    (http.clone(), key.clone(), url.clone(), query.clone());
-                async move {
-                    let res = http
-                        .get(format!("{url}/v2/files?{query}"))
-                        .bearer_auth(&*key)
-                        .send()
-                        .await;
-                    Some(ok(res).await)
-                }
-            }
-        };
-        // Latency at a moderate load (four clients); at sixteen the two cores saturate
-        // and p99 measures the queue, which is printed alongside.
-        let stats = drive(4, seconds, list.clone()).await;
-        let saturated = drive(conc, (seconds / 2).max(2), list).await;
-        println!(
-            "{name}: at {conc} clients {:.0} req/s, p99 {:.2} ms",
-            saturated.rps, saturated.p99_ms
-        );
-        saturation.push(format!(
-            "{name} at {conc} clients: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-            saturated.rps, saturated.p50_ms, saturated.p99_ms
-        ));
-        let rss = peak_rss_mib(&pid_on);
-        rows.push(Row {
-            name,
-            stats,
-            files_per_req: 100,
-            rss,
-            limit: None,
-            target: "p99 < 10 ms",
-        });
-    }
-
-    // (f) the rate limiter on (limits high) versus off, on a cheap authenticated route.
-    // Alternating short rounds, so drift in the machine's state weighs on both alike.
-    let mut f = vec![(Stats::default(), 0.0f64), (Stats::default(), 0.0f64)];
-    for _round in 0..4 {
-        for (i, (url, pid)) in [(&url_on, &pid_on), (&url_off, &pid_off)]
-            .into_iter()
-            .enumerate()
-        {
-            reset_rss(pid);
-            let usage = {
-                let (http, key, url, w) = (http.clone(), key.clone(), url.clone(), ws[1]);
+                    (http.clone(), key.clone(), url_on.clone(), query.clone());
                 move |_: usize, _: u64| {
-                    let (http, key, url) = (http.clone(), key.clone(), url.clone());
+                    let (http, key, url, query) =
+                        (http.clone(), key.clone(), url.clone(), query.clone());
                     async move {
                         let res = http
-                            .get(format!("{url}/v2/workspaces/{w}/usage"))
+                            .get(format!("{url}/v2/files?{query}"))
                             .bearer_auth(&*key)
                             .send()
                             .await;
@@ -652,39 +920,91 @@ async fn main() {
                     }
                 }
             };
-            let s = drive(conc, (seconds / 4).max(2), usage).await;
-            let acc = &mut f[i];
-            acc.0.ok += s.ok;
-            acc.0.elapsed += s.elapsed;
-            acc.0.errors += s.errors;
-            acc.0.p50_ms += s.p50_ms / 4.0;
-            acc.0.p99_ms += s.p99_ms / 4.0;
-            acc.1 = acc.1.max(peak_rss_mib(pid));
+            // Latency at a moderate load (four clients); at sixteen the two cores saturate
+            // and p99 measures the queue, which is printed alongside.
+            let stats = drive(4, seconds, list.clone()).await;
+            let saturated = drive(conc, (seconds / 2).max(2), list).await;
+            println!(
+                "{name}: at {conc} clients {:.0} req/s, p99 {:.2} ms",
+                saturated.rps, saturated.p99_ms
+            );
+            saturation.push(format!(
+                "{name} at {conc} clients: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+                saturated.rps, saturated.p50_ms, saturated.p99_ms
+            ));
+            let rss = peak_rss_mib(&pid_on);
+            rows.push(Row {
+                name,
+                stats,
+                files_per_req: 100,
+                cpu_ms: None,
+                rss,
+                limit: None,
+                target: "p99 < 10 ms",
+            });
         }
     }
-    for acc in &mut f {
-        acc.0.rps = acc.0.ok as f64 / acc.0.elapsed;
+
+    // (f) the rate limiter on (limits high) versus off, on a cheap authenticated route.
+    if runs("f") {
+        // Alternating short rounds, so drift in the machine's state weighs on both alike.
+        let mut f = vec![(Stats::default(), 0.0f64), (Stats::default(), 0.0f64)];
+        for _round in 0..4 {
+            for (i, (url, pid)) in [(&url_on, &pid_on), (&url_off, &pid_off)]
+                .into_iter()
+                .enumerate()
+            {
+                reset_rss(pid);
+                let usage = {
+                    let (http, key, url, w) = (http.clone(), key.clone(), url.clone(), ws[1]);
+                    move |_: usize, _: u64| {
+                        let (http, key, url) = (http.clone(), key.clone(), url.clone());
+                        async move {
+                            let res = http
+                                .get(format!("{url}/v2/workspaces/{w}/usage"))
+                                .bearer_auth(&*key)
+                                .send()
+                                .await;
+                            Some(ok(res).await)
+                        }
+                    }
+                };
+                let s = drive(conc, (seconds / 4).max(2), usage).await;
+                let acc = &mut f[i];
+                acc.0.ok += s.ok;
+                acc.0.elapsed += s.elapsed;
+                acc.0.errors += s.errors;
+                acc.0.p50_ms += s.p50_ms / 4.0;
+                acc.0.p99_ms += s.p99_ms / 4.0;
+                acc.1 = acc.1.max(peak_rss_mib(pid));
+            }
+        }
+        for acc in &mut f {
+            acc.0.rps = acc.0.ok as f64 / acc.0.elapsed;
+        }
+        let (off, _) = f[1].clone();
+        rows.push(Row {
+            name: "(f) usage route, rate limiter on (limits high)",
+            stats: f[0].0.clone(),
+            files_per_req: 0,
+            cpu_ms: None,
+            rss: f[0].1,
+            limit: Some(("limiter off req/s".into(), off.rps)),
+            target: "≥ 0.97 of limiter off",
+        });
+        rows.push(Row {
+            name: "(f) usage route, rate limiter off",
+            stats: off,
+            files_per_req: 0,
+            cpu_ms: None,
+            rss: f[1].1,
+            limit: None,
+            target: "",
+        });
     }
-    let (off, _) = f[1].clone();
-    rows.push(Row {
-        name: "(f) usage route, rate limiter on (limits high)",
-        stats: f[0].0.clone(),
-        files_per_req: 0,
-        rss: f[0].1,
-        limit: Some(("limiter off req/s".into(), off.rps)),
-        target: "≥ 0.97 of limiter off",
-    });
-    rows.push(Row {
-        name: "(f) usage route, rate limiter off",
-        stats: off,
-        files_per_req: 0,
-        rss: f[1].1,
-        limit: None,
-        target: "",
-    });
 
     let mut table = String::from(
-        "| scenario | req/s | files/s | p50 ms | p99 ms | peak RSS MiB | limit | ratio | target |\n|---|---:|---:|---:|---:|---:|---|---:|---|\n",
+        "| scenario | req/s | files/s | p50 ms | p99 ms | peak RSS MiB | limit | ratio | target | filegate CPU ms/file |\n|---|---:|---:|---:|---:|---:|---|---:|---|---:|\n",
     );
     for r in &rows {
         let files = if r.files_per_req == 0 {
@@ -696,18 +1016,26 @@ async fn main() {
             Some((what, v)) => (format!("{v:.0} {what}"), format!("{:.2}", r.stats.rps / v)),
             None => ("-".into(), "-".into()),
         };
+        let cpu = r
+            .cpu_ms
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}"));
         table.push_str(&format!(
-            "| {} | {:.0} | {files} | {:.2} | {:.2} | {:.1} | {limit} | {ratio} | {} |\n",
+            "| {} | {:.0} | {files} | {:.2} | {:.2} | {:.1} | {limit} | {ratio} | {} | {cpu} |\n",
             r.name, r.stats.rps, r.stats.p50_ms, r.stats.p99_ms, r.rss, r.target
         ));
         if r.stats.errors > 0 {
             table.push_str(&format!(
-                "| ↳ {} errors in that scenario | | | | | | | | |\n",
+                "| ↳ {} errors in that scenario | | | | | | | | | |\n",
                 r.stats.errors
             ));
         }
     }
-    table.push_str(&format!("\n{breakdown}\n"));
+    if !breakdown.is_empty() {
+        table.push_str(&format!(
+            "\n{}\n",
+            breakdown.trim_end().replace('\n', "\n\n")
+        ));
+    }
     for line in &saturation {
         table.push_str(&format!("\n{line}\n"));
     }
