@@ -38,10 +38,7 @@ pub async fn complete(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let reach = Reach {
-        organization_id: Some(caller.organization_id),
-        workspaces: caller.workspace_scope.as_deref(),
-    };
+    let reach = reach(&caller);
     let outcome =
         crate::completion::complete(&state, path.into_inner(), reach, Trigger::Client, true)
             .await?;
@@ -91,10 +88,7 @@ pub async fn complete_batch(
         )
         .with_details(json!({ "files": repeated })));
     }
-    let reach = Reach {
-        organization_id: Some(caller.organization_id),
-        workspaces: caller.workspace_scope.as_deref(),
-    };
+    let reach = reach(&caller);
     let outcomes =
         crate::completion::complete_many(&state, ids, reach, Trigger::Client, true).await?;
     let files = outcomes
@@ -108,6 +102,15 @@ pub async fn complete_batch(
         })
         .collect();
     Ok(HttpResponse::Ok().json(CompleteFilesResponse { files }))
+}
+
+/// The files a completion by this caller may touch: its organization's, within its
+/// key's workspace scope.
+fn reach(caller: &Caller) -> Reach<'_> {
+    Reach {
+        organization_id: Some(caller.organization_id),
+        workspaces: caller.workspace_scope.as_deref(),
+    }
 }
 
 /// The file object of a completion's outcome, or the error the route answers.
