@@ -17,7 +17,7 @@ async fn a_request_without_a_key_gets_401() {
 async fn an_unknown_or_malformed_key_gets_401() {
     let app = spawn_app().await;
     let (unknown, _) = {
-        let minted = filegate::auth::mint().unwrap();
+        let minted = filegate::service::keys::mint().unwrap();
         (minted.secret, minted.id)
     };
     // Right shape, right id, wrong secret.

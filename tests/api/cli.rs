@@ -206,7 +206,10 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
 
 #[tokio::test]
 async fn reap_once_expires_abandoned_uploads_and_prints_a_report() {
-    let app = filegate_tests::spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let app = filegate_tests::spawn_app_with(|s| {
+        s.storage.presign_ttl = std::time::Duration::from_secs(1)
+    })
+    .await;
     let body = serde_json::json!({ "files": [{ "name": "a.pdf", "size_bytes": 10 }, { "name": "b.pdf" }] });
     assert_eq!(app.create_files(&body).await.status, 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;

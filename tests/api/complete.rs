@@ -1,5 +1,6 @@
 //! POST /v2/files/{id}/complete and the reaper, against real Postgres and Garage.
 
+use filegate::jobs::Job as _;
 use std::time::Duration;
 
 use filegate_domain::Limits;
@@ -322,7 +323,9 @@ async fn past_expiry() {
 
 #[tokio::test]
 async fn the_reaper_expires_abandoned_uploads_releases_them_and_deletes_strays() {
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = SHORT_TTL_SECS).await;
+    let app =
+        spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(SHORT_TTL_SECS))
+            .await;
     // A ready file that must be left alone.
     let kept = app.reserve_and_upload("kept.txt", samples::txt()).await;
     assert_eq!(app.complete(&kept).await.status, 200);
@@ -335,9 +338,11 @@ async fn the_reaper_expires_abandoned_uploads_releases_them_and_deletes_strays()
     assert!(app.counters(app.tenant.workspace).await.1 > 0);
     past_expiry().await;
 
-    let report = filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings())
-        .await
-        .unwrap();
+    let report =
+        filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), reaper_settings())
+            .run_once()
+            .await
+            .unwrap();
     assert_eq!(report.expired, 2);
     assert_eq!(
         app.counters(app.tenant.workspace).await,
@@ -355,15 +360,17 @@ async fn the_reaper_expires_abandoned_uploads_releases_them_and_deletes_strays()
         app.complete(f).await.assert_error(409, "invalid_state");
     }
     // Nothing left to do.
-    let again = filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings())
-        .await
-        .unwrap();
+    let again =
+        filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), reaper_settings())
+            .run_once()
+            .await
+            .unwrap();
     assert_eq!((again.expired, again.objects_deleted), (0, 0));
 }
 
 #[tokio::test]
 async fn two_reapers_at_once_never_double_release() {
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(1)).await;
     let files: Vec<Value> = (0..40)
         .map(|i| json!({ "name": format!("f{i}.txt"), "size_bytes": 100 }))
         .collect();
@@ -376,10 +383,10 @@ async fn two_reapers_at_once_never_double_release() {
     assert_eq!(app.counters(app.tenant.workspace).await, (0, 4000));
     past_expiry().await;
     let settings = reaper_settings();
-    let (a, b) = tokio::join!(
-        filegate::reaper::run_once(&app.pool, &app.storage, &settings),
-        filegate::reaper::run_once(&app.pool, &app.storage, &settings),
-    );
+    let reaper =
+        || filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), settings.clone());
+    let (one, two) = (reaper(), reaper());
+    let (a, b) = tokio::join!(one.run_once(), two.run_once());
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(
         a.expired + b.expired,
@@ -393,7 +400,7 @@ async fn two_reapers_at_once_never_double_release() {
 #[tokio::test]
 async fn a_deletion_that_fails_is_retried_by_the_reaper() {
     let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|s| {
-        s.storage.presign_ttl_secs = SHORT_TTL_SECS;
+        s.storage.presign_ttl = std::time::Duration::from_secs(SHORT_TTL_SECS);
     })
     .await;
     let file = app.reserve_and_upload("x.pdf", samples::png()).await;
@@ -409,7 +416,8 @@ async fn a_deletion_that_fails_is_retried_by_the_reaper() {
     // The reaper talks to the store the way the app does: through the proxy.
     let proxied = filegate_storage::Storage::new(&app.settings.storage.storage()).await;
     proxy.cut();
-    let failed = filegate::reaper::run_once(&app.pool, &proxied, &reaper_settings())
+    let failed = filegate::jobs::Reaper::new(app.pool.clone(), proxied.clone(), reaper_settings())
+        .run_once()
         .await
         .unwrap();
     assert_eq!(failed.deletion_failures, 1);
@@ -421,7 +429,8 @@ async fn a_deletion_that_fails_is_retried_by_the_reaper() {
         .execute("UPDATE object_deletions SET due_at = now()", &[])
         .await
         .unwrap();
-    let retried = filegate::reaper::run_once(&app.pool, &proxied, &reaper_settings())
+    let retried = filegate::jobs::Reaper::new(app.pool.clone(), proxied.clone(), reaper_settings())
+        .run_once()
         .await
         .unwrap();
     assert_eq!(retried.objects_deleted, 1);

@@ -162,7 +162,7 @@ async fn the_store_refuses_other_bytes_of_the_same_length_when_a_checksum_is_giv
 
 #[tokio::test]
 async fn the_store_refuses_a_put_after_expires_at() {
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(1)).await;
     let res = app
         .create_files(&one(json!({ "name": "a.txt", "size_bytes": 5 })))
         .await;
@@ -568,7 +568,7 @@ async fn the_same_idempotency_key_and_body_returns_the_same_files_and_reserves_o
 #[tokio::test]
 async fn a_replay_after_the_url_expired_hands_out_fresh_urls_for_pending_files() {
     // 3 s: URLs are dated to the second, so this leaves at least 2 s for each PUT.
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 3).await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(3)).await;
     let text = b"hello, library".to_vec();
     let body = json!({ "files": [
         { "name": "a.txt", "size_bytes": text.len() },

@@ -1,5 +1,6 @@
 use filegate_storage::probe::Capability;
 use filegate_tests::{Answer, spawn_app, spawn_app_with};
+use strum::IntoEnumIterator as _;
 
 #[tokio::test]
 async fn healthz_answers_200_without_credentials() {
@@ -21,9 +22,9 @@ async fn readyz_answers_200_when_postgres_and_the_bucket_answer() {
     let caps = res.body["store_capabilities"]
         .as_object()
         .expect("store_capabilities");
-    assert_eq!(caps.len(), Capability::ALL.len(), "{caps:?}");
+    assert_eq!(caps.len(), Capability::iter().count(), "{caps:?}");
     let report = app.store.as_ref().expect("the probe ran");
-    for capability in Capability::ALL {
+    for capability in Capability::iter() {
         let result = caps[capability.name()].as_str().expect("a result");
         assert!(
             ["yes", "no", "skipped", "unknown"].contains(&result),
@@ -104,10 +105,10 @@ async fn readyz_turns_503_when_the_database_is_unreachable() {
     let settings = {
         let mut s = app.settings.clone();
         s.database.database_url = format!("postgres://postgres@127.0.0.1:{closed}/nothing").into();
-        s.database.database_timeout_ms = 500;
+        s.database.database_timeout = std::time::Duration::from_millis(500);
         s
     };
-    let down = filegate::startup::Application::build(settings)
+    let down = filegate::http::server::Application::build(settings)
         .await
         .expect("starts while Postgres is down");
     let port = down.port();

@@ -248,8 +248,8 @@ async fn wait_settled(app: &TestApp, file: &Value, within: Duration) -> String {
 #[tokio::test]
 async fn uploads_nobody_completes_are_settled_by_two_finalizing_processes_exactly_once() {
     let app = spawn_app_with(|s| {
-        s.reaper.finalizer_interval_secs = 1;
-        s.reaper.finalizer_min_interval_secs = 1;
+        s.reaper.finalizer_interval = std::time::Duration::from_secs(1);
+        s.reaper.finalizer_min_interval = std::time::Duration::from_secs(1);
     })
     .await;
     record_transitions(&app).await;
@@ -585,14 +585,15 @@ async fn reconcile_cli(app: &TestApp, args: &[&str]) -> (i32, String) {
     )
 }
 
-async fn reconcile(app: &TestApp, dry_run: bool) -> filegate::reconcile::ReconcileReport {
-    filegate::reconcile::run_once(
-        &app.pool,
-        &app.storage,
-        Duration::from_secs(app.settings.storage.presign_ttl_secs),
-        app.settings.reaper.upload_margin(),
+async fn reconcile(app: &TestApp, dry_run: bool) -> filegate::jobs::ReconcileReport {
+    filegate::jobs::Reconciler::new(
+        app.pool.clone(),
+        app.storage.clone(),
+        app.settings.storage.presign_ttl,
+        app.settings.reaper.upload_margin,
         dry_run,
     )
+    .pass()
     .await
     .unwrap()
 }
@@ -600,7 +601,7 @@ async fn reconcile(app: &TestApp, dry_run: bool) -> filegate::reconcile::Reconci
 #[tokio::test]
 async fn reconcile_deletes_planted_orphans_after_the_margin_and_never_before() {
     // Upload URLs live 3 s (long enough to PUT on a loaded machine), the margin 1 s.
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 3).await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(3)).await;
     let kept = app.reserve_and_upload("kept.txt", samples::txt()).await;
     assert_eq!(app.complete(&kept).await.status, 200);
     let pending = app.reserve(json!({ "name": "p.txt" })).await;
@@ -669,7 +670,7 @@ async fn reconcile_deletes_planted_orphans_after_the_margin_and_never_before() {
 
 #[tokio::test]
 async fn a_put_that_lands_after_its_file_was_deleted_is_removed() {
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 3).await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(3)).await;
     let file = app.reserve(json!({ "name": "late.txt" })).await;
     let res = app
         .request(Method::DELETE, &format!("/v2/files/{}", id(&file)))

@@ -1,5 +1,6 @@
 //! The library API: list, get (download), patch, delete, usage; and tenant isolation.
 
+use filegate::jobs::Job as _;
 use std::collections::HashSet;
 
 use filegate_domain::Limits;
@@ -378,7 +379,8 @@ async fn a_delete_while_the_store_is_down_leaks_nothing_and_the_reaper_finishes_
         .await
         .unwrap();
     let proxied = filegate_storage::Storage::new(&app.settings.storage.storage()).await;
-    let report = filegate::reaper::run_once(&app.pool, &proxied, &settings)
+    let report = filegate::jobs::Reaper::new(app.pool.clone(), proxied.clone(), settings.clone())
+        .run_once()
         .await
         .unwrap();
     assert_eq!(
@@ -566,7 +568,8 @@ async fn after_any_mix_of_operations_usage_equals_the_rows() {
                     )
                     .await
                     .unwrap();
-                filegate::reaper::run_once(&app.pool, &app.storage, &reaper)
+                filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), reaper.clone())
+                    .run_once()
                     .await
                     .unwrap();
             }

@@ -1,10 +1,13 @@
 //! Large files: multipart uploads with a checksum signed into every part.
 
+use filegate::jobs::Job as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use filegate_client::{Client, CreateFilesRequest, CreatedFile, FileEntry, FileStatus, PartsJob};
+use filegate_client::{
+    Client, CreateFilesRequest, CreatedFile, ErrorCode, FileEntry, FileStatus, PartsJob,
+};
 use filegate_domain::Limits;
 use filegate_storage::probe::Capability;
 use filegate_tests::{TestApp, reaper_settings, sha256_b64, spawn_app};
@@ -158,7 +161,7 @@ async fn a_200_mib_file_in_8_mib_parts_uploads_completes_ready_and_downloads_byt
 
     let started = Instant::now();
     let (file, digests) = reserve(&client, &path, 8 * MIB).await;
-    assert_eq!(file.upload_method, "MULTIPART");
+    assert_eq!(file.upload_method, filegate_client::UploadMethod::Multipart);
     assert_eq!(file.file_url, None);
     let upload = file.multipart.clone().unwrap();
     assert_eq!((upload.part_size_bytes, upload.part_count), (8 << 20, 25));
@@ -205,14 +208,14 @@ async fn a_part_of_other_bytes_than_its_signed_digest_is_refused_and_sent_again_
         // The store kept the part: completion hashes the parts itself and refuses it.
         send(&client, &file, &path, &digests, vec![1, 3]).await;
         let err = client.complete(file.file_uuid).await.unwrap_err();
-        assert_eq!(err.code(), Some("upload_mismatch"), "{err}");
+        assert_eq!(err.code(), Some(ErrorCode::UploadMismatch), "{err}");
         assert!(!upload_exists(&app, &file.remote_file_path, &upload.upload_id).await);
         return;
     }
     // Not complete yet: part 2 is missing, and the answer says so.
     send(&client, &file, &path, &digests, vec![1, 3]).await;
     let missing = client.complete(file.file_uuid).await.unwrap_err();
-    assert_eq!(missing.code(), Some("upload_missing"));
+    assert_eq!(missing.code(), Some(ErrorCode::UploadMissing));
     assert!(
         matches!(&missing, filegate_client::ClientError::Api { details, .. } if details["missing_parts"] == json!([2])),
         "{missing:?}"
@@ -292,9 +295,11 @@ async fn an_abandoned_multipart_upload_is_aborted_by_the_reaper_after_expiry_and
         .await
         .unwrap();
 
-    let report = filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings(100))
-        .await
-        .unwrap();
+    let report =
+        filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), reaper_settings(100))
+            .run_once()
+            .await
+            .unwrap();
     assert_eq!(report.expired, 1);
     assert!(
         !upload_exists(&app, &file.remote_file_path, &upload_id(&file)).await,
@@ -311,9 +316,9 @@ async fn an_abandoned_multipart_upload_is_aborted_by_the_reaper_after_expiry_and
         .sign_parts(file.file_uuid, vec![part])
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some("invalid_state"));
+    assert_eq!(err.code(), Some(ErrorCode::InvalidState));
     let err = client.list_parts(file.file_uuid).await.unwrap_err();
-    assert_eq!(err.code(), Some("invalid_state"));
+    assert_eq!(err.code(), Some(ErrorCode::InvalidState));
 }
 
 #[tokio::test]
@@ -344,11 +349,13 @@ async fn the_reaper_aborts_uploads_under_filegates_keys_that_no_file_owns() {
         ids.push(id);
     }
     let mut settings = reaper_settings(100);
-    settings.upload_margin_secs = 0;
+    settings.upload_margin = std::time::Duration::from_secs(0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let report = filegate::reaper::run_once(&app.pool, &app.storage, &settings)
-        .await
-        .unwrap();
+    let report =
+        filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), settings.clone())
+            .run_once()
+            .await
+            .unwrap();
     assert!(
         upload_exists(&app, foreign, &ids[1]).await,
         "foreign uploads are left alone"
@@ -398,7 +405,10 @@ async fn concurrent_completes_and_a_complete_racing_a_delete_make_one_transition
         deleted.unwrap();
         if let Err(e) = &completed {
             assert!(
-                matches!(e.code(), Some("not_found" | "upload_missing")),
+                matches!(
+                    e.code(),
+                    Some(ErrorCode::NotFound | ErrorCode::UploadMissing)
+                ),
                 "{e}"
             );
         }
@@ -409,9 +419,14 @@ async fn concurrent_completes_and_a_complete_racing_a_delete_make_one_transition
             if !left {
                 break;
             }
-            filegate::reaper::run_once(&app.pool, &app.storage, &reaper_settings(100))
-                .await
-                .unwrap();
+            filegate::jobs::Reaper::new(
+                app.pool.clone(),
+                app.storage.clone(),
+                reaper_settings(100),
+            )
+            .run_once()
+            .await
+            .unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(!left, "no object or upload outlives the deleted file");
@@ -656,8 +671,8 @@ async fn filegate_upload_sends_in_parts_a_file_the_server_puts_in_parts() {
 #[tokio::test]
 async fn multipart_files_nobody_completes_are_settled_by_the_finalizer_and_by_events() {
     let app = filegate_tests::spawn_app_with(|s| {
-        s.reaper.finalizer_interval_secs = 1;
-        s.reaper.finalizer_min_interval_secs = 1;
+        s.reaper.finalizer_interval = std::time::Duration::from_secs(1);
+        s.reaper.finalizer_min_interval = std::time::Duration::from_secs(1);
     })
     .await;
     let (_, client) = big_tenant(&app, 64 * MIB).await;

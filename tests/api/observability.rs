@@ -1,5 +1,6 @@
 //! /openapi.json and /metrics.
 
+use filegate::jobs::Job as _;
 use filegate_tests::{Answer, samples, spawn_app, spawn_app_with};
 use reqwest::Method;
 
@@ -95,13 +96,14 @@ async fn metrics_move_after_an_upload_a_rejection_and_a_429() {
 
 #[tokio::test]
 async fn reaper_actions_are_counted() {
-    let app = spawn_app_with(|s| s.storage.presign_ttl_secs = 1).await;
+    let app = spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(1)).await;
     app.reserve(serde_json::json!({ "name": "gone.pdf", "size_bytes": 10 }))
         .await;
     let before = app.metrics_text().await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let settings = filegate_tests::reaper_settings(10);
-    filegate::reaper::run_once(&app.pool, &app.storage, &settings)
+    filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), settings.clone())
+        .run_once()
         .await
         .unwrap();
     let after = app.metrics_text().await;
@@ -114,7 +116,7 @@ async fn metrics_can_be_served_on_an_address_of_their_own_and_only_there() {
     let db = filegate_tests::fresh_database().await;
     let mut settings = filegate_tests::test_settings(&db, &filegate_tests::fresh_bucket()).await;
     settings.http.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    let app = filegate::startup::Application::build(settings)
+    let app = filegate::http::server::Application::build(settings)
         .await
         .unwrap();
     let (api, metrics) = (app.port(), app.metrics_port().expect("a metrics port"));

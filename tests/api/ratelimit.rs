@@ -96,7 +96,7 @@ async fn bad_keys_from_one_ip_are_throttled_without_touching_good_keys() {
     // The first use of a key this process has not seen valid costs the IP a token.
     let first = usage_as(&app, &app.tenant.key).await;
     assert_eq!(first.status, 200);
-    let bad = filegate::auth::mint().unwrap().secret;
+    let bad = filegate::service::keys::mint().unwrap().secret;
     for i in 0..2 {
         let res = usage_as(&app, &bad).await;
         res.assert_error(401, "unauthenticated");
@@ -139,7 +139,7 @@ async fn a_flood_of_random_keys_reaches_the_database_only_as_fast_as_the_ip_buck
         while !done.load(std::sync::atomic::Ordering::Relaxed) {
             let batch: Vec<_> = (0..20)
                 .map(|_| {
-                    let key = filegate::auth::mint().unwrap().secret;
+                    let key = filegate::service::keys::mint().unwrap().secret;
                     let app = &app;
                     async move { usage_as(app, &key).await.status }
                 })
@@ -424,6 +424,57 @@ async fn each_request_is_charged_to_the_workspace_it_addresses() {
         (limits(&own), num(&own, "ratelimit-remaining")),
         ((200, Some(50)), Some(48)),
         "the look-up and this request each took one of the key's own tokens"
+    );
+}
+
+/// The parts routes of a multipart file are charged to the file's workspace, as every
+/// other route naming a file is (they once fell to the key's own bucket).
+#[tokio::test]
+async fn the_parts_routes_are_charged_to_their_files_workspace() {
+    let app = spawn_app_with(limited(0.01, 50)).await;
+    let fast = app.tenant.workspace;
+    let slow = app
+        .create_workspace(
+            app.tenant.org,
+            &Limits {
+                max_file_bytes: 64 << 20,
+                ..Limits::default()
+            },
+        )
+        .await;
+    assert!(
+        filegate_db::workspaces::set_rate_limit(&app.pool, slow, Some((0.01, 2)))
+            .await
+            .unwrap()
+    );
+    let (key, _) = app
+        .create_key(app.tenant.org, Some(vec![fast, slow]), Some(fast))
+        .await;
+    let body = serde_json::json!({
+        "workspace_uuid": slow,
+        "files": [{ "name": "big.txt", "size_bytes": 6 << 20, "upload_method": "MULTIPART" }],
+    });
+    let created = app.create_files_as(&key, &body).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(num(&created, "ratelimit-limit"), Some(2));
+    let file = created.body["files"][0]["file_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parts = format!("/v2/files/{file}/parts");
+    let listed = charged(&app, &app.address, &key, Method::GET, &parts).await;
+    assert_eq!(
+        (listed.status, num(&listed, "ratelimit-limit")),
+        (200, Some(2)),
+        "{:?}",
+        listed.body
+    );
+    assert_eq!(num(&listed, "ratelimit-remaining"), Some(0));
+    let signed = charged(&app, &app.address, &key, Method::POST, &parts).await;
+    signed.assert_error(429, "rate_limited");
+    assert!(
+        num(&signed, "retry-after").is_some_and(|s| s >= 99),
+        "the slow workspace's 0.01/s"
     );
 }
 

@@ -125,7 +125,7 @@ async fn assert_counters_match_rows(app: &TestApp) {
 #[ignore = "stops shared services: run by scripts/test's fault stage"]
 async fn postgres_restarted_under_load_gives_503s_then_recovers_and_loses_nothing() {
     let app = spawn_app_with(|s| {
-        s.database.database_timeout_ms = 1000;
+        s.database.database_timeout = std::time::Duration::from_millis(1000);
         s.http.workers = Some(2);
     })
     .await;

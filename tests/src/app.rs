@@ -3,8 +3,8 @@
 //! through presigned URLs, looks at the rows and the objects, and more instances.
 //! [`spawn_app`](crate::spawn_app) starts one.
 
+use filegate::http::server::Application;
 use filegate::settings::ServeSettings;
-use filegate::startup::Application;
 use filegate_db::Pool;
 use filegate_domain::Limits;
 use filegate_storage::Storage;

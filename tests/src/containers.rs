@@ -30,7 +30,7 @@ use tokio::sync::OnceCell;
 
 use crate::Backends;
 
-use filegate::error::BoxError;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The label every container of a test session carries (value: the session).
 pub const SESSION_LABEL: &str = "filegate.test-session";
@@ -489,7 +489,7 @@ impl FilegateStack {
         )
         .await?
         .id;
-        let minted = filegate::auth::mint()?;
+        let minted = filegate::service::keys::mint()?;
         filegate_db::keys::create(
             &pool,
             &filegate_db::keys::NewKey {

@@ -13,16 +13,16 @@ use crate::backends;
 #[must_use]
 pub fn reaper_settings(batch: i64) -> ReaperSettings {
     ReaperSettings {
-        reaper_interval_secs: 0,
-        reaper_grace_secs: 0,
+        reaper_interval: std::time::Duration::from_secs(0),
+        reaper_grace: std::time::Duration::from_secs(0),
         reaper_batch: batch,
-        upload_margin_secs: 1,
-        finalizer_interval_secs: 0,
-        finalizer_min_interval_secs: 1,
-        finalizer_max_interval_secs: 60,
+        upload_margin: std::time::Duration::from_secs(1),
+        finalizer_interval: std::time::Duration::from_secs(0),
+        finalizer_min_interval: std::time::Duration::from_secs(1),
+        finalizer_max_interval: std::time::Duration::from_secs(60),
         finalizer_batch: 64,
         completion_group_max: 256,
-        reconcile_interval_secs: 0,
+        reconcile_interval: std::time::Duration::from_secs(0),
     }
 }
 
@@ -39,8 +39,8 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             workers: Some(1),
             max_body_bytes: 1 << 20,
             cors_origins: vec!["http://localhost:5173".into()],
-            shutdown_timeout_secs: 1,
-            auth_cache_ttl_secs: 1,
+            shutdown_timeout: std::time::Duration::from_secs(1),
+            auth_cache_ttl: std::time::Duration::from_secs(1),
             migrate_on_start: false,
             upload_page: false,
             metrics_listen: None,
@@ -48,8 +48,8 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
         database: DatabaseSettings {
             database_url: database_url.to_owned().into(),
             database_pool_size: 8,
-            database_timeout_ms: 10_000,
-            database_statement_timeout_ms: 10_000,
+            database_timeout: std::time::Duration::from_millis(10_000),
+            database_statement_timeout: std::time::Duration::from_millis(10_000),
             database_ca_file: None,
         },
         storage: StorageArgs {
@@ -60,18 +60,18 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             s3_access_key_id: Some(b.s3_access_key_id.clone()),
             s3_secret_access_key: Some(b.s3_secret_access_key.clone().into()),
             s3_virtual_hosted: false,
-            s3_timeout_ms: 2000,
+            s3_timeout: std::time::Duration::from_millis(2000),
             s3_create_bucket: true,
             s3_apply_cors: false,
             s3_trust_copy_precondition: false,
             s3_skip_probe: false,
             unsafe_allow_unenforcing_store: false,
-            presign_ttl_secs: 900,
-            download_ttl_secs: 300,
+            presign_ttl: std::time::Duration::from_secs(900),
+            download_ttl: std::time::Duration::from_secs(300),
             multipart_threshold_bytes: 64 << 20,
             multipart_part_size_bytes: 8 << 20,
             multipart_first_parts: 16,
-            multipart_window_secs: 86_400,
+            multipart_window: std::time::Duration::from_secs(86_400),
         },
         rate_limit: RateLimitSettings {
             rate_limit_per_second: 10_000.0,

@@ -3,8 +3,8 @@
 
 use std::sync::OnceLock;
 
+use filegate::http::server::Application;
 use filegate::settings::ServeSettings;
-use filegate::startup::Application;
 use filegate_domain::Limits;
 use filegate_storage::Storage;
 
@@ -31,7 +31,7 @@ pub async fn spawn_app_behind_store_proxy(
     let url = proxy.url();
     let app = spawn_app_with(|s| {
         s.storage.s3_endpoint = Some(url);
-        s.storage.s3_timeout_ms = 1000;
+        s.storage.s3_timeout = std::time::Duration::from_millis(1000);
         customize(s);
     })
     .await;

@@ -45,7 +45,7 @@ pub(crate) async fn create_key(
     scope: Option<Vec<Uuid>>,
     default: Option<Uuid>,
 ) -> (String, Uuid) {
-    let minted = filegate::auth::mint().expect("randomness");
+    let minted = filegate::service::keys::mint().expect("randomness");
     filegate_db::keys::create(
         pool,
         &filegate_db::keys::NewKey {

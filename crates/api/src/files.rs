@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use filegate_domain::multipart::UploadMethod;
 use filegate_domain::{FileInput, FileStatus};
+
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -142,13 +145,12 @@ pub struct CreatedFile {
     /// whole life: what downloads serve once it is ready. The upload itself lands
     /// under `uploads/` and is copied here once verified.
     pub remote_file_path: String,
-    #[cfg_attr(feature = "openapi", schema(example = "pending"))]
-    pub status: String,
+    pub status: ReservationStatus,
     /// The presigned PUT URL; `null` for a multipart upload (its parts have URLs).
     pub file_url: Option<String>,
     /// `PUT` or `MULTIPART`.
-    #[cfg_attr(feature = "openapi", schema(example = "PUT"))]
-    pub upload_method: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = UploadMethodSchema))]
+    pub upload_method: UploadMethod,
     /// Exactly the headers the PUT must send (empty for multipart).
     #[cfg_attr(feature = "openapi", schema(value_type = Object, example = json!({ "Content-Type": "application/pdf", "Content-Length": "48213" })))]
     pub upload_headers: BTreeMap<String, String>,
@@ -157,6 +159,41 @@ pub struct CreatedFile {
     /// The multipart upload (`upload_method: MULTIPART` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multipart: Option<MultipartUpload>,
+}
+
+/// What a reservation's entry says of its file: `pending` when it is made; a replay
+/// of it tells the file's status now, or `deleted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ReservationStatus {
+    Pending,
+    Ready,
+    Rejected,
+    Expired,
+    /// The file was deleted since the reservation.
+    Deleted,
+}
+
+impl From<FileStatus> for ReservationStatus {
+    fn from(status: FileStatus) -> Self {
+        match status {
+            FileStatus::Pending => Self::Pending,
+            FileStatus::Ready => Self::Ready,
+            FileStatus::Rejected => Self::Rejected,
+            FileStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+/// How a file's bytes are sent.
+#[cfg(feature = "openapi")]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = UploadMethod)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UploadMethodSchema {
+    Put,
+    Multipart,
 }
 
 /// A multipart upload: how the file is cut, and signed URLs for parts.
@@ -256,6 +293,8 @@ pub struct CompleteFilesResponse {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
+// One per file of an answer, built and serialized once: boxing the file buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CompletedFile {
     Ready(File),
     Failed(FileFailure),
@@ -274,7 +313,7 @@ pub struct FileFailure {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]

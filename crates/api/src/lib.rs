@@ -1,19 +1,26 @@
 //! filegate's HTTP wire types, defined once. The service serializes the answers and
-//! deserializes the requests; the client (`filegate-client`) and the end-to-end tests
-//! do the reverse with the same types, so a field renamed here is renamed everywhere.
+//! deserializes the requests; the client (`filegate-client`) does the reverse with the
+//! same types, so a field renamed here is renamed in both. The contract's values are
+//! types here too: [`ErrorCode`], [`FileStatus`], [`UploadMethod`], [`RejectionCheck`].
+//! The end-to-end tests read the wire as JSON (or through the client), so a rename
+//! that changes the contract shows there.
 //!
 //! With the `openapi` feature the types also derive their OpenAPI schemas (the
 //! service's `docs/openapi.json` is generated from them).
 
+mod errors;
 mod files;
 mod workspaces;
 
+pub use errors::{EntryFailure, ErrorCode, RejectionCheck};
 pub use filegate_domain::FileStatus;
-#[cfg(feature = "openapi")]
-pub use files::FileStatusSchema;
+pub use filegate_domain::multipart::UploadMethod;
 pub use files::{
     CompleteFilesRequest, CompleteFilesResponse, CompletedFile, CreateFilesRequest,
     CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileWithDownload,
-    ListResponse, MultipartUpload, PartToSign, PartUrl, SignPartsRequest, StoredPart, StoredParts,
+    ListResponse, MultipartUpload, PartToSign, PartUrl, ReservationStatus, SignPartsRequest,
+    StoredPart, StoredParts,
 };
+#[cfg(feature = "openapi")]
+pub use files::{FileStatusSchema, UploadMethodSchema};
 pub use workspaces::UsageResponse;

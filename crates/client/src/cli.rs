@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    Client, ClientError, CompletedFile, CreateFilesRequest, CreatedFile, FileEntry, FileFailure,
-    ListQuery, ProgressBody,
+    Client, ClientError, CompletedFile, CreateFilesRequest, CreatedFile, ErrorCode, FileEntry,
+    FileFailure, ListQuery, ProgressBody, UploadMethod,
 };
 
 /// Where the API is and how to authenticate.
@@ -404,7 +404,10 @@ async fn reserve<'a>(
                     checksum_sha256: f.multipart.is_none().then(|| {
                         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&f.bytes))
                     }),
-                    upload_method: f.multipart.as_ref().map(|_| "MULTIPART".to_owned()),
+                    upload_method: f
+                        .multipart
+                        .as_ref()
+                        .map(|_| UploadMethod::Multipart.to_string()),
                     part_size_bytes: f.multipart.as_ref().map(|p| p.part_size),
                     // A few parts' digests let the reservation sign their URLs at once;
                     // a long list would only swell a batch of 50 toward the body limit.
@@ -634,7 +637,9 @@ fn outcome(id: Uuid, parts: Option<(usize, i32)>, entry: CompletedFile) -> Outco
             size: done.size_bytes.unwrap_or_default(),
             parts,
         },
-        CompletedFile::Failed(FileFailure { error, .. }) if error.code == "upload_mismatch" => {
+        CompletedFile::Failed(FileFailure { error, .. })
+            if error.code == ErrorCode::UploadMismatch =>
+        {
             Outcome::Rejected {
                 id,
                 reason: error.details["rejection_reason"]

@@ -18,11 +18,12 @@ pub use types::*;
 /// What can go wrong talking to filegate or the object store.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// filegate answered with its error envelope.
-    #[error("{status} {code}: {message}")]
+    /// filegate answered with its error envelope (`code` is `None` when the answer
+    /// was no envelope of filegate's, e.g. a proxy's).
+    #[error("{status} {}: {message}", .code.map_or("unknown", ErrorCode::as_str))]
     Api {
         status: u16,
-        code: String,
+        code: Option<ErrorCode>,
         message: String,
         details: serde_json::Value,
         request_id: String,
@@ -38,9 +39,9 @@ pub enum ClientError {
 impl ClientError {
     /// The API error code, if filegate answered with one.
     #[must_use]
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Self::Api { code, .. } => Some(code),
+            Self::Api { code, .. } => *code,
             _ => None,
         }
     }
@@ -85,10 +86,7 @@ impl Client {
         let body: serde_json::Value = res.json().await.unwrap_or_default();
         Err(ClientError::Api {
             status: status.as_u16(),
-            code: body["error"]["code"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_owned(),
+            code: serde_json::from_value(body["error"]["code"].clone()).ok(),
             message: body["error"]["message"]
                 .as_str()
                 .unwrap_or("no message")

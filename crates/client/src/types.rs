@@ -3,9 +3,9 @@
 
 pub use filegate_api::{
     CompleteFilesRequest, CompleteFilesResponse, CompletedFile, CreateFilesRequest,
-    CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileStatus,
-    FileWithDownload, ListResponse, MultipartUpload, PartToSign, PartUrl, SignPartsRequest,
-    StoredPart, StoredParts, UsageResponse,
+    CreateFilesResponse, CreatedFile, EntryFailure, ErrorCode, File, FileEntry, FileError,
+    FileFailure, FileStatus, FileWithDownload, ListResponse, MultipartUpload, PartToSign, PartUrl,
+    ReservationStatus, SignPartsRequest, StoredPart, StoredParts, UploadMethod, UsageResponse,
 };
 use uuid::Uuid;
 

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::DbError;
 use crate::files::{FILE_COLUMNS, FileRow};
-use crate::query;
+use crate::query::{self, FromRow, col};
 
 /// What [`claim`] found.
 #[derive(Debug, Clone)]
@@ -66,6 +66,7 @@ impl Lease {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, fields(files = ids.len()), err(Display, level = "warn"))]
 pub async fn claim(
     pool: &Pool,
     ids: &[Uuid],
@@ -73,7 +74,7 @@ pub async fn claim(
     token: Uuid,
     lease: Lease,
 ) -> Result<Vec<Claimed>, DbError> {
-    Ok(query::query(
+    query::query(
         pool,
         &format!(
             "WITH target AS (
@@ -101,18 +102,16 @@ pub async fn claim(
             &lease.bytes_per_sec,
         ],
     )
-    .await?
-    .iter()
-    .map(Claimed::from_row)
-    .collect())
+    .await
+    .and_then(|rows| query::all(&rows))
 }
 
-impl Claimed {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            file: FileRow::from_row(row),
-            held: row.get("held"),
-        }
+impl FromRow for Claimed {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            file: FileRow::from_row(row)?,
+            held: col(row, "held")?,
+        })
     }
 }
 
@@ -122,6 +121,7 @@ impl Claimed {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn release(pool: &Pool, ids: &[Uuid], token: Uuid) -> Result<(), DbError> {
     query::execute(
         pool,
@@ -133,9 +133,9 @@ pub async fn release(pool: &Pool, ids: &[Uuid], token: Uuid) -> Result<(), DbErr
     Ok(())
 }
 
-/// What a completion concluded about one claimed file.
+/// Where a claimed file goes out of pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Target {
     /// Its upload passed every check: `size` bytes, served as the version `etag`.
     Ready { size: i64, etag: String },
     /// Its upload failed a check, for `reason`.
@@ -147,7 +147,7 @@ pub enum Verdict {
 pub struct Transition {
     pub id: Uuid,
     pub token: Uuid,
-    pub verdict: Verdict,
+    pub target: Target,
 }
 
 /// Settles claimed files in one guarded statement (one commit however many):
@@ -167,6 +167,7 @@ pub struct Transition {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, fields(files = transitions.len()), err(Display, level = "warn"))]
 pub async fn settle(
     pool: &Pool,
     transitions: &[Transition],
@@ -179,9 +180,9 @@ pub async fn settle(
     let tokens: Vec<Uuid> = transitions.iter().map(|t| t.token).collect();
     let (mut sizes, mut etags, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
     for t in transitions {
-        let (size, etag, reason) = match &t.verdict {
-            Verdict::Ready { size, etag } => (Some(*size), Some(etag.as_str()), None),
-            Verdict::Rejected { reason } => (None, None, Some(reason.as_str())),
+        let (size, etag, reason) = match &t.target {
+            Target::Ready { size, etag } => (Some(*size), Some(etag.as_str()), None),
+            Target::Rejected { reason } => (None, None, Some(reason.as_str())),
         };
         sizes.push(size);
         etags.push(etag);
@@ -262,7 +263,7 @@ pub async fn settle(
         )
         .await
         {
-            Ok(rows) => return Ok(rows.iter().map(FileRow::from_row).collect()),
+            Ok(rows) => return query::all(&rows),
             Err(e) if e.is_deadlock() && attempt < SETTLE_ATTEMPTS => attempt += 1,
             Err(e) => return Err(e),
         }
@@ -301,12 +302,13 @@ pub struct DueFile {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn due_for_look(
     pool: &Pool,
     batch: i64,
     schedule: LookSchedule,
 ) -> Result<Vec<DueFile>, DbError> {
-    Ok(query::query(
+    query::query(
         pool,
         "UPDATE files f SET next_check_at = CASE
                 WHEN now() >= f.upload_expires_at THEN NULL
@@ -328,21 +330,18 @@ pub async fn due_for_look(
             &schedule.after_expiry.as_secs_f64(),
         ],
     )
-    .await?
-    .iter()
-    .map(DueFile::from_row)
-    .collect())
+    .await
+    .and_then(|rows| query::all(&rows))
 }
 
-impl DueFile {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            upload_key: row.get("upload_key"),
-            multipart: row
-                .get::<_, Option<String>>("multipart_upload_id")
-                .zip(row.get::<_, Option<i32>>("part_count")),
-        }
+impl FromRow for DueFile {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: col(row, "id")?,
+            upload_key: col(row, "upload_key")?,
+            multipart: col::<Option<String>>(row, "multipart_upload_id")?
+                .zip(col::<Option<i32>>(row, "part_count")?),
+        })
     }
 }
 
@@ -351,6 +350,7 @@ impl DueFile {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn retry_look(pool: &Pool, id: Uuid, delay: Duration) -> Result<(), DbError> {
     query::execute(
         pool,
@@ -367,12 +367,13 @@ pub async fn retry_look(pool: &Pool, id: Uuid, delay: Duration) -> Result<(), Db
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn pending_by_upload_key(
     pool: &Pool,
     ids: &[Uuid],
     keys: &[String],
 ) -> Result<Vec<Uuid>, DbError> {
-    Ok(query::query(
+    query::query(
         pool,
         "SELECT id FROM files WHERE id = ANY($1::uuid[]) AND status = 'pending'
             AND upload_key = ANY($2::text[])",
@@ -380,18 +381,20 @@ pub async fn pending_by_upload_key(
     )
     .await?
     .iter()
-    .map(|r| r.get("id"))
-    .collect())
+    .map(|r| col(r, "id"))
+    .collect()
 }
 
 /// The database's clock (claims and schedules are judged by it, not by replicas').
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn now(pool: &Pool) -> Result<DateTime<Utc>, DbError> {
-    Ok(query::query_one(pool, "SELECT now() AS now", &[])
-        .await?
-        .get("now"))
+    col(
+        &query::query_one(pool, "SELECT now() AS now", &[]).await?,
+        "now",
+    )
 }
 
 #[cfg(test)]

@@ -15,6 +15,14 @@ pub enum DbError {
     /// The server answered with an error a retry would not fix.
     #[error("a database query failed")]
     Query(#[source] tokio_postgres::Error),
+    /// A row did not hold what the code reads from it: a column renamed or dropped,
+    /// another type, or a value outside its domain (a status no file can have).
+    #[error("the database returned an unreadable `{column}`")]
+    Decode {
+        column: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl DbError {
@@ -27,7 +35,7 @@ impl DbError {
                 .as_db_error()
                 .and_then(|d| d.constraint())
                 .and_then(Constraint::from_name),
-            Self::Unavailable(_) => None,
+            Self::Unavailable(_) | Self::Decode { .. } => None,
         }
     }
 
@@ -40,6 +48,7 @@ impl DbError {
             Self::Unavailable(e) => e
                 .downcast_ref::<tokio_postgres::Error>()
                 .and_then(tokio_postgres::Error::code),
+            Self::Decode { .. } => None,
         };
         code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
     }

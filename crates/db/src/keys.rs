@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
-use crate::query;
+use crate::query::{self, FromRow, col};
 
 /// An API key row.
 #[derive(Debug, Clone)]
@@ -37,6 +37,7 @@ pub struct NewKey {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn create(pool: &Pool, key: &NewKey) -> Result<(), DbError> {
     query::execute(
         pool,
@@ -58,33 +59,33 @@ pub async fn create(pool: &Pool, key: &NewKey) -> Result<(), DbError> {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<ApiKey>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         "SELECT k.id, k.organization_id, k.workspace_scope, k.default_workspace_id, k.secret_sha256, \
                 k.created_at, k.revoked_at, w.rate_limit_per_second, w.rate_limit_burst \
          FROM api_keys k LEFT JOIN workspaces w ON w.id = k.default_workspace_id WHERE k.id = $1",
         &[&id],
     )
-    .await?
-    .as_ref()
-    .map(ApiKey::from_row))
+    .await?;
+    query::one(row.as_ref())
 }
 
-impl ApiKey {
-    fn from_row(row: &Row) -> Self {
-        let rate: Option<f64> = row.get("rate_limit_per_second");
-        let burst: Option<i32> = row.get("rate_limit_burst");
-        Self {
-            id: row.get("id"),
-            organization_id: row.get("organization_id"),
-            workspace_scope: row.get("workspace_scope"),
-            default_workspace_id: row.get("default_workspace_id"),
-            secret_sha256: row.get("secret_sha256"),
-            created_at: row.get("created_at"),
-            revoked_at: row.get("revoked_at"),
+impl FromRow for ApiKey {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        let rate: Option<f64> = col(row, "rate_limit_per_second")?;
+        let burst: Option<i32> = col(row, "rate_limit_burst")?;
+        Ok(Self {
+            id: col(row, "id")?,
+            organization_id: col(row, "organization_id")?,
+            workspace_scope: col(row, "workspace_scope")?,
+            default_workspace_id: col(row, "default_workspace_id")?,
+            secret_sha256: col(row, "secret_sha256")?,
+            created_at: col(row, "created_at")?,
+            revoked_at: col(row, "revoked_at")?,
             rate_limit: rate.zip(burst),
-        }
+        })
     }
 }
 
@@ -93,6 +94,7 @@ impl ApiKey {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn revoke(pool: &Pool, id: Uuid) -> Result<bool, DbError> {
     let n = query::execute(
         pool,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use crate::DbError;
-use crate::query;
+use crate::query::{self, col};
 
 /// Expires up to `batch` pending files whose upload window closed more than `grace`
 /// ago and that no completion holds: their reservations are released and their upload
@@ -16,13 +16,14 @@ use crate::query;
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn expire_batch(
     pool: &Pool,
     grace: Duration,
     margin: Duration,
     batch: i64,
 ) -> Result<u64, DbError> {
-    let n: i64 = query::query_one(
+    let n = query::query_one(
         pool,
         "WITH due AS (
             SELECT id, workspace_id, reserved_bytes FROM files
@@ -55,8 +56,8 @@ pub async fn expire_batch(
          SELECT count(*) AS expired FROM f",
         &[&grace.as_secs_f64(), &batch, &margin.as_secs_f64()],
     )
-    .await?
-    .get("expired");
+    .await?;
+    let n: i64 = col(&n, "expired")?;
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
@@ -72,12 +73,13 @@ pub struct Deletion {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn claim_deletions(
     pool: &Pool,
     batch: i64,
     lease: Duration,
 ) -> Result<Vec<Deletion>, DbError> {
-    Ok(query::query(
+    query::query(
         pool,
         "UPDATE object_deletions SET due_at = now() + make_interval(secs => $2), attempts = attempts + 1
           WHERE object_key IN (
@@ -88,11 +90,13 @@ pub async fn claim_deletions(
     )
     .await?
     .iter()
-    .map(|r| Deletion {
-        object_key: r.get("object_key"),
-        multipart_upload_id: r.get("multipart_upload_id"),
+    .map(|r| {
+        Ok(Deletion {
+            object_key: col(r, "object_key")?,
+            multipart_upload_id: col(r, "multipart_upload_id")?,
+        })
     })
-    .collect())
+    .collect()
 }
 
 /// Records that the store confirmed an object's deletion: the entry goes away, unless
@@ -100,6 +104,7 @@ pub async fn claim_deletions(
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn finish_deletion(pool: &Pool, object_key: &str) -> Result<(), DbError> {
     query::execute(
         pool,
@@ -118,6 +123,7 @@ pub async fn finish_deletion(pool: &Pool, object_key: &str) -> Result<(), DbErro
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn purge_idempotency(pool: &Pool, batch: i64) -> Result<u64, DbError> {
     query::execute(
         pool,

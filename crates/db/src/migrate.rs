@@ -27,6 +27,7 @@ const MIGRATION_LOCK: i64 = 0x66_69_6c_65_67_61_74_65; // "filegate"
 ///
 /// # Errors
 /// [`MigrateError`] when the database cannot be reached or a migration fails.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn migrate(url: &str) -> Result<Vec<String>, MigrateError> {
     migrate_with_ca(url, None).await
 }
@@ -35,6 +36,7 @@ pub async fn migrate(url: &str) -> Result<Vec<String>, MigrateError> {
 ///
 /// # Errors
 /// [`MigrateError`] when the database cannot be reached or a migration fails.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn migrate_with_ca(
     url: &str,
     ca_file: Option<&str>,

@@ -10,6 +10,7 @@ use crate::query;
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn create(pool: &Pool, name: &str) -> Result<Uuid, DbError> {
     let id = Uuid::now_v7();
     query::execute(
@@ -25,6 +26,7 @@ pub async fn create(pool: &Pool, name: &str) -> Result<Uuid, DbError> {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn exists(pool: &Pool, id: Uuid) -> Result<bool, DbError> {
     let row = query::query_opt(pool, "SELECT 1 FROM organizations WHERE id = $1", &[&id]).await?;
     Ok(row.is_some())

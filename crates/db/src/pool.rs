@@ -71,6 +71,7 @@ pub fn connect(settings: &PoolSettings) -> Result<Pool, DbError> {
 ///
 /// # Errors
 /// [`DbError`] when no connection can be had or the query fails.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     crate::query::query_one(pool, "SELECT 1", &[]).await?;
     Ok(())

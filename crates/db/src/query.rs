@@ -9,7 +9,7 @@
 
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{FromSql, ToSql};
 
 use crate::DbError;
 
@@ -80,4 +80,61 @@ pub(crate) async fn query_one(pool: &Pool, sql: &str, params: &Params<'_>) -> Re
 /// [`Conn::execute`] on a connection of its own.
 pub(crate) async fn execute(pool: &Pool, sql: &str, params: &Params<'_>) -> Result<u64, DbError> {
     Conn::get(pool).await?.execute(sql, params).await
+}
+
+/// A value read from a row: every column through [`col`], so a column that is missing
+/// or of another type is a [`DbError::Decode`] naming it, never a panic.
+pub(crate) trait FromRow: Sized {
+    fn from_row(row: &Row) -> Result<Self, DbError>;
+}
+
+/// Column `column` of `row` as a `T`.
+pub(crate) fn col<'a, T: FromSql<'a>>(row: &'a Row, column: &'static str) -> Result<T, DbError> {
+    row.try_get(column).map_err(|e| DbError::Decode {
+        column,
+        source: Box::new(e),
+    })
+}
+
+/// Column `column` of `row`, text parsed by `parse` (a domain type's constructor).
+pub(crate) fn parsed<T, E>(
+    row: &Row,
+    column: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, DbError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    parse(col::<&str>(row, column)?).map_err(|e| DbError::Decode {
+        column,
+        source: e.into(),
+    })
+}
+
+/// Column `column` of `row` when not NULL, parsed by `parse`.
+pub(crate) fn parsed_opt<T, E>(
+    row: &Row,
+    column: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, DbError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    col::<Option<&str>>(row, column)?
+        .map(parse)
+        .transpose()
+        .map_err(|e| DbError::Decode {
+            column,
+            source: e.into(),
+        })
+}
+
+/// Every row read as a `T`.
+pub(crate) fn all<T: FromRow>(rows: &[Row]) -> Result<Vec<T>, DbError> {
+    rows.iter().map(T::from_row).collect()
+}
+
+/// The row, if any, read as a `T`.
+pub(crate) fn one<T: FromRow>(row: Option<&Row>) -> Result<Option<T>, DbError> {
+    row.map(T::from_row).transpose()
 }

@@ -6,7 +6,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use crate::DbError;
-use crate::query;
+use crate::query::{self, FromRow, col};
 
 /// What one check found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +21,7 @@ pub struct BucketState {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn take(pool: &Pool, key: &str, rate: f64, burst: f64) -> Result<BucketState, DbError> {
     // In ON CONFLICT DO UPDATE every `b.` is the locked, latest row, so concurrent
     // checks of one key serialize and each sees the previous one's result.
@@ -38,15 +39,15 @@ pub async fn take(pool: &Pool, key: &str, rate: f64, burst: f64) -> Result<Bucke
          RETURNING last_allowed, tokens"
     );
     let row = query::query_one(pool, &sql, &[&key, &rate, &burst]).await?;
-    Ok(BucketState::from_row(&row))
+    BucketState::from_row(&row)
 }
 
-impl BucketState {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            allowed: row.get("last_allowed"),
-            tokens: row.get("tokens"),
-        }
+impl FromRow for BucketState {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            allowed: col(row, "last_allowed")?,
+            tokens: col(row, "tokens")?,
+        })
     }
 }
 
@@ -54,6 +55,7 @@ impl BucketState {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn evict_full(pool: &Pool, batch: i64) -> Result<u64, DbError> {
     query::execute(
         pool,

@@ -8,11 +8,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use filegate_domain::FileStatus;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
-use crate::query;
+use crate::query::{self, FromRow, col};
 
 /// A listed object of filegate's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,7 @@ pub struct ListedKey<'a> {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn owned<'a>(pool: &Pool, keys: &[ListedKey<'a>]) -> Result<HashSet<&'a str>, DbError> {
     let ids: Vec<Uuid> = keys.iter().map(|k| k.file).collect();
     let rows = query::query(
@@ -38,17 +40,17 @@ pub async fn owned<'a>(pool: &Pool, keys: &[ListedKey<'a>]) -> Result<HashSet<&'
     .await?;
     let mut owned = HashSet::new();
     for row in &rows {
-        let (id, status, object_key, upload_key): (Uuid, &str, &str, &str) = (
-            row.get("id"),
-            row.get("status"),
-            row.get("object_key"),
-            row.get("upload_key"),
+        let (id, status, object_key, upload_key): (Uuid, FileStatus, &str, &str) = (
+            col(row, "id")?,
+            crate::files::status(row)?,
+            col(row, "object_key")?,
+            col(row, "upload_key")?,
         );
         for k in keys.iter().filter(|k| k.file == id) {
             let live = if k.upload {
-                status == "pending" && k.key == upload_key
+                status == FileStatus::Pending && k.key == upload_key
             } else {
-                matches!(status, "pending" | "ready") && k.key == object_key
+                matches!(status, FileStatus::Pending | FileStatus::Ready) && k.key == object_key
             };
             if live {
                 owned.insert(k.key);
@@ -80,6 +82,7 @@ pub const LAST: KeyPosition = (Uuid::from_u128(u128::MAX), Uuid::from_u128(u128:
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn missing_in_range(
     pool: &Pool,
     after: KeyPosition,
@@ -88,7 +91,7 @@ pub async fn missing_in_range(
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<MissingObject>, DbError> {
-    Ok(query::query(
+    query::query(
         pool,
         "SELECT f.id, f.workspace_id, f.object_key FROM files f
           WHERE f.status = 'ready'
@@ -100,19 +103,17 @@ pub async fn missing_in_range(
             &after.0, &after.1, &through.0, &through.1, &listed, &before, &limit,
         ],
     )
-    .await?
-    .iter()
-    .map(MissingObject::from_row)
-    .collect())
+    .await
+    .and_then(|rows| query::all(&rows))
 }
 
-impl MissingObject {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            file_uuid: row.get("id"),
-            workspace_uuid: row.get("workspace_id"),
-            remote_file_path: row.get("object_key"),
-        }
+impl FromRow for MissingObject {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            file_uuid: col(row, "id")?,
+            workspace_uuid: col(row, "workspace_id")?,
+            remote_file_path: col(row, "object_key")?,
+        })
     }
 }
 
@@ -127,19 +128,21 @@ pub const RECONCILE_LOCK: i64 = 0x72_65_63_6f_6e_63_69_6c; // "reconcil"
 /// # Errors
 /// [`DbError`] when the lock cannot be taken or released; `pass`'s own error type is
 /// returned inside `Ok(Some(..))`.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn exclusively<T, F>(pool: &Pool, pass: F) -> Result<Option<T>, DbError>
 where
     F: Future<Output = T>,
 {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let locked: bool = tx
-        .query_one(
+    let locked: bool = col(
+        &tx.query_one(
             "SELECT pg_try_advisory_xact_lock($1) AS locked",
             &[&RECONCILE_LOCK],
         )
-        .await?
-        .get("locked");
+        .await?,
+        "locked",
+    )?;
     if !locked {
         return Ok(None);
     }

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
-use crate::query;
+use crate::query::{self, FromRow, col};
 
 /// A workspace row.
 #[derive(Debug, Clone)]
@@ -33,27 +33,27 @@ pub struct Usage {
 const COLUMNS: &str = "id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
                        used_bytes, reserved_bytes, created_at, unique_names";
 
-impl Workspace {
-    fn from_row(row: &Row) -> Self {
-        let types: Vec<String> = row.get("allowed_content_types");
-        Self {
-            id: row.get("id"),
-            organization_id: row.get("organization_id"),
-            name: row.get("name"),
+impl FromRow for Workspace {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        let types: Vec<&str> = col(row, "allowed_content_types")?;
+        Ok(Self {
+            id: col(row, "id")?,
+            organization_id: col(row, "organization_id")?,
+            name: col(row, "name")?,
             limits: Limits {
-                quota_bytes: row.get("quota_bytes"),
-                max_file_bytes: row.get("max_file_bytes"),
+                quota_bytes: col(row, "quota_bytes")?,
+                max_file_bytes: col(row, "max_file_bytes")?,
                 // Only canonical names are ever written; anything else is skipped, not trusted.
                 allowed_types: types
                     .iter()
                     .filter_map(|t| ContentType::parse(t).ok())
                     .collect(),
-                unique_names: row.get("unique_names"),
+                unique_names: col(row, "unique_names")?,
             },
-            used_bytes: row.get("used_bytes"),
-            reserved_bytes: row.get("reserved_bytes"),
-            created_at: row.get("created_at"),
-        }
+            used_bytes: col(row, "used_bytes")?,
+            reserved_bytes: col(row, "reserved_bytes")?,
+            created_at: col(row, "created_at")?,
+        })
     }
 }
 
@@ -61,6 +61,7 @@ impl Workspace {
 ///
 /// # Errors
 /// [`DbError`] on database failure (including an unknown organization).
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn create(
     pool: &Pool,
     organization_id: Uuid,
@@ -86,30 +87,31 @@ pub async fn create(
         ],
     )
     .await?;
-    Ok(Workspace::from_row(&row))
+    Workspace::from_row(&row)
 }
 
 /// One workspace, if it exists.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn get(pool: &Pool, id: Uuid) -> Result<Option<Workspace>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         &format!("SELECT {COLUMNS} FROM workspaces WHERE id = $1"),
         &[&id],
     )
-    .await?
-    .as_ref()
-    .map(Workspace::from_row))
+    .await?;
+    query::one(row.as_ref())
 }
 
 /// A workspace's counters and live file count, read in one statement so they agree.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn usage(pool: &Pool, id: Uuid) -> Result<Option<Usage>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         &format!(
             "SELECT {COLUMNS}, (SELECT count(*) FROM files f \
@@ -118,17 +120,16 @@ pub async fn usage(pool: &Pool, id: Uuid) -> Result<Option<Usage>, DbError> {
         ),
         &[&id],
     )
-    .await?
-    .as_ref()
-    .map(Usage::from_row))
+    .await?;
+    query::one(row.as_ref())
 }
 
-impl Usage {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            workspace: Workspace::from_row(row),
-            file_count: row.get("file_count"),
-        }
+impl FromRow for Usage {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            workspace: Workspace::from_row(row)?,
+            file_count: col(row, "file_count")?,
+        })
     }
 }
 
@@ -146,6 +147,7 @@ pub struct LimitsPatch {
 ///
 /// # Errors
 /// [`DbError`] on database failure (including a quota below the bytes held).
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn set_limits(
     pool: &Pool,
     id: Uuid,
@@ -173,7 +175,7 @@ pub async fn set_limits(
         ],
     )
     .await?;
-    Ok(row.as_ref().map(Workspace::from_row))
+    query::one(row.as_ref())
 }
 
 /// Sets (or, with `None`, clears) a workspace's rate-limit override. Returns `false`
@@ -181,6 +183,7 @@ pub async fn set_limits(
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn set_rate_limit(
     pool: &Pool,
     id: Uuid,
@@ -208,15 +211,15 @@ pub struct RateScope {
 const RATE_SCOPE_COLUMNS: &str =
     "w.id, w.organization_id, w.rate_limit_per_second, w.rate_limit_burst";
 
-impl RateScope {
-    fn from_row(row: &Row) -> Self {
-        let rate: Option<f64> = row.get("rate_limit_per_second");
-        let burst: Option<i32> = row.get("rate_limit_burst");
-        Self {
-            workspace_id: row.get("id"),
-            organization_id: row.get("organization_id"),
+impl FromRow for RateScope {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        let rate: Option<f64> = col(row, "rate_limit_per_second")?;
+        let burst: Option<i32> = col(row, "rate_limit_burst")?;
+        Ok(Self {
+            workspace_id: col(row, "id")?,
+            organization_id: col(row, "organization_id")?,
             rate_limit: rate.zip(burst),
-        }
+        })
     }
 }
 
@@ -224,15 +227,15 @@ impl RateScope {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn rate_scope(pool: &Pool, id: Uuid) -> Result<Option<RateScope>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         &format!("SELECT {RATE_SCOPE_COLUMNS} FROM workspaces w WHERE w.id = $1"),
         &[&id],
     )
-    .await?
-    .as_ref()
-    .map(RateScope::from_row))
+    .await?;
+    query::one(row.as_ref())
 }
 
 /// The rate scope of the workspace a file lives in, if the file exists (in any state:
@@ -240,8 +243,9 @@ pub async fn rate_scope(pool: &Pool, id: Uuid) -> Result<Option<RateScope>, DbEr
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn rate_scope_of_file(pool: &Pool, file: Uuid) -> Result<Option<RateScope>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         &format!(
             "SELECT {RATE_SCOPE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id \
@@ -249,7 +253,6 @@ pub async fn rate_scope_of_file(pool: &Pool, file: Uuid) -> Result<Option<RateSc
         ),
         &[&file],
     )
-    .await?
-    .as_ref()
-    .map(RateScope::from_row))
+    .await?;
+    query::one(row.as_ref())
 }

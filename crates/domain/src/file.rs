@@ -5,6 +5,8 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::content_type::truncate;
 use crate::{RuleViolation, has_control, normalize_text};
+use serde::{Deserialize, Serialize};
+use strum::{EnumIter, EnumString, IntoStaticStr};
 
 /// A file's name inside its library path: 1–255 bytes, no `/`, no control characters,
 /// and not `.` or `..`.
@@ -264,9 +266,23 @@ impl fmt::Debug for Checksum {
     }
 }
 
-/// Where a file is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// Where a file is in its lifecycle. Its names (in the database and the API) come from
+/// the derives: serde's for the wire, strum's for the database column.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum FileStatus {
     /// Reserved; waiting for its bytes and the completion callback.
     Pending,
@@ -279,26 +295,16 @@ pub enum FileStatus {
 }
 
 impl FileStatus {
+    /// The lowercase name used in the database and the API.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Ready => "ready",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-        }
+        self.into()
     }
 
     /// Parses the lowercase name used in the database and the API.
     #[must_use]
     pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "ready" => Some(Self::Ready),
-            "rejected" => Some(Self::Rejected),
-            "expired" => Some(Self::Expired),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

@@ -20,7 +20,8 @@ pub use sniff::SNIFF_BYTES;
 pub use spec::{BatchError, FileInput, FileSpec, MAX_LOCAL_PATH_BYTES, check_name_for};
 
 /// Which rule a value broke; maps one-to-one onto an API error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum RuleCode {
     /// `422 invalid_metadata`
     InvalidMetadata,
@@ -37,12 +38,7 @@ impl RuleCode {
     /// The stable code string of the API contract.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidMetadata => "invalid_metadata",
-            Self::UnsupportedType => "unsupported_type",
-            Self::FileTooLarge => "file_too_large",
-            Self::DuplicateFile => "duplicate_file",
-        }
+        self.into()
     }
 }
 

@@ -6,6 +6,8 @@
 //! last, which may be smaller.
 
 use crate::{Checksum, RuleCode, RuleViolation};
+use serde::{Deserialize, Serialize};
+use strum::{Display, EnumIter, EnumString, IntoStaticStr};
 
 /// The most one PUT may carry.
 pub const MAX_PUT_BYTES: i64 = 5 << 30;
@@ -17,6 +19,29 @@ pub const MIN_PART_BYTES: i64 = 5 << 20;
 pub const MAX_PART_BYTES: i64 = 5 << 30;
 /// The most parts of one upload.
 pub const MAX_PARTS: i64 = 10_000;
+
+/// How a file's bytes are sent: one presigned PUT, or a multipart upload. Spelled
+/// `PUT` and `MULTIPART` in requests and answers.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    Display,
+    EnumIter,
+)]
+#[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE")]
+pub enum UploadMethod {
+    Put,
+    Multipart,
+}
 
 /// How a client asked for its bytes to be sent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -105,9 +130,20 @@ impl UploadRequest {
         size: Option<i64>,
     ) -> Result<Self, RuleViolation> {
         let asks_multipart = part_size.is_some() || part_checksums.is_some();
+        let method = method
+            .map(|m| {
+                m.parse::<UploadMethod>().map_err(|_| {
+                    RuleViolation::metadata(format!(
+                        "upload_method must be {} or {} (got {m:?})",
+                        UploadMethod::Put,
+                        UploadMethod::Multipart
+                    ))
+                })
+            })
+            .transpose()?;
         match (method, asks_multipart) {
             (None, false) => return Ok(Self::Auto),
-            (Some("PUT"), false) => {
+            (Some(UploadMethod::Put), false) => {
                 if size.is_some_and(|s| s > MAX_PUT_BYTES) {
                     return Err(RuleViolation {
                         code: RuleCode::FileTooLarge,
@@ -118,18 +154,13 @@ impl UploadRequest {
                 }
                 return Ok(Self::Put);
             }
-            (Some("PUT"), true) => {
+            (Some(UploadMethod::Put), true) => {
                 return Err(RuleViolation::metadata(
                     "part_size_bytes and part_checksums_sha256 belong to MULTIPART uploads",
                 ));
             }
-            (None | Some("MULTIPART"), _) => {}
-            (Some(other), _) => {
-                return Err(RuleViolation::metadata(format!(
-                    "upload_method must be PUT or MULTIPART (got {other:?})"
-                )));
-            }
-        };
+            (None | Some(UploadMethod::Multipart), _) => {}
+        }
         let Some(size) = size else {
             return Err(RuleViolation::metadata(
                 "size_bytes is required for a MULTIPART upload",

@@ -1,15 +1,134 @@
 //! Prometheus metrics, served at `/metrics`. Labels have bounded values only (route
-//! patterns, outcomes), never ids.
+//! patterns, and the enums below, whose spellings are the label values), never ids.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use filegate_api::RejectionCheck;
+use filegate_storage::probe::{Capability, Support};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use strum::IntoEnumIterator as _;
 
-use crate::state::AppState;
+/// Label values: each enum is one label of one metric, spelled in snake case.
+macro_rules! label {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+        #[strum(serialize_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The label value.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+    };
+}
+
+label!(
+    /// How one `POST /v2/files` ended (`filegate_reservations_total{outcome}`).
+    Reservation {
+        Reserved,
+        QuotaExceeded,
+        Duplicate,
+        Invalid,
+        Replayed,
+        /// A key reused with another body.
+        IdempotencyConflict,
+    }
+);
+
+label!(
+    /// Who asked for a completion (`filegate_completion_paths_total{path}`).
+    Trigger {
+        /// `POST /v2/files/{id}/complete` or `POST /v2/files/complete`.
+        Client,
+        /// The finalizer found the upload without being asked.
+        Finalizer,
+        /// An S3 event notification named the upload.
+        Event,
+        /// `GET /v2/files/{id}` on a pending file.
+        Read,
+    }
+);
+
+label!(
+    /// How a completion a path asked for ended (`filegate_completion_paths_total{outcome}`).
+    PathOutcome {
+        Ready,
+        Rejected,
+        Missing,
+        /// The file was settled already (or another completion had it).
+        Settled,
+        Error,
+    }
+);
+
+label!(
+    /// What one look of the finalizer found (`filegate_finalizer_looks_total{outcome}`).
+    Look {
+        Absent,
+        Arrived,
+        Error,
+    }
+);
+
+label!(
+    /// How one S3 event delivery ended (`filegate_s3_event_deliveries_total{outcome}`).
+    Delivery {
+        Accepted,
+        Unauthenticated,
+        Malformed,
+    }
+);
+
+label!(
+    /// What reconciliation found or did (`filegate_reconcile_objects_total{action}`).
+    ReconcileAction {
+        Listed,
+        OrphanFound,
+        OrphanDeleted,
+        Missing,
+    }
+);
+
+label!(
+    /// What the reaper did (`filegate_reaper_actions_total{action}`).
+    ReaperAction {
+        Expired,
+        ObjectDeleted,
+        DeletionFailed,
+        MultipartAborted,
+        MultipartSweepFailed,
+        IdempotencyPurged,
+        RateLimitBucketEvicted,
+    }
+);
+
+label!(
+    /// Which bucket refused a request (`filegate_rate_limited_total{bucket}`).
+    Bucket {
+        /// An API key's.
+        Key,
+        /// A client IP's (requests that failed authentication).
+        Ip,
+    }
+);
+
+label!(
+    /// What a database look-up of a key id found (`filegate_api_key_lookups_total{outcome}`).
+    KeyLookup {
+        Found,
+        Unknown,
+    }
+);
 
 /// Every metric filegate exports.
 #[derive(Debug)]
@@ -24,7 +143,7 @@ pub struct Metrics {
     pub reservations: IntCounterVec,
     /// `filegate_files_reserved_total`
     pub files_reserved: IntCounter,
-    /// `filegate_completions_total{outcome}`: ready, rejected, missing, invalid_state
+    /// `filegate_completions_total{outcome}`: ready, rejected, missing
     pub completions: IntCounterVec,
     /// `filegate_rejections_total{reason}`: size, content_type, checksum, content, changed
     pub rejections: IntCounterVec,
@@ -41,7 +160,7 @@ pub struct Metrics {
     /// `filegate_s3_event_records_total{outcome}`: completed, ignored
     pub event_records: IntCounterVec,
     /// `filegate_reconcile_objects_total{action}`: listed, orphan_found, orphan_deleted,
-    /// orphan_too_young, missing
+    /// missing
     pub reconcile: IntCounterVec,
     /// `filegate_reconcile_missing_objects`: ready files whose object the last
     /// reconciliation pass did not find
@@ -210,52 +329,75 @@ pub fn get() -> &'static Metrics {
     &METRICS
 }
 
-/// A request was refused by an empty bucket of `kind` (`key` or `ip`).
-pub fn rate_limited(kind: &str) {
-    get().rate_limited.with_label_values(&[kind]).inc();
+/// A request was refused by an empty bucket of `kind`.
+pub fn rate_limited(kind: Bucket) {
+    get().rate_limited.with_label_values(&[kind.as_str()]).inc();
 }
 
 /// One `POST /v2/files` ended with `outcome` (see `reservations`).
-pub fn reservation(outcome: &str) {
-    get().reservations.with_label_values(&[outcome]).inc();
+pub fn reservation(outcome: Reservation) {
+    get()
+        .reservations
+        .with_label_values(&[outcome.as_str()])
+        .inc();
 }
 
 /// A batch of `files` was reserved, holding `bytes` of quota.
 pub fn reserved(files: usize, bytes: i64) {
     let m = get();
-    m.reservations.with_label_values(&["reserved"]).inc();
+    reservation(Reservation::Reserved);
     m.files_reserved.inc_by(files as u64);
     m.quota_bytes
         .with_label_values(&["reserved"])
         .inc_by(u64::try_from(bytes).unwrap_or(0));
 }
 
-/// The start-up probe found `capability` to be `result` (the other results go to 0).
-pub fn store_capability(capability: &str, result: &str) {
-    for other in ["yes", "no", "skipped", "unknown"] {
+/// The start-up probe found `capability` to be `support` (the other values go to 0).
+pub fn store_capability(capability: Capability, support: Support) {
+    for other in Support::iter() {
         get()
             .store_capability
-            .with_label_values(&[capability, other])
-            .set(i64::from(other == result));
+            .with_label_values(&[capability.name(), other.as_str()])
+            .set(i64::from(other == support));
     }
 }
 
-/// A completion ended with `outcome` (`missing`; `ready` and `rejected` count below).
-pub fn completion(outcome: &str) {
-    get().completions.with_label_values(&[outcome]).inc();
+/// A completion found nothing uploaded yet (`ready` and `rejected` count below).
+pub fn completion_missing() {
+    get().completions.with_label_values(&["missing"]).inc();
 }
 
 /// A completion asked for by `trigger` ended with `outcome`.
-pub fn completion_path(trigger: &str, outcome: &str) {
+pub fn completion_path(trigger: Trigger, outcome: PathOutcome) {
     get()
         .completion_paths
-        .with_label_values(&[trigger, outcome])
+        .with_label_values(&[trigger.as_str(), outcome.as_str()])
+        .inc();
+}
+
+/// Counts one settling statement of `files` transitions.
+pub fn settling_statement(files: usize) {
+    #[allow(clippy::cast_precision_loss)] // At most a few thousand.
+    get()
+        .completion_group_transitions
+        .with_label_values::<&str>(&[])
+        .observe(files as f64);
+}
+
+/// One look of the finalizer found `outcome`.
+pub fn finalizer_look(outcome: Look) {
+    get()
+        .finalizer_looks
+        .with_label_values(&[outcome.as_str()])
         .inc();
 }
 
 /// An S3 event delivery ended with `outcome`.
-pub fn event_delivery(outcome: &str) {
-    get().event_deliveries.with_label_values(&[outcome]).inc();
+pub fn event_delivery(outcome: Delivery) {
+    get()
+        .event_deliveries
+        .with_label_values(&[outcome.as_str()])
+        .inc();
 }
 
 /// An accepted delivery's records: `completed` named a pending upload, `ignored` not.
@@ -269,10 +411,38 @@ pub fn event_records(completed: usize, ignored: usize) {
         .inc_by(ignored as u64);
 }
 
+/// The reaper did `action` `n` times.
+pub fn reaper(action: ReaperAction, n: u64) {
+    get().reaper.with_label_values(&[action.as_str()]).inc_by(n);
+}
+
+/// Reconciliation found or did `action` `n` times.
+pub fn reconcile(action: ReconcileAction, n: u64) {
+    get()
+        .reconcile
+        .with_label_values(&[action.as_str()])
+        .inc_by(n);
+}
+
+/// The last reconciliation pass found `n` ready files without their object.
+pub fn missing_objects(n: u64) {
+    get()
+        .missing_objects
+        .set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
+/// A database look-up of a key id found `outcome`.
+pub fn key_lookup(outcome: KeyLookup) {
+    get()
+        .key_lookups
+        .with_label_values(&[outcome.as_str()])
+        .inc();
+}
+
 /// A file became ready: it held `reserved` bytes and now uses `used` of them.
 pub fn count_ready(reserved: i64, used: i64) {
     let m = get();
-    completion("ready");
+    m.completions.with_label_values(&["ready"]).inc();
     m.quota_bytes
         .with_label_values(&["used"])
         .inc_by(u64::try_from(used).unwrap_or(0));
@@ -282,13 +452,13 @@ pub fn count_ready(reserved: i64, used: i64) {
 }
 
 /// A file was rejected by `check`, releasing the `reserved` bytes it held.
-pub fn count_rejected(check: &str, reserved: i64) {
+pub fn count_rejected(check: RejectionCheck, reserved: i64) {
     let m = get();
-    m.rejections.with_label_values(&[check]).inc();
+    m.rejections.with_label_values(&[check.as_str()]).inc();
     m.quota_bytes
         .with_label_values(&["released"])
         .inc_by(u64::try_from(reserved).unwrap_or(0));
-    completion("rejected");
+    m.completions.with_label_values(&["rejected"]).inc();
 }
 
 /// Records one object-store call (installed as the storage client's observer).
@@ -299,11 +469,22 @@ pub fn observe_store_call(op: &'static str, elapsed: Duration, ok: bool) {
         .observe(elapsed.as_secs_f64());
 }
 
+/// Records one HTTP request: its route pattern, method and status.
+pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let m = get();
+    let status = status.to_string();
+    let labels = [route, method, status.as_str()];
+    m.http_requests.with_label_values(&labels).inc();
+    m.http_duration
+        .with_label_values(&labels)
+        .observe(elapsed.as_secs_f64());
+}
+
 /// The text exposition, with the pool gauges sampled now.
 #[must_use]
-pub fn render(state: &AppState) -> String {
+pub fn render(pool: &filegate_db::Pool) -> String {
     let m = get();
-    let status = state.pool.status();
+    let status = pool.status();
     m.db_pool
         .with_label_values(&["size"])
         .set(i64::try_from(status.size).unwrap_or(i64::MAX));

@@ -285,6 +285,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when it is not.
+    #[tracing::instrument(skip_all, err(Display, level = "warn"))]
     pub async fn check(&self) -> Result<(), StorageError> {
         self.bounded(
             "head_bucket",
@@ -298,6 +299,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, err(Display, level = "warn"))]
     pub async fn ensure_bucket(&self) -> Result<bool, StorageError> {
         match self.check().await {
             Ok(()) => return Ok(false),
@@ -323,6 +325,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, err(Display, level = "warn"))]
     pub async fn apply_cors(&self, origins: &[String]) -> Result<(), StorageError> {
         let rule = CorsRule::builder()
             .set_allowed_origins(Some(origins.to_vec()))
@@ -422,6 +425,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
         let sent = self
             .internal
@@ -447,6 +451,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn read_prefix(
         &self,
         key: &str,
@@ -461,6 +466,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn read_all(
         &self,
         key: &str,
@@ -519,6 +525,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(from = %from, to = %to), err(Display, level = "warn"))]
     pub async fn copy(
         &self,
         from: &str,
@@ -552,6 +559,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, err(Display, level = "warn"))]
     pub async fn list_page(&self, continuation: Option<String>) -> Result<ListPage, StorageError> {
         let sent = self
             .internal
@@ -584,6 +592,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self
             .bounded(

@@ -76,6 +76,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn create_multipart(
         &self,
         key: &str,
@@ -140,6 +141,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn list_parts(
         &self,
         key: &str,
@@ -185,6 +187,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses otherwise.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn complete_multipart(
         &self,
         key: &str,
@@ -243,6 +246,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
         let sent = self
             .internal
@@ -261,6 +265,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, err(Display, level = "warn"))]
     pub async fn list_uploads_page(
         &self,
         after: Option<(String, String)>,
@@ -303,6 +308,7 @@ impl Storage {
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or the stream breaks.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
     pub async fn digests(
         &self,
         key: &str,

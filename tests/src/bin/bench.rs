@@ -602,7 +602,7 @@ async fn main() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let minted = filegate::auth::mint().unwrap();
+    let minted = filegate::service::keys::mint().unwrap();
     client
         .execute(
             "INSERT INTO api_keys (id, organization_id, default_workspace_id, secret_sha256) VALUES ($1, $2, $3, $4)",

@@ -4,7 +4,7 @@ use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use super::rows::{FILE_COLUMNS, FileRow};
-use crate::query;
+use crate::query::{self, FromRow, col};
 use crate::{Constraint, DbError};
 
 /// The metadata a PATCH changes; `None` leaves a field as it is.
@@ -30,6 +30,7 @@ pub enum UpdateOutcome {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn update(
     pool: &Pool,
     id: Uuid,
@@ -65,7 +66,7 @@ pub async fn update(
     )
     .await;
     match result {
-        Ok(Some(row)) => Ok(UpdateOutcome::Updated(Box::new(FileRow::from_row(&row)))),
+        Ok(Some(row)) => Ok(UpdateOutcome::Updated(Box::new(FileRow::from_row(&row)?))),
         Ok(None) => Ok(UpdateOutcome::NotFound),
         Err(e) if e.constraint() == Some(Constraint::LiveNamePath) => Ok(UpdateOutcome::Duplicate),
         Err(e) => Err(e),
@@ -80,13 +81,14 @@ pub async fn update(
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn delete(
     pool: &Pool,
     id: Uuid,
     workspace_id: Uuid,
     margin: std::time::Duration,
 ) -> Result<Option<String>, DbError> {
-    Ok(query::query_opt(
+    query::query_opt(
         pool,
         "WITH old AS (
             SELECT id, workspace_id, status, reserved_bytes, object_key, upload_key, upload_expires_at,
@@ -117,5 +119,6 @@ pub async fn delete(
         &[&id, &workspace_id, &margin.as_secs_f64()],
     )
     .await?
-    .map(|r| r.get("object_key")))
+    .map(|r| col(&r, "object_key"))
+    .transpose()
 }

@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use filegate_domain::FileStatus;
+use filegate_domain::{Checksum, ContentType, FileStatus};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::rows::status;
 use crate::DbError;
-use crate::query;
+use crate::query::{self, FromRow, col, parsed, parsed_opt};
 
 /// What is stored for an `Idempotency-Key`.
 #[derive(Debug, Clone)]
@@ -31,28 +31,28 @@ pub struct StoredResponse {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn idempotent_response(
     pool: &Pool,
     api_key_id: Uuid,
     key: &str,
 ) -> Result<Option<StoredResponse>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         "SELECT request_sha256, response FROM idempotency_keys \
          WHERE api_key_id = $1 AND key = $2 AND created_at >= now() - interval '24 hours'",
         &[&api_key_id, &key],
     )
-    .await?
-    .as_ref()
-    .map(StoredResponse::from_row))
+    .await?;
+    query::one(row.as_ref())
 }
 
-impl StoredResponse {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            request_sha256: row.get("request_sha256"),
-            response: row.get("response"),
-        }
+impl FromRow for StoredResponse {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            request_sha256: col(row, "request_sha256")?,
+            response: col(row, "response")?,
+        })
     }
 }
 
@@ -61,9 +61,9 @@ impl StoredResponse {
 pub struct Upload {
     pub id: Uuid,
     pub status: FileStatus,
-    pub content_type: String,
+    pub content_type: ContentType,
     pub size_bytes: Option<i64>,
-    pub checksum_sha256: Option<String>,
+    pub checksum_sha256: Option<Checksum>,
     pub upload_key: String,
 }
 
@@ -71,29 +71,28 @@ pub struct Upload {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn uploads(pool: &Pool, ids: &[Uuid]) -> Result<Vec<Upload>, DbError> {
-    Ok(query::query(
+    let rows = query::query(
         pool,
         "SELECT id, status, content_type, size_bytes, checksum_sha256, upload_key
            FROM files WHERE id = ANY($1::uuid[])",
         &[&ids],
     )
-    .await?
-    .iter()
-    .map(Upload::from_row)
-    .collect())
+    .await?;
+    query::all(&rows)
 }
 
-impl Upload {
-    fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            status: status(row),
-            content_type: row.get("content_type"),
-            size_bytes: row.get("size_bytes"),
-            checksum_sha256: row.get("checksum_sha256"),
-            upload_key: row.get("upload_key"),
-        }
+impl FromRow for Upload {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: col(row, "id")?,
+            status: status(row)?,
+            content_type: parsed(row, "content_type", ContentType::parse)?,
+            size_bytes: col(row, "size_bytes")?,
+            checksum_sha256: parsed_opt(row, "checksum_sha256", Checksum::parse)?,
+            upload_key: col(row, "upload_key")?,
+        })
     }
 }
 
@@ -102,6 +101,7 @@ impl Upload {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn extend_upload_window(
     pool: &Pool,
     ids: &[Uuid],

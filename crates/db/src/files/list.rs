@@ -79,6 +79,7 @@ pub fn list_sql(shape: ListShape) -> String {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbError> {
     let status = q.status.map(FileStatus::as_str);
     let (after_at, after_id) = (q.after.map(|p| p.created_at), q.after.map(|p| p.id));
@@ -107,9 +108,5 @@ pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbErro
         params.push(id);
     }
     params.push(&q.limit);
-    Ok(query::query(pool, &list_sql(shape), &params)
-        .await?
-        .iter()
-        .map(FileRow::from_row)
-        .collect())
+    query::all(&query::query(pool, &list_sql(shape), &params).await?)
 }

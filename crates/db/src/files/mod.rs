@@ -31,5 +31,5 @@ pub use parts::{owned_uploads, part_digests, record_parts};
 pub use reserve::{
     NewFile, NewMultipart, RESERVE_SQL, Reservation, ReserveOutcome, live_names, reserve,
 };
-pub(crate) use rows::FILE_COLUMNS;
+pub(crate) use rows::{FILE_COLUMNS, status};
 pub use rows::{FileRow, Multipart, find, get};

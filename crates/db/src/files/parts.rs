@@ -5,7 +5,7 @@ use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use crate::DbError;
-use crate::query;
+use crate::query::{self, col};
 
 /// Records the digests of parts about to be signed (replacing earlier ones of the same
 /// numbers), while the file is a pending multipart file of `workspace_id`. `false`
@@ -13,6 +13,7 @@ use crate::query;
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn record_parts(
     pool: &Pool,
     file_id: Uuid,
@@ -37,31 +38,33 @@ pub async fn record_parts(
         &[&file_id, &workspace_id, &numbers, &sums],
     )
     .await?;
-    Ok(row.get("pending"))
+    col(&row, "pending")
 }
 
 /// The signed digest of each part of a file, by part number.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn part_digests(pool: &Pool, file_id: Uuid) -> Result<Vec<(i32, String)>, DbError> {
-    Ok(query::query(
+    query::query(
         pool,
         "SELECT part_number, checksum_sha256 FROM file_parts WHERE file_id = $1 ORDER BY part_number",
         &[&file_id],
     )
     .await?
     .iter()
-    .map(|r| (r.get("part_number"), r.get("checksum_sha256")))
-    .collect())
+    .map(|r| Ok((col(r, "part_number")?, col(r, "checksum_sha256")?)))
+    .collect()
 }
 
 /// Of multipart uploads the store lists, the ones a pending file still owns.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn owned_uploads(pool: &Pool, upload_ids: &[&str]) -> Result<Vec<String>, DbError> {
-    Ok(query::query(
+    query::query(
         pool,
         "SELECT multipart_upload_id FROM files
           WHERE multipart_upload_id = ANY($1::text[]) AND status = 'pending'",
@@ -69,6 +72,6 @@ pub async fn owned_uploads(pool: &Pool, upload_ids: &[&str]) -> Result<Vec<Strin
     )
     .await?
     .iter()
-    .map(|r| r.get("multipart_upload_id"))
-    .collect())
+    .map(|r| col(r, "multipart_upload_id"))
+    .collect()
 }

@@ -8,7 +8,7 @@ use filegate_domain::FileSpec;
 use uuid::Uuid;
 
 use super::IdempotencyRecord;
-use crate::query::{self, Conn};
+use crate::query::{self, Conn, col};
 use crate::{Constraint, DbError};
 
 /// One file of a reservation, with the ids and object key the server chose.
@@ -72,6 +72,7 @@ pub enum ReserveOutcome {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome, DbError> {
     let total: i64 = r
         .files
@@ -178,7 +179,7 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         .await;
     match result {
         Ok(row) => {
-            let inserted: i64 = row.get("inserted");
+            let inserted: i64 = col(&row, "inserted")?;
             Ok(if inserted == 0 {
                 ReserveOutcome::QuotaExceeded
             } else {
@@ -235,13 +236,14 @@ SELECT count(*) AS inserted FROM ins";
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn live_names(
     pool: &Pool,
     workspace_id: Uuid,
     pairs: &[(&str, &str)],
 ) -> Result<Vec<(String, String)>, DbError> {
     let (paths, names): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-    Ok(query::query(
+    query::query(
         pool,
         "SELECT f.path, f.name FROM files f \
          JOIN unnest($2::text[], $3::text[]) AS q(path, name) ON q.path = f.path AND q.name = f.name \
@@ -250,6 +252,6 @@ pub async fn live_names(
     )
     .await?
     .iter()
-    .map(|r| (r.get("path"), r.get("name")))
-    .collect())
+    .map(|r| Ok((col(r, "path")?, col(r, "name")?)))
+    .collect()
 }

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use filegate_domain::FileStatus;
+use filegate_domain::{Checksum, ContentType, FileStatus};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::DbError;
-use crate::query;
+use crate::query::{self, FromRow, col, parsed, parsed_opt};
 
 /// A file row with its workspace's organization.
 #[derive(Debug, Clone)]
@@ -20,11 +20,12 @@ pub struct FileRow {
     pub local_file_path: Option<String>,
     pub labels: Vec<String>,
     pub public_url: Option<String>,
-    pub content_type: String,
+    pub content_type: ContentType,
     pub size_bytes: Option<i64>,
     /// What the file holds against the quota (reserved while pending, used once ready).
     pub reserved_bytes: i64,
-    pub checksum_sha256: Option<String>,
+    /// The declared SHA-256, when one was.
+    pub checksum_sha256: Option<Checksum>,
     pub status: FileStatus,
     pub rejection_reason: Option<String>,
     /// Where downloads are served from (`remote_file_path`).
@@ -59,35 +60,35 @@ pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, 
      f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at, \
      f.upload_key, f.etag, f.multipart_upload_id, f.part_size_bytes, f.part_count";
 
-impl FileRow {
-    pub(crate) fn from_row(row: &Row) -> Self {
-        Self {
-            id: row.get("id"),
-            workspace_id: row.get("workspace_id"),
-            organization_id: row.get("organization_id"),
-            name: row.get("name"),
-            path: row.get("path"),
-            local_file_path: row.get("local_file_path"),
-            labels: row.get("labels"),
-            public_url: row.get("public_url"),
-            content_type: row.get("content_type"),
-            size_bytes: row.get("size_bytes"),
-            reserved_bytes: row.get("reserved_bytes"),
-            checksum_sha256: row.get("checksum_sha256"),
-            status: status(row),
-            rejection_reason: row.get("rejection_reason"),
-            object_key: row.get("object_key"),
-            created_by: row.get("created_by"),
-            created_at: row.get("created_at"),
-            updated_at: row.get("updated_at"),
-            completed_at: row.get("completed_at"),
-            upload_expires_at: row.get("upload_expires_at"),
-            upload_key: row.get("upload_key"),
-            etag: row.get("etag"),
+impl FromRow for FileRow {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: col(row, "id")?,
+            workspace_id: col(row, "workspace_id")?,
+            organization_id: col(row, "organization_id")?,
+            name: col(row, "name")?,
+            path: col(row, "path")?,
+            local_file_path: col(row, "local_file_path")?,
+            labels: col(row, "labels")?,
+            public_url: col(row, "public_url")?,
+            content_type: parsed(row, "content_type", ContentType::parse)?,
+            size_bytes: col(row, "size_bytes")?,
+            reserved_bytes: col(row, "reserved_bytes")?,
+            checksum_sha256: parsed_opt(row, "checksum_sha256", Checksum::parse)?,
+            status: status(row)?,
+            rejection_reason: col(row, "rejection_reason")?,
+            object_key: col(row, "object_key")?,
+            created_by: col(row, "created_by")?,
+            created_at: col(row, "created_at")?,
+            updated_at: col(row, "updated_at")?,
+            completed_at: col(row, "completed_at")?,
+            upload_expires_at: col(row, "upload_expires_at")?,
+            upload_key: col(row, "upload_key")?,
+            etag: col(row, "etag")?,
             multipart: match (
-                row.get::<_, Option<String>>("multipart_upload_id"),
-                row.get::<_, Option<i64>>("part_size_bytes"),
-                row.get::<_, Option<i32>>("part_count"),
+                col::<Option<String>>(row, "multipart_upload_id")?,
+                col::<Option<i64>>(row, "part_size_bytes")?,
+                col::<Option<i32>>(row, "part_count")?,
             ) {
                 (Some(upload_id), Some(part_size), Some(part_count)) => Some(Multipart {
                     upload_id,
@@ -96,39 +97,39 @@ impl FileRow {
                 }),
                 _ => None,
             },
-        }
+        })
     }
 }
 
 /// The `status` column of a file row.
-pub(super) fn status(row: &Row) -> FileStatus {
-    // The CHECK constraint admits only the four names.
-    FileStatus::from_name(row.get("status")).unwrap_or(FileStatus::Rejected)
+pub(crate) fn status(row: &Row) -> Result<FileStatus, DbError> {
+    parsed(row, "status", str::parse::<FileStatus>)
 }
 
 /// A file, whoever's it is (for background work, never for a caller's request).
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<FileRow>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         &format!(
             "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE f.id = $1"
         ),
         &[&id],
     )
-    .await?
-    .as_ref()
-    .map(FileRow::from_row))
+    .await?;
+    query::one(row.as_ref())
 }
 
 /// A file of an organization, if it exists there.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn get(pool: &Pool, id: Uuid, organization_id: Uuid) -> Result<Option<FileRow>, DbError> {
-    Ok(query::query_opt(
+    let row = query::query_opt(
         pool,
         &format!(
             "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id \
@@ -136,7 +137,6 @@ pub async fn get(pool: &Pool, id: Uuid, organization_id: Uuid) -> Result<Option<
         ),
         &[&id, &organization_id],
     )
-    .await?
-    .as_ref()
-    .map(FileRow::from_row))
+    .await?;
+    query::one(row.as_ref())
 }

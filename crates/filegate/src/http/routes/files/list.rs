@@ -1,0 +1,86 @@
+//! `GET /v2/files`: filters, newest first, keyset pages with an opaque cursor.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use filegate_api::{FileStatusSchema, ListResponse};
+use filegate_db::files::ListQuery;
+use filegate_domain::listing::{
+    Position, QueryError, decode_cursor, encode_cursor, parse_list_query,
+};
+
+use super::file_object;
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::state::AppState;
+
+fn bad(e: QueryError) -> ApiError {
+    ApiError::invalid_request(e.0)
+}
+
+/// A page of a workspace's files, newest first.
+#[utoipa::path(
+    get, path = "/v2/files", tag = "files",
+    params(
+        ("workspace_uuid" = Option<Uuid>, Query, description = "Default: the key's default workspace"),
+        ("name" = Option<String>, Query, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+         description = "Exact name (never a substring)"),
+        ("path" = Option<String>, Query, max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+         description = "Path prefix, literal and case-sensitive"),
+        ("label" = Option<Vec<String>>, Query, explode = true, style = Form, min_length = 1, max_length = 64,
+         description = "Files having any of these labels (repeatable, 1–64 bytes each, at most 100)"),
+        ("status" = Option<FileStatusSchema>, Query, description = "Only files in this state"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = ListResponse),
+        (status = 403, description = "Workspace outside the key's reach", body = ErrorEnvelope),
+    )
+)]
+pub async fn list(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p = parse_list_query(req.query_string()).map_err(bad)?;
+    let workspace_id = caller
+        .reach_workspace(&state.pool, p.workspace_uuid)
+        .await?
+        .id;
+    let after = p
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(workspace_id, c))
+        .transpose()
+        .map_err(bad)?;
+    let limit = p.page_size();
+    let mut rows = filegate_db::files::list(
+        &state.pool,
+        &ListQuery {
+            workspace_id,
+            name: p.name.as_deref(),
+            path_prefix: p.path.as_deref(),
+            labels: &p.labels,
+            status: p.status,
+            after,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = if more {
+        rows.last().map(|r| {
+            encode_cursor(
+                workspace_id,
+                Position {
+                    created_at: r.created_at,
+                    id: r.id,
+                },
+            )
+        })
+    } else {
+        None
+    };
+    let files: Vec<_> = rows.into_iter().map(file_object).collect();
+    Ok(HttpResponse::Ok().json(ListResponse { files, next_cursor }))
+}

@@ -1,0 +1,56 @@
+//! `/v2/files…`: one module per operation, and the file object they share.
+
+pub mod complete;
+pub mod create;
+pub mod delete;
+pub mod get;
+mod idempotency;
+pub mod list;
+pub mod parts;
+pub mod update;
+
+pub use filegate_api::File;
+use filegate_db::files::FileRow;
+use uuid::Uuid;
+
+use crate::http::auth::Caller;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+
+/// The file object of a row.
+pub fn file_object(f: FileRow) -> File {
+    File {
+        file_uuid: f.id,
+        workspace_uuid: f.workspace_id,
+        name: f.name,
+        path: f.path,
+        labels: f.labels,
+        public_url: f.public_url,
+        content_type: f.content_type.mime().to_owned(),
+        size_bytes: f.size_bytes,
+        checksum_sha256: f.checksum_sha256.map(|c| c.to_base64()),
+        status: f.status,
+        rejection_reason: f.rejection_reason,
+        remote_file_path: f.object_key,
+        created_by: f.created_by,
+        created_at: f.created_at,
+        updated_at: f.updated_at,
+        completed_at: f.completed_at,
+    }
+}
+
+/// The one answer for a file a key may not see, whether or not it exists.
+pub fn file_not_found() -> ApiError {
+    ApiError::not_found("no such file")
+}
+
+/// A file the caller may reach (its organization and, if scoped, its workspaces).
+///
+/// # Errors
+/// 404 for anything else; 503 when the database is down.
+pub async fn load(state: &AppState, caller: &Caller, id: Uuid) -> Result<FileRow, ApiError> {
+    filegate_db::files::get(&state.pool, id, caller.organization_id)
+        .await?
+        .filter(|f| caller.scope_admits(f.workspace_id))
+        .ok_or_else(file_not_found)
+}

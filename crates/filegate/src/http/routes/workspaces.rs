@@ -1,0 +1,44 @@
+use actix_web::{HttpResponse, web};
+use filegate_api::UsageResponse;
+use uuid::Uuid;
+
+use crate::http::auth::{Caller, forbidden_workspace};
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::state::AppState;
+
+/// A workspace's quota, usage and limits.
+#[utoipa::path(
+    get, path = "/v2/workspaces/{workspace_uuid}/usage", tag = "workspaces",
+    params(("workspace_uuid" = Uuid, Path, description = "The workspace")),
+    responses(
+        (status = 200, description = "Usage", body = UsageResponse),
+        (status = 403, description = "Workspace outside the key's reach", body = ErrorEnvelope),
+    )
+)]
+pub async fn usage(
+    caller: Caller,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = caller.target_workspace(Some(path.into_inner()))?;
+    let usage = filegate_db::workspaces::usage(&state.pool, id)
+        .await?
+        .filter(|u| caller.owns(u.workspace.organization_id))
+        .ok_or_else(forbidden_workspace)?;
+    let ws = usage.workspace;
+    Ok(HttpResponse::Ok().json(UsageResponse {
+        workspace_uuid: ws.id,
+        quota_bytes: ws.limits.quota_bytes,
+        used_bytes: ws.used_bytes,
+        reserved_bytes: ws.reserved_bytes,
+        file_count: usage.file_count,
+        max_file_bytes: ws.limits.max_file_bytes,
+        allowed_content_types: ws
+            .limits
+            .allowed_types
+            .iter()
+            .map(|t| t.mime().to_owned())
+            .collect(),
+        unique_names: ws.limits.unique_names,
+    }))
+}

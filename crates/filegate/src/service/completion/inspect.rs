@@ -1,0 +1,344 @@
+//! One claimed file's upload, looked at until it is missing, invalid, or valid and
+//! copied into place: its size, stored type, digests and first bytes, every read
+//! pinned to one version of the object.
+
+use std::time::Instant;
+
+use filegate_api::RejectionCheck;
+use filegate_db::files::FileRow;
+use filegate_domain::Checksum;
+use filegate_storage::{CopyOutcome, ObjectInfo};
+
+use super::assemble::{self, Assembly};
+use super::{ATTEMPTS, BUSY_PAUSE, Completer, CompletionError, Ledger};
+use crate::service::store::ObjectStore;
+
+/// What looking at an upload found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Inspection {
+    /// Nothing to verify yet (for a multipart file: these parts are missing).
+    Missing(Vec<i32>),
+    /// The object changed between two reads of one inspection: look again. (What
+    /// [`Completer::verify`] concludes is never this: it looks again, then rejects.)
+    Changed,
+    /// It fails `check`, for `reason` (the sentence the file's rejection keeps).
+    Invalid {
+        check: RejectionCheck,
+        reason: String,
+    },
+    /// It passed every check: `size` bytes, the version `etag` (once verified, that
+    /// version is at the object key).
+    Valid { size: i64, etag: String },
+}
+
+/// What the digest checks concluded.
+enum Digested {
+    /// Every digest matches; the object's first bytes when they were streamed.
+    Settled(Option<Vec<u8>>),
+    /// The object failed a digest, or changed under the read.
+    Found(Inspection),
+}
+
+impl<S: ObjectStore, L: Ledger> Completer<S, L> {
+    /// Inspects the claimed file's upload until it is missing, invalid, or valid and
+    /// copied into place (looking again, up to [`ATTEMPTS`] times, while it changes).
+    /// The claim's lease ran from `started`: past half of it no copy starts.
+    pub(super) async fn verify(
+        &self,
+        file: &FileRow,
+        started: Instant,
+    ) -> Result<Inspection, CompletionError> {
+        let half_lease = self.lease.of(file.reserved_bytes) / 2;
+        // Files reserved before uploads were staged have one key: there is nothing to copy.
+        let copy_first = !self.trust.etag_pins_bytes && file.upload_key != file.object_key;
+        let mut store_busy = false;
+        for _ in 0..ATTEMPTS {
+            let inspection = if copy_first {
+                if started.elapsed() > half_lease {
+                    return Err(CompletionError::TooSlow);
+                }
+                self.copy_then_inspect(file).await?
+            } else if let Some(multipart) = &file.multipart {
+                match assemble::assemble(&self.store, &self.ledger, file, multipart).await? {
+                    Assembly::Assembled(digests) => {
+                        self.inspect(file, &file.upload_key, Some(&digests)).await?
+                    }
+                    Assembly::Missing(parts) => Inspection::Missing(parts),
+                    Assembly::Changed => Inspection::Changed,
+                    Assembly::Busy => {
+                        store_busy = true;
+                        tokio::time::sleep(BUSY_PAUSE).await;
+                        Inspection::Changed
+                    }
+                }
+            } else {
+                self.inspect(file, &file.upload_key, None).await?
+            };
+            match inspection {
+                Inspection::Changed => {}
+                Inspection::Valid { ref etag, .. } if !copy_first => {
+                    if started.elapsed() > half_lease {
+                        return Err(CompletionError::TooSlow);
+                    }
+                    if self.promote(file, etag).await? {
+                        return Ok(inspection);
+                    }
+                }
+                found => return Ok(found),
+            }
+        }
+        if store_busy {
+            return Err(CompletionError::AssemblyBusy);
+        }
+        Ok(Inspection::Invalid {
+            check: RejectionCheck::Changed,
+            reason: "the object kept changing while it was being verified".to_owned(),
+        })
+    }
+
+    /// On a store whose ETags do not pin bytes (a PUT it refuses can replace them
+    /// under the old ETag), the upload is copied to the object key first, and the
+    /// copy, which no client can write, is what is inspected and then served.
+    async fn copy_then_inspect(&self, file: &FileRow) -> Result<Inspection, CompletionError> {
+        let Some(head) = self.store.head(&file.upload_key).await? else {
+            return Ok(Inspection::Missing(Vec::new()));
+        };
+        let etag = head.etag.ok_or(CompletionError::NoEtag)?;
+        match self
+            .store
+            .copy(&file.upload_key, &file.object_key, &etag)
+            .await?
+        {
+            CopyOutcome::SourceChanged => Ok(Inspection::Changed),
+            CopyOutcome::Copied { .. } => match self.inspect(file, &file.object_key, None).await? {
+                // The file's delete removed the copy meanwhile; the transition will tell.
+                Inspection::Missing(_) => Ok(Inspection::Changed),
+                found => Ok(found),
+            },
+        }
+    }
+
+    /// Copies the verified version of the upload to the served key. `false` when the
+    /// upload is no longer that version (look again).
+    async fn promote(&self, file: &FileRow, etag: &str) -> Result<bool, CompletionError> {
+        // Files reserved before uploads were staged are served from where they were PUT.
+        if file.upload_key == file.object_key {
+            return Ok(true);
+        }
+        let copied = match self
+            .store
+            .copy(&file.upload_key, &file.object_key, etag)
+            .await?
+        {
+            CopyOutcome::SourceChanged => return Ok(false),
+            // The store refused copies of any other version: this is the verified one.
+            CopyOutcome::Copied { .. } if self.trust.copy_precondition => return Ok(true),
+            CopyOutcome::Copied { etag: Some(copied) } => Some(copied),
+            // Not every store reports the copy's ETag: ask for it.
+            CopyOutcome::Copied { etag: None } => self
+                .store
+                .head(&file.object_key)
+                .await?
+                .and_then(|h| h.etag),
+        };
+        Ok(copied.is_some_and(|c| same_etag(&c, etag)))
+    }
+
+    /// One inspection of the object at `key` (the upload, or its copy), every read
+    /// pinned to one version: HEAD (size, type, stored digest) and the first bytes go
+    /// out together and must carry the same ETag; a full read for the digests asks for
+    /// that ETag. When the digests are certain to need that full read, it also
+    /// supplies the first bytes and no ranged read is made. For a multipart file,
+    /// `parts` are the digests its parts were signed with.
+    async fn inspect(
+        &self,
+        file: &FileRow,
+        key: &str,
+        parts: Option<&[Checksum]>,
+    ) -> Result<Inspection, CompletionError> {
+        let declared = file.content_type;
+        let streams = self.streams_anyway(file, parts);
+        let (head, prefix) = if streams {
+            (self.store.head(key).await, Ok(None))
+        } else {
+            tokio::join!(
+                self.store.head(key),
+                self.store.read_prefix(key, declared.sniff_len())
+            )
+        };
+        let Some(head) = head? else {
+            return Ok(Inspection::Missing(Vec::new()));
+        };
+        let etag = head.etag.clone().ok_or(CompletionError::NoEtag)?;
+        let prefix = prefix?;
+        if !streams {
+            let Some(prefix) = &prefix else {
+                return Ok(Inspection::Changed);
+            };
+            // An empty object has no range to read and so no ETag on that answer.
+            if prefix.etag.as_deref().is_some_and(|e| !same_etag(e, &etag))
+                || (prefix.etag.is_none() && head.size != 0)
+            {
+                return Ok(Inspection::Changed);
+            }
+        }
+        if let Some(invalid) = check_metadata(file, &head) {
+            return Ok(invalid);
+        }
+        let first = match self
+            .check_digests(file, key, &head, &etag, parts, declared.sniff_len())
+            .await?
+        {
+            Digested::Found(found) => return Ok(found),
+            Digested::Settled(streamed) => match (prefix, streamed) {
+                (Some(prefix), _) => prefix.bytes,
+                (None, Some(streamed)) => streamed,
+                (None, None) => return Err(CompletionError::NoFirstBytes),
+            },
+        };
+        let whole = i64::try_from(first.len()).ok() == Some(head.size);
+        if let Err(reason) = declared.sniff(&first, whole) {
+            return Ok(Inspection::Invalid {
+                check: RejectionCheck::Content,
+                reason,
+            });
+        }
+        Ok(Inspection::Valid {
+            size: head.size,
+            etag,
+        })
+    }
+
+    /// Whether the digest checks will read the whole object whatever the store
+    /// reports: a declared SHA-256 on a store whose own digest is not trusted, or a
+    /// multipart file's parts on a store not seen to enforce part digests.
+    fn streams_anyway(&self, file: &FileRow, parts: Option<&[Checksum]>) -> bool {
+        (file.checksum_sha256.is_some() && !self.trust.stored_checksum)
+            || (parts.is_some() && !self.trust.part_checksums)
+    }
+
+    /// The object's SHA-256 against `checksum_sha256` (when declared), and a multipart
+    /// object's parts against the digests they were signed with. The store's own
+    /// digest settles a check where the store was seen to enforce and keep digests;
+    /// otherwise (and whenever its digest disagrees) filegate streams the very version
+    /// inspected through SHA-256 itself, part by part, keeping its first `sniff_len`
+    /// bytes.
+    async fn check_digests(
+        &self,
+        file: &FileRow,
+        key: &str,
+        head: &ObjectInfo,
+        etag: &str,
+        parts: Option<&[Checksum]>,
+        sniff_len: usize,
+    ) -> Result<Digested, CompletionError> {
+        let stored = head
+            .checksum_sha256
+            .as_deref()
+            .filter(|_| self.trust.stored_checksum);
+        let mut whole_settled = file.checksum_sha256.is_none();
+        if let (Some(expected), Some(stored), None) = (&file.checksum_sha256, stored, parts)
+            && let Ok(stored) = Checksum::parse(stored)
+        {
+            if stored != *expected {
+                return Ok(Digested::Found(checksum_mismatch()));
+            }
+            whole_settled = true;
+        }
+        let parts_settled = match parts {
+            None => true,
+            Some(parts) => {
+                self.trust.part_checksums
+                    && stored == Some(filegate_storage::composite_checksum(parts).as_str())
+            }
+        };
+        if whole_settled && parts_settled {
+            return Ok(Digested::Settled(None));
+        }
+        let slice = file.multipart.as_ref().map(|m| m.part_size.unsigned_abs());
+        let Some(digests) = self
+            .store
+            .digests(key, Some(etag), slice, sniff_len)
+            .await?
+        else {
+            return Ok(Digested::Found(Inspection::Changed));
+        };
+        if i64::try_from(digests.len).ok() != Some(head.size) {
+            return Ok(Digested::Found(Inspection::Changed));
+        }
+        if file
+            .checksum_sha256
+            .as_ref()
+            .is_some_and(|expected| digests.whole != *expected)
+        {
+            return Ok(Digested::Found(checksum_mismatch()));
+        }
+        if let Some(parts) = parts {
+            let first_bad = (1..)
+                .zip(parts.iter().zip(digests.slices.iter()))
+                .find(|(_, (signed, found))| signed != found)
+                .map(|(n, _)| n);
+            if let Some(n) = first_bad.or((parts.len() != digests.slices.len()).then_some(0)) {
+                return Ok(Digested::Found(Inspection::Invalid {
+                    check: RejectionCheck::Checksum,
+                    reason: format!(
+                        "part {n} of the object does not match the SHA-256 signed for it"
+                    ),
+                }));
+            }
+        }
+        Ok(Digested::Settled(Some(digests.prefix)))
+    }
+}
+
+/// ETags compare without their quotes (some stores drop them in copy results).
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim_matches('"') == b.trim_matches('"')
+}
+
+fn checksum_mismatch() -> Inspection {
+    Inspection::Invalid {
+        check: RejectionCheck::Checksum,
+        reason: "the object's SHA-256 does not match checksum_sha256".to_owned(),
+    }
+}
+
+/// Size and stored type against the declaration and the limits.
+fn check_metadata(file: &FileRow, head: &ObjectInfo) -> Option<Inspection> {
+    if let Some(size) = file.size_bytes
+        && head.size != size
+    {
+        return Some(Inspection::Invalid {
+            check: RejectionCheck::Size,
+            reason: format!(
+                "the object is {} bytes, but {size} were declared",
+                head.size
+            ),
+        });
+    }
+    // The reservation is the limit that applied when the file was reserved (the
+    // declared size, or the max file size then); lowering the max later does not
+    // reject uploads already under way.
+    let limit = file.reserved_bytes;
+    if head.size > limit {
+        return Some(Inspection::Invalid {
+            check: RejectionCheck::Size,
+            reason: format!(
+                "the object is {} bytes, more than the {limit} bytes allowed",
+                head.size
+            ),
+        });
+    }
+    let declared = file.content_type;
+    let stored_type = head.content_type.as_deref().unwrap_or("");
+    if filegate_domain::ContentType::parse(stored_type).ok() != Some(declared) {
+        return Some(Inspection::Invalid {
+            check: RejectionCheck::ContentType,
+            reason: format!(
+                "the object's content type is {stored_type:?}, but {} was declared",
+                declared.mime()
+            ),
+        });
+    }
+    None
+}

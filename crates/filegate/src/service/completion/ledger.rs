@@ -1,0 +1,115 @@
+//! The database statements completion makes, as a trait: [`PgLedger`] runs them on
+//! Postgres (settlements grouped by [`GroupCommit`]), and the unit tests of completion
+//! keep the same rules in memory.
+
+use std::sync::Arc;
+
+use filegate_db::completion::{Claimed, Lease, Reach, Transition};
+use filegate_db::files::FileRow;
+use filegate_db::{DbError, Pool};
+use uuid::Uuid;
+
+use crate::service::group_commit::GroupCommit;
+
+/// Claims, transitions and the reads around them.
+pub trait Ledger: Send + Sync {
+    /// Claims the pending files `ids` within `reach` under `token` for their lease
+    /// (see [`filegate_db::completion::claim`]).
+    ///
+    /// # Errors
+    /// [`DbError`] on database failure.
+    fn claim(
+        &self,
+        ids: &[Uuid],
+        reach: Reach<'_>,
+        token: Uuid,
+        lease: Lease,
+    ) -> impl Future<Output = Result<Vec<Claimed>, DbError>> + Send;
+
+    /// Gives back the claims `token` holds on `ids`.
+    ///
+    /// # Errors
+    /// [`DbError`] on database failure.
+    fn release(
+        &self,
+        ids: &[Uuid],
+        token: Uuid,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Moves claimed files out of pending (one guarded statement, possibly shared with
+    /// other completions); the files that moved, as they are now.
+    ///
+    /// # Errors
+    /// The statement's failure, shared by every completion that was in it.
+    fn settle(
+        &self,
+        transitions: Vec<Transition>,
+    ) -> impl Future<Output = Result<Vec<FileRow>, Arc<DbError>>> + Send;
+
+    /// A file, whoever's it is.
+    ///
+    /// # Errors
+    /// [`DbError`] on database failure.
+    fn find(&self, id: Uuid) -> impl Future<Output = Result<Option<FileRow>, DbError>> + Send;
+
+    /// The digests signed for a multipart file's parts, by part number.
+    ///
+    /// # Errors
+    /// [`DbError`] on database failure.
+    fn part_digests(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Vec<(i32, String)>, DbError>> + Send;
+
+    /// The store confirmed an object's deletion: its queue entry goes.
+    ///
+    /// # Errors
+    /// [`DbError`] on database failure.
+    fn finish_deletion(&self, key: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+}
+
+/// The ledger in Postgres.
+#[derive(Debug, Clone)]
+pub struct PgLedger {
+    pool: Pool,
+    group_commit: Arc<GroupCommit>,
+}
+
+impl PgLedger {
+    #[must_use]
+    pub fn new(pool: Pool, group_commit: Arc<GroupCommit>) -> Self {
+        Self { pool, group_commit }
+    }
+}
+
+impl Ledger for PgLedger {
+    async fn claim(
+        &self,
+        ids: &[Uuid],
+        reach: Reach<'_>,
+        token: Uuid,
+        lease: Lease,
+    ) -> Result<Vec<Claimed>, DbError> {
+        filegate_db::completion::claim(&self.pool, ids, reach, token, lease).await
+    }
+
+    async fn release(&self, ids: &[Uuid], token: Uuid) -> Result<(), DbError> {
+        filegate_db::completion::release(&self.pool, ids, token).await
+    }
+
+    async fn settle(&self, transitions: Vec<Transition>) -> Result<Vec<FileRow>, Arc<DbError>> {
+        self.group_commit.commit(transitions).await
+    }
+
+    async fn find(&self, id: Uuid) -> Result<Option<FileRow>, DbError> {
+        filegate_db::files::find(&self.pool, id).await
+    }
+
+    async fn part_digests(&self, id: Uuid) -> Result<Vec<(i32, String)>, DbError> {
+        filegate_db::files::part_digests(&self.pool, id).await
+    }
+
+    async fn finish_deletion(&self, key: &str) -> Result<(), DbError> {
+        filegate_db::lifecycle::finish_deletion(&self.pool, key).await
+    }
+}

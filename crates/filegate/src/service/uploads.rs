@@ -1,0 +1,224 @@
+//! Uploads under way: the presigned URLs a reservation hands out (one PUT, or a
+//! multipart upload and its part URLs, each part's length and SHA-256 signed in), the
+//! abort of a multipart upload nobody will finish, and the sweep of uploads in progress
+//! that no pending file owns. `POST /v2/files`, its idempotent replays, `…/parts` and
+//! `DELETE` call this; completion assembles the parts ([`crate::service::completion`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use filegate_api::PartUrl;
+use filegate_domain::Checksum;
+use filegate_domain::keys::KeyKind;
+use filegate_domain::multipart::PartPlan;
+use filegate_storage::{PartSpec, Presigned, PutSpec, Storage, StorageError};
+
+use crate::metrics::{self, ReaperAction};
+
+/// Why an upload URL could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The file's upload window has closed: no URL may be signed for it.
+    #[error("the file's upload window has closed")]
+    WindowClosed,
+    #[error(transparent)]
+    Store(#[from] StorageError),
+}
+
+/// Signs upload URLs and starts and aborts multipart uploads.
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    storage: Storage,
+    /// How long an upload URL lives.
+    presign_ttl: Duration,
+}
+
+impl Uploads {
+    /// Uploads to `storage`, with URLs that live `presign_ttl`.
+    #[must_use]
+    pub fn new(storage: Storage, presign_ttl: Duration) -> Self {
+        Self {
+            storage,
+            presign_ttl,
+        }
+    }
+
+    /// How long an upload URL lives.
+    #[must_use]
+    pub fn presign_ttl(&self) -> Duration {
+        self.presign_ttl
+    }
+
+    /// A presigned PUT to `key` whose signed headers pin what `spec` declares.
+    ///
+    /// # Errors
+    /// [`UploadError::Store`] when signing fails.
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        spec: &PutSpec<'_>,
+    ) -> Result<Presigned, UploadError> {
+        Ok(self
+            .storage
+            .presign_put(key, spec, self.presign_ttl)
+            .await?)
+    }
+
+    /// Starts a multipart upload of `key`; its upload id.
+    ///
+    /// # Errors
+    /// [`UploadError::Store`] when the store is unreachable or refuses.
+    pub async fn start_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, UploadError> {
+        Ok(self.storage.create_multipart(key, content_type).await?)
+    }
+
+    /// Presigned `UploadPart` URLs for `parts`, each valid for the presign TTL but never
+    /// past the upload window (`closes`).
+    ///
+    /// # Errors
+    /// [`UploadError::WindowClosed`] when the window has closed; the store's error when
+    /// signing fails.
+    pub async fn sign_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartSpec],
+        closes: DateTime<Utc>,
+    ) -> Result<Vec<PartUrl>, UploadError> {
+        let left = (closes - Utc::now()).to_std().unwrap_or_default();
+        if left < Duration::from_secs(1) {
+            return Err(UploadError::WindowClosed);
+        }
+        let ttl = self.presign_ttl.min(left);
+        let mut signed = Vec::with_capacity(parts.len());
+        for part in parts {
+            let url = self.storage.presign_part(key, upload_id, part, ttl).await?;
+            signed.push(PartUrl {
+                part_number: part.number,
+                url: url.url,
+                method: url.method,
+                headers: url.headers.into_iter().collect::<BTreeMap<_, _>>(),
+                expires_at: url.expires_at,
+            });
+        }
+        Ok(signed)
+    }
+
+    /// Aborts a multipart upload now; `false` when the store failed (a queued deletion
+    /// or the sweep of uploads no pending file owns aborts it later).
+    pub async fn abort(&self, key: &str, upload_id: &str) -> bool {
+        match self.storage.abort_multipart(key, upload_id).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, key, "could not abort a multipart upload; it is aborted later");
+                false
+            }
+        }
+    }
+}
+
+/// The parts to sign: each number with its length in the plan and its digest.
+#[must_use]
+pub fn part_specs(plan: &PartPlan, parts: &[(i32, Checksum)]) -> Vec<PartSpec> {
+    parts
+        .iter()
+        .filter_map(|(number, checksum)| {
+            Some(PartSpec {
+                number: *number,
+                length: plan.part_length(*number)?,
+                checksum: *checksum,
+            })
+        })
+        .collect()
+}
+
+/// What one sweep of uploads in progress did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct UploadSweep {
+    /// Multipart uploads under filegate's keys that the store listed.
+    pub listed: u64,
+    /// Of those, uploads no pending file owns that were old enough to abort.
+    pub orphaned: u64,
+    /// Aborted (0 in a dry run).
+    pub aborted: u64,
+    /// Aborts that failed (tried again next sweep).
+    pub failures: u64,
+    /// The store does not list uploads in progress (s3s-fs 0.14): nothing was swept.
+    pub unlisted: bool,
+}
+
+/// Aborts multipart uploads under filegate's keys that no pending file owns and that
+/// were started before `cutoff` (a reservation starts its uploads just before it
+/// inserts their files, so younger ones may still be about to be owned).
+///
+/// # Errors
+/// When the database or the store fails; what was aborted stays aborted.
+pub async fn sweep_uploads(
+    pool: &filegate_db::Pool,
+    storage: &Storage,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<UploadSweep, SweepError> {
+    let mut sweep = UploadSweep::default();
+    let mut after = None;
+    loop {
+        let page = match storage.list_uploads_page(after).await {
+            Ok(page) => page,
+            Err(StorageError::NotImplemented(_)) => {
+                sweep.unlisted = true;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ours: Vec<_> = page
+            .uploads
+            .iter()
+            .filter(|u| KeyKind::of(&u.key) != KeyKind::Foreign)
+            .collect();
+        sweep.listed += ours.len() as u64;
+        let ids: Vec<&str> = ours.iter().map(|u| u.upload_id.as_str()).collect();
+        let owned = filegate_db::files::owned_uploads(pool, &ids).await?;
+        for upload in ours {
+            if owned.contains(&upload.upload_id) || upload.initiated.is_none_or(|t| t >= cutoff) {
+                continue;
+            }
+            sweep.orphaned += 1;
+            if dry_run {
+                continue;
+            }
+            match storage
+                .abort_multipart(&upload.key, &upload.upload_id)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(key = upload.key, "aborted a multipart upload no file owns");
+                    sweep.aborted += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, key = upload.key, "could not abort an orphaned multipart upload");
+                    sweep.failures += 1;
+                }
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    metrics::reaper(ReaperAction::MultipartAborted, sweep.aborted);
+    Ok(sweep)
+}
+
+/// Why a sweep stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Database(#[from] filegate_db::DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
