@@ -36,11 +36,14 @@ pub trait Job: Send + Sync + 'static {
     fn noteworthy(report: &Self::Report) -> bool;
 }
 
+/// The shortest gap between two passes of a job, whatever its setting says.
+const MIN_PERIOD: Duration = Duration::from_secs(1);
+
 /// Runs `job` every `every`, the first pass `first` from now, until the task is
 /// dropped. A pass that fails is logged and the next one tries again; a pass that runs
 /// long delays the next rather than piling up.
 pub async fn run_forever<J: Job>(job: J, first: Duration, every: Duration) {
-    let every = every.max(Duration::from_secs(1));
+    let every = every.max(MIN_PERIOD);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

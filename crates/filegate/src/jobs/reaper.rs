@@ -16,6 +16,12 @@ use crate::settings::ReaperSettings;
 
 /// How long a claimed deletion is held before another reaper may retry it.
 const DELETION_LEASE: Duration = Duration::from_secs(60);
+/// Expiries and deletions go a batch at a time, each with store calls to follow;
+/// stale idempotency records and idle rate-limit buckets are rows one statement
+/// deletes with nothing to do in the store, so a pass takes this many batches' worth
+/// of each.
+const PURGE_BATCHES: i64 = 10;
+const EVICT_BATCHES: i64 = 100;
 /// Most batches of one kind per run, so one run stays short.
 const MAX_BATCHES: usize = 100;
 
@@ -127,9 +133,9 @@ async fn reap(
         }
     }
     report.idempotency_purged =
-        lifecycle::purge_idempotency(pool, batch.saturating_mul(10)).await?;
+        lifecycle::purge_idempotency(pool, batch.saturating_mul(PURGE_BATCHES)).await?;
     report.rate_limit_buckets_evicted =
-        filegate_db::ratelimit::evict_full(pool, batch.saturating_mul(100)).await?;
+        filegate_db::ratelimit::evict_full(pool, batch.saturating_mul(EVICT_BATCHES)).await?;
     for (action, n) in [
         (ReaperAction::Expired, report.expired),
         (ReaperAction::ObjectDeleted, report.objects_deleted),

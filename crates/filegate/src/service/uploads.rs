@@ -16,6 +16,10 @@ use filegate_storage::{PartSpec, Presigned, PutSpec, Storage, StorageError};
 
 use crate::metrics::{self, ReaperAction};
 
+/// The shortest life a part URL is signed for: a window closing sooner than this is
+/// closed (a URL that dies before its PUT arrives helps nobody).
+const MIN_URL_LIFE: Duration = Duration::from_secs(1);
+
 /// Why an upload URL could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -91,7 +95,7 @@ impl Uploads {
         closes: DateTime<Utc>,
     ) -> Result<Vec<PartUrl>, UploadError> {
         let left = (closes - Utc::now()).to_std().unwrap_or_default();
-        if left < Duration::from_secs(1) {
+        if left < MIN_URL_LIFE {
             return Err(UploadError::WindowClosed);
         }
         let ttl = self.presign_ttl.min(left);
