@@ -162,6 +162,57 @@ async fn a_batch_gives_each_file_its_own_outcome_in_one_settling_statement() {
     assert_eq!(app.counters(ws).await, (used + 10, 0));
 }
 
+/// A delete that waits for a settling session on its file takes the settled bytes out
+/// of the counters. It once read the file as the settlement left it (ready) and its
+/// workspace's counters as they were before (the reservation still held, nothing
+/// used), and failed a check constraint with a 500, or made the counters drift.
+#[tokio::test]
+async fn a_delete_waiting_on_its_files_settlement_takes_the_settled_bytes() {
+    let app = spawn_app().await;
+    let ws = app.tenant.workspace;
+    let kept = app.reserve_and_upload("kept.txt", samples::txt()).await;
+    let file = app.reserve_and_upload("settling.txt", samples::txt()).await;
+    let id = Uuid::parse_str(self::id(&file)).unwrap();
+    let size = i64::try_from(samples::txt().len()).unwrap();
+    // Another session settles the file as the settling statement does (the file and
+    // its workspace's counters in one transaction) and holds its locks.
+    let mut conn = app.pool.get().await.unwrap();
+    let tx = conn.transaction().await.unwrap();
+    tx.execute(
+        "UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - f.reserved_bytes,
+                used_bytes = w.used_bytes + $2
+           FROM files f WHERE f.id = $1 AND w.id = f.workspace_id",
+        &[&id, &size],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "UPDATE files SET status = 'ready', reserved_bytes = $2, size_bytes = $2,
+                completed_at = now() WHERE id = $1",
+        &[&id, &size],
+    )
+    .await
+    .unwrap();
+    let delete = tokio::spawn({
+        let pool = app.pool.clone();
+        async move { filegate_db::files::delete(&pool, id, ws, std::time::Duration::from_secs(1)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !delete.is_finished(),
+        "the delete waits for the settling session"
+    );
+    tx.commit().await.unwrap();
+    let deleted = delete.await.unwrap();
+    assert!(deleted.as_ref().is_ok_and(Option::is_some), "{deleted:?}");
+    assert_eq!(
+        app.row_sums(ws).await,
+        app.counters(ws).await,
+        "counters equal rows"
+    );
+    assert_eq!(app.file_status(&kept).await.0, "pending");
+}
+
 /// Completes in a batch, singly and deletes all race; every file makes at most one
 /// transition, and the counters equal the rows.
 async fn race(app: &TestApp) {

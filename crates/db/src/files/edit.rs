@@ -79,6 +79,13 @@ pub async fn update(
 /// after its URL expired plus `margin` (a PUT started in time may still land).
 /// Returns the served object's key, or `None` when there was no such file.
 ///
+/// The workspace row is locked (`counters`) after the file and the new counters are
+/// computed from that locked row. When the file's lock was waited for (a settling
+/// statement held it), the file reads as that statement left it, and Postgres 15 was
+/// seen to update the workspace from the counters as they stood before that
+/// statement (the settled bytes still reserved, none used): a check constraint
+/// failed, or the counters drifted.
+///
 /// # Errors
 /// [`DbError`] on database failure.
 #[tracing::instrument(skip_all, err(Display, level = "warn"))]
@@ -94,11 +101,14 @@ pub async fn delete(
             SELECT id, workspace_id, status, reserved_bytes, object_key, upload_key, upload_expires_at,
                    multipart_upload_id FROM files
              WHERE id = $1 AND workspace_id = $2 FOR UPDATE
+         ), counters AS (
+            SELECT w.id, w.used_bytes, w.reserved_bytes FROM workspaces w JOIN old ON w.id = old.workspace_id
+               FOR UPDATE OF w
          ), w AS (
             UPDATE workspaces w SET
-                used_bytes = w.used_bytes - CASE WHEN old.status = 'ready' THEN old.reserved_bytes ELSE 0 END,
-                reserved_bytes = w.reserved_bytes - CASE WHEN old.status = 'pending' THEN old.reserved_bytes ELSE 0 END
-              FROM old WHERE w.id = old.workspace_id
+                used_bytes = counters.used_bytes - CASE WHEN old.status = 'ready' THEN old.reserved_bytes ELSE 0 END,
+                reserved_bytes = counters.reserved_bytes - CASE WHEN old.status = 'pending' THEN old.reserved_bytes ELSE 0 END
+              FROM old, counters WHERE w.id = old.workspace_id AND counters.id = w.id
          ), d AS (
             DELETE FROM files USING old WHERE files.id = old.id RETURNING files.object_key
          ), q AS (
