@@ -1,5 +1,5 @@
-//! `POST /v2/files/{file_uuid}/complete`: the client's completion callback, the fast
-//! path of the three that complete files (see [`crate::completion`]), and
+//! `POST /v2/files/{file_uuid}/complete`: the client's completion callback, the fastest
+//! way of the ones that complete files (see [`crate::service::completion`]), and
 //! `POST /v2/files/complete`, the same for up to fifty files at once.
 
 use actix_web::{HttpResponse, web};
