@@ -1,6 +1,12 @@
 //! The object-store calls completion makes, as a trait: [`filegate_storage::Storage`]
 //! implements it against a real bucket, and the unit tests of completion implement it
 //! in memory, so that every branch of completion can be driven without a store.
+//!
+//! The store's calls are boxed: an SDK call's future is some 16 KiB in a debug build,
+//! and inlined into completion's state machine at every level it would be moved
+//! across the stack of the worker polling it (a debug build overflowed a worker's
+//! stack on a pending file's `GET`). One allocation per store call costs nothing next
+//! to the request.
 
 use filegate_storage::{
     Assembled, CopyOutcome, Digests, ObjectBytes, ObjectInfo, Storage, StorageError, StoredPart,
@@ -91,59 +97,66 @@ pub trait ObjectStore: Send + Sync {
 }
 
 impl ObjectStore for Storage {
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
-        Storage::head(self, key).await
+    fn head(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectInfo>, StorageError>> + Send {
+        Box::pin(Storage::head(self, key))
     }
 
-    async fn read_prefix(
+    fn read_prefix(
         &self,
         key: &str,
         len: usize,
-    ) -> Result<Option<ObjectBytes>, StorageError> {
-        Storage::read_prefix(self, key, len).await
+    ) -> impl Future<Output = Result<Option<ObjectBytes>, StorageError>> + Send {
+        Box::pin(Storage::read_prefix(self, key, len))
     }
 
-    async fn digests(
+    fn digests(
         &self,
         key: &str,
         if_match: Option<&str>,
         slice_len: Option<u64>,
         prefix_len: usize,
-    ) -> Result<Option<Digests>, StorageError> {
-        Storage::digests(self, key, if_match, slice_len, prefix_len).await
+    ) -> impl Future<Output = Result<Option<Digests>, StorageError>> + Send {
+        Box::pin(Storage::digests(self, key, if_match, slice_len, prefix_len))
     }
 
-    async fn copy(
+    fn copy(
         &self,
         from: &str,
         to: &str,
         if_match: &str,
-    ) -> Result<CopyOutcome, StorageError> {
-        Storage::copy(self, from, to, if_match).await
+    ) -> impl Future<Output = Result<CopyOutcome, StorageError>> + Send {
+        Box::pin(Storage::copy(self, from, to, if_match))
     }
 
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        Storage::delete(self, key).await
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StorageError>> + Send {
+        Box::pin(Storage::delete(self, key))
     }
 
-    async fn list_parts(
+    fn list_parts(
         &self,
         key: &str,
         upload_id: &str,
-    ) -> Result<Option<Vec<StoredPart>>, StorageError> {
-        Storage::list_parts(self, key, upload_id).await
+    ) -> impl Future<Output = Result<Option<Vec<StoredPart>>, StorageError>> + Send {
+        Box::pin(Storage::list_parts(self, key, upload_id))
     }
 
-    async fn complete_multipart(
+    fn complete_multipart(
         &self,
         key: &str,
         upload_id: &str,
         parts: &[StoredPart],
-    ) -> Result<Assembled, StorageError> {
-        Storage::complete_multipart(self, key, upload_id, parts).await
+    ) -> impl Future<Output = Result<Assembled, StorageError>> + Send {
+        Box::pin(Storage::complete_multipart(self, key, upload_id, parts))
     }
 
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
-        Storage::abort_multipart(self, key, upload_id).await
+    fn abort_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        Box::pin(Storage::abort_multipart(self, key, upload_id))
     }
 }

@@ -68,7 +68,8 @@ pub trait Ledger: Send + Sync {
     fn finish_deletion(&self, key: &str) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
-/// The ledger in Postgres.
+/// The ledger in Postgres. Its statements' futures are boxed, as the store's calls are
+/// (see [`crate::service::store`]).
 #[derive(Debug, Clone)]
 pub struct PgLedger {
     pool: Pool,
@@ -83,33 +84,45 @@ impl PgLedger {
 }
 
 impl Ledger for PgLedger {
-    async fn claim(
+    fn claim(
         &self,
         ids: &[Uuid],
         reach: Reach<'_>,
         token: Uuid,
         lease: Lease,
-    ) -> Result<Vec<Claimed>, DbError> {
-        filegate_db::completion::claim(&self.pool, ids, reach, token, lease).await
+    ) -> impl Future<Output = Result<Vec<Claimed>, DbError>> + Send {
+        Box::pin(filegate_db::completion::claim(
+            &self.pool, ids, reach, token, lease,
+        ))
     }
 
-    async fn release(&self, ids: &[Uuid], token: Uuid) -> Result<(), DbError> {
-        filegate_db::completion::release(&self.pool, ids, token).await
+    fn release(
+        &self,
+        ids: &[Uuid],
+        token: Uuid,
+    ) -> impl Future<Output = Result<(), DbError>> + Send {
+        Box::pin(filegate_db::completion::release(&self.pool, ids, token))
     }
 
-    async fn settle(&self, transitions: Vec<Transition>) -> Result<Vec<FileRow>, Arc<DbError>> {
-        self.group_commit.commit(transitions).await
+    fn settle(
+        &self,
+        transitions: Vec<Transition>,
+    ) -> impl Future<Output = Result<Vec<FileRow>, Arc<DbError>>> + Send {
+        Box::pin(self.group_commit.commit(transitions))
     }
 
-    async fn find(&self, id: Uuid) -> Result<Option<FileRow>, DbError> {
-        filegate_db::files::find(&self.pool, id).await
+    fn find(&self, id: Uuid) -> impl Future<Output = Result<Option<FileRow>, DbError>> + Send {
+        Box::pin(filegate_db::files::find(&self.pool, id))
     }
 
-    async fn part_digests(&self, id: Uuid) -> Result<Vec<(i32, String)>, DbError> {
-        filegate_db::files::part_digests(&self.pool, id).await
+    fn part_digests(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Vec<(i32, String)>, DbError>> + Send {
+        Box::pin(filegate_db::files::part_digests(&self.pool, id))
     }
 
-    async fn finish_deletion(&self, key: &str) -> Result<(), DbError> {
-        filegate_db::lifecycle::finish_deletion(&self.pool, key).await
+    fn finish_deletion(&self, key: &str) -> impl Future<Output = Result<(), DbError>> + Send {
+        Box::pin(filegate_db::lifecycle::finish_deletion(&self.pool, key))
     }
 }

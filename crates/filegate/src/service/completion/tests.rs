@@ -710,3 +710,48 @@ fn only_a_copy_no_live_file_serves_is_removed_after_a_lost_race() {
     assert!(!copy_is_orphaned(&with(FileStatus::Ready)));
     assert!(!copy_is_orphaned(&with(FileStatus::Pending)));
 }
+
+/// A completion's future over the real store and ledger stays small: each store call
+/// and statement is boxed. Inlined, the SDK's futures made it some 34 KiB in a debug
+/// build, moved across the stack at every level, and a pending file's `GET` overflowed
+/// a worker's stack on Ceph RGW in a test run.
+#[tokio::test]
+async fn a_completions_future_over_the_real_store_stays_small() {
+    let storage = filegate_storage::Storage::new(&filegate_storage::StorageSettings {
+        endpoint: Some("http://127.0.0.1:1".into()),
+        public_endpoint: None,
+        region: "us-east-1".into(),
+        bucket: "b".into(),
+        access_key_id: Some("k".into()),
+        secret_access_key: Some("s".to_owned().into()),
+        path_style: true,
+        timeout: Duration::from_secs(1),
+    })
+    .await;
+    let pool = filegate_db::connect(&filegate_db::PoolSettings {
+        url: "postgres://postgres@127.0.0.1:1/x".to_owned().into(),
+        ca_file: None,
+        max_size: 2,
+        connect_timeout: Duration::from_secs(1),
+        statement_timeout: Duration::from_secs(1),
+    })
+    .unwrap();
+    let gc = crate::service::group_commit::GroupCommit::new(pool.clone(), Duration::ZERO, 0);
+    let c: Completer = Completer::new(
+        storage.clone(),
+        super::PgLedger::new(pool, gc),
+        pins_bytes(),
+        Duration::from_secs(1),
+    );
+    let file = text_file();
+    let complete = c.complete(file.id, Reach::default(), Trigger::Client, false);
+    let look = c.look(file.id, "k", None, Trigger::Read);
+    let many = c.complete_many(&[], Reach::default(), Trigger::Client, false);
+    for (what, size) in [
+        ("complete", std::mem::size_of_val(&complete)),
+        ("look", std::mem::size_of_val(&look)),
+        ("complete_many", std::mem::size_of_val(&many)),
+    ] {
+        assert!(size < 8 << 10, "{what}: {size} bytes");
+    }
+}
