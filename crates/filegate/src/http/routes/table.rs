@@ -196,22 +196,21 @@ pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
 /// segments by name.
 #[must_use]
 pub fn find(path: &str) -> Option<(&'static RouteDef, Vec<(&'static str, &str)>)> {
-    let wanted: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let path = path.trim_end_matches('/');
+    // Every `/v2` request is matched here (the rate limiter's addressing): segment by
+    // segment, allocating only for the parameters of the route that matches.
     ROUTES.iter().find_map(|r| {
-        let pattern: Vec<&'static str> = r.path.trim_end_matches('/').split('/').collect();
-        if pattern.len() != wanted.len() {
-            return None;
-        }
         let mut params = Vec::new();
-        for (p, w) in pattern.iter().zip(&wanted) {
+        let mut wanted = path.split('/');
+        for p in r.path.trim_end_matches('/').split('/') {
+            let w = wanted.next()?;
             match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) if !w.is_empty() => params.push((name, *w)),
-                Some(_) => return None,
+                Some(name) if !w.is_empty() => params.push((name, w)),
                 None if p == w => {}
-                None => return None,
+                _ => return None,
             }
         }
-        Some((r, params))
+        wanted.next().is_none().then_some((r, params))
     })
 }
 
