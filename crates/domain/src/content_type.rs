@@ -341,6 +341,18 @@ impl ContentType {
         Ok(ty)
     }
 
+    /// The type a stored value names: its canonical MIME type compared exactly (what
+    /// filegate writes, without an allocation), else as [`Self::parse`] reads it.
+    ///
+    /// # Errors
+    /// As [`Self::parse`].
+    pub fn from_stored(mime: &str) -> Result<Self, RuleViolation> {
+        REGISTRY
+            .iter()
+            .find(|r| r.mime == mime)
+            .map_or_else(|| Self::parse(mime), |r| Ok(r.ty))
+    }
+
     /// The type a file name's extension names, if it names a registered one.
     #[must_use]
     pub fn from_file_name(name: &str) -> Option<Self> {
@@ -399,8 +411,10 @@ mod tests {
         for (i, r) in REGISTRY.iter().enumerate() {
             assert_eq!(r.ty as usize, i, "{:?} out of order", r.ty);
             assert_eq!(ContentType::parse(r.mime), Ok(r.ty));
+            assert_eq!(ContentType::from_stored(r.mime), Ok(r.ty));
             for alias in r.aliases {
                 assert_eq!(ContentType::parse(alias), Ok(r.ty), "{alias}");
+                assert_eq!(ContentType::from_stored(alias), Ok(r.ty), "{alias}");
             }
             for ext in r.extensions {
                 assert_eq!(ContentType::from_file_name(&format!("a.{ext}")), Some(r.ty));

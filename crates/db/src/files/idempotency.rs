@@ -88,7 +88,7 @@ impl FromRow for Upload {
         Ok(Self {
             id: col(row, "id")?,
             status: status(row)?,
-            content_type: parsed(row, "content_type", ContentType::parse)?,
+            content_type: parsed(row, "content_type", ContentType::from_stored)?,
             size_bytes: col(row, "size_bytes")?,
             checksum_sha256: parsed_opt(row, "checksum_sha256", Checksum::parse)?,
             upload_key: col(row, "upload_key")?,

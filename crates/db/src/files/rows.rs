@@ -71,7 +71,7 @@ impl FromRow for FileRow {
             local_file_path: col(row, "local_file_path")?,
             labels: col(row, "labels")?,
             public_url: col(row, "public_url")?,
-            content_type: parsed(row, "content_type", ContentType::parse)?,
+            content_type: parsed(row, "content_type", ContentType::from_stored)?,
             size_bytes: col(row, "size_bytes")?,
             reserved_bytes: col(row, "reserved_bytes")?,
             checksum_sha256: parsed_opt(row, "checksum_sha256", Checksum::parse)?,
