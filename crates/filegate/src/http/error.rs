@@ -234,12 +234,23 @@ fn status(code: ErrorCode) -> StatusCode {
     StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        match e {
+impl ApiError {
+    /// The answer to a database failure, owned or shared (a settling statement's,
+    /// by every completion that was in it); the failure is the logged cause.
+    fn database<E>(e: E) -> Self
+    where
+        E: std::borrow::Borrow<DbError> + Into<BoxError>,
+    {
+        match e.borrow() {
             DbError::Unavailable(_) => Self::unavailable("the database", e),
             DbError::Query(_) | DbError::Decode { .. } => Self::internal(e),
         }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        Self::database(e)
     }
 }
 
@@ -260,10 +271,7 @@ impl From<CompletionError> for ApiError {
     fn from(e: CompletionError) -> Self {
         match e {
             CompletionError::Database(e) => e.into(),
-            CompletionError::Settlement(shared) => match shared.as_ref() {
-                DbError::Unavailable(_) => Self::unavailable("the database", shared),
-                DbError::Query(_) | DbError::Decode { .. } => Self::internal(shared),
-            },
+            CompletionError::Settlement(shared) => Self::database(shared),
             CompletionError::Store(e) => e.into(),
             CompletionError::TooSlow | CompletionError::AssemblyBusy => {
                 Self::unavailable("the object store", e)

@@ -48,12 +48,6 @@ impl Uploads {
         }
     }
 
-    /// How long an upload URL lives.
-    #[must_use]
-    pub fn presign_ttl(&self) -> Duration {
-        self.presign_ttl
-    }
-
     /// A presigned PUT to `key` whose signed headers pin what `spec` declares.
     ///
     /// # Errors

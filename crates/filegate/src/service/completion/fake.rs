@@ -226,7 +226,7 @@ impl ObjectStore for FakeStore {
         if !w.copies_ignore_condition && source.etag.as_deref() != Some(if_match) {
             return Ok(CopyOutcome::SourceChanged);
         }
-        // A copy of one part's object keeps its ETag (content-addressed, as Garage's).
+        // The copy keeps the source's ETag (content-addressed, as Garage's).
         let reported = (!w.copies_report_no_etag)
             .then(|| source.etag.clone())
             .flatten();
@@ -276,10 +276,12 @@ impl ObjectStore for FakeStore {
         let mut bytes = Vec::new();
         for p in parts {
             match upload.parts.get(&p.number) {
+                // A store that keeps part digests refuses a part they do not match.
                 Some(b)
-                    if p.checksum_sha256
-                        .as_deref()
-                        .is_none_or(|c| c == sha256(b).to_base64() || !upload.part_digests) =>
+                    if !upload.part_digests
+                        || p.checksum_sha256
+                            .as_deref()
+                            .is_none_or(|c| c == sha256(b).to_base64()) =>
                 {
                     bytes.extend_from_slice(b);
                 }

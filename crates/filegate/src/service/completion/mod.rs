@@ -163,12 +163,6 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         }
     }
 
-    /// What completion takes the store's word for.
-    #[must_use]
-    pub fn trust(&self) -> StoreTrust {
-        self.trust
-    }
-
     /// Completes one file: claim, inspect, copy the verified version into place,
     /// settle (the settling statement shared with concurrent completions). With
     /// `wait`, a file claimed by another completion is waited for and its outcome
