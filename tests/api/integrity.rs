@@ -169,7 +169,11 @@ async fn store_copies_tell_which_version_they_copied() {
         .await;
     let head = app.storage.head(&from).await.unwrap().unwrap();
     let etag = head.etag.clone().expect("HeadObject carries an ETag");
-    let same = app.storage.copy(&from, &to, &etag).await.unwrap();
+    let same = app
+        .storage
+        .copy(&from, &to, &etag, head.size)
+        .await
+        .unwrap();
     let copied = match same {
         filegate_storage::CopyOutcome::Copied { etag: Some(e) } => e,
         filegate_storage::CopyOutcome::Copied { etag: None } => {
@@ -181,7 +185,12 @@ async fn store_copies_tell_which_version_they_copied() {
     // Another version now: the condition names the old one.
     app.put_object(&from, samples::markdown(), "text/plain", None)
         .await;
-    match app.storage.copy(&from, &to, &etag).await.unwrap() {
+    match app
+        .storage
+        .copy(&from, &to, &etag, head.size)
+        .await
+        .unwrap()
+    {
         filegate_storage::CopyOutcome::SourceChanged => {}
         filegate_storage::CopyOutcome::Copied { etag: reported } => {
             let reported = match reported {

@@ -722,3 +722,66 @@ async fn multipart_files_nobody_completes_are_settled_by_the_finalizer_and_by_ev
         json!([{ "file_uuid": file.file_uuid, "status": "ready" }])
     );
 }
+
+/// Whether a request head is a CompleteMultipartUpload (`POST …?uploadId=`).
+fn is_assembly(head: &str) -> bool {
+    head.starts_with("POST ") && head.lines().next().is_some_and(|l| l.contains("uploadId="))
+}
+
+/// Whether a request head is a CopyObject.
+fn is_copy(head: &str) -> bool {
+    head.starts_with("PUT ") && head.to_ascii_lowercase().contains("\r\nx-amz-copy-source:")
+}
+
+#[tokio::test]
+async fn an_assembly_that_takes_longer_than_one_store_call_still_completes() {
+    // A store assembles a large object at disk speed (AWS documents minutes): the
+    // assembly is given time for its bytes, not one call's timeout (1 s here).
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|_| {}).await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(30 * MIB, 23);
+    let path = temp_file(&data);
+    let (file, digests) = reserve(&client, &path, 5 * MIB).await;
+    assert_eq!(
+        send(&client, &file, &path, &digests, (1..=6).collect()).await,
+        6
+    );
+
+    proxy.hold_requests(is_assembly, Duration::from_secs(2));
+    let done = client.complete(file.file_uuid).await.unwrap();
+    assert_eq!(done.status, FileStatus::Ready);
+    assert!(downloaded(&app, &client, file.file_uuid).await == data);
+    let usage = client.usage(tenant.workspace).await.unwrap();
+    assert_eq!((usage.used_bytes, usage.reserved_bytes), (30 << 20, 0));
+}
+
+#[tokio::test]
+async fn a_copy_that_takes_longer_than_one_store_call_still_completes() {
+    // Completion copies the verified upload to the file's key (every store: the key
+    // no URL writes is what is served); a large copy is given time for its bytes.
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|_| {}).await;
+    let (tenant, client) = big_tenant(&app, 64 * MIB).await;
+    let data = bytes(30 * MIB, 29);
+    let created = app
+        .create_files_as(
+            &tenant.key,
+            &json!({ "files": [{
+                "name": "copied.txt",
+                "size_bytes": data.len(),
+                "checksum_sha256": sha256_b64(&data),
+                "upload_method": "PUT",
+            }]}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let file = created.body["files"][0].clone();
+    assert_eq!(app.upload(&file, data.clone()).await, 200);
+
+    proxy.hold_requests(is_copy, Duration::from_secs(2));
+    let id: Uuid = file["file_uuid"].as_str().unwrap().parse().unwrap();
+    let done = client.complete(id).await.unwrap();
+    assert_eq!(done.status, FileStatus::Ready);
+    assert!(downloaded(&app, &client, id).await == data);
+    let usage = client.usage(tenant.workspace).await.unwrap();
+    assert_eq!((usage.used_bytes, usage.reserved_bytes), (30 << 20, 0));
+}

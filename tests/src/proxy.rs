@@ -6,15 +6,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::copy_bidirectional;
+use std::sync::Mutex;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+/// Which requests a [`FaultProxy`] holds back, and for how long.
+#[derive(Clone, Copy)]
+struct Hold {
+    /// Matches a request's head: its request line and headers, as text.
+    matches: fn(&str) -> bool,
+    delay: Duration,
+}
 
 /// Forwards `127.0.0.1:port` to an upstream address while up.
 pub struct FaultProxy {
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
     delay_ms: Arc<AtomicU64>,
+    hold: Arc<Mutex<Option<Hold>>>,
     // Bumped on every cut so live connections drop too.
     generation: watch::Sender<u64>,
 }
@@ -26,9 +37,11 @@ impl FaultProxy {
         let addr = listener.local_addr().expect("proxy addr");
         let up = Arc::new(AtomicBool::new(true));
         let delay_ms = Arc::new(AtomicU64::new(0));
+        let hold = Arc::new(Mutex::new(None));
         let (generation, _) = watch::channel(0u64);
         let upstream = upstream.to_owned();
         let (flag, gen_tx, delay) = (Arc::clone(&up), generation.clone(), Arc::clone(&delay_ms));
+        let holds = Arc::clone(&hold);
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !flag.load(Ordering::SeqCst) {
@@ -38,13 +51,18 @@ impl FaultProxy {
                 let upstream = upstream.clone();
                 let mut cut = gen_tx.subscribe();
                 let pause = Duration::from_millis(delay.load(Ordering::SeqCst));
+                let holds = Arc::clone(&holds);
                 tokio::spawn(async move {
                     tokio::time::sleep(pause).await;
-                    let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
+                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
                         return;
                     };
+                    let (mut from_client, mut to_client) = inbound.split();
+                    let (mut from_store, mut to_store) = outbound.into_split();
+                    let requests = forward_requests(&mut from_client, &mut to_store, &holds);
                     tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = requests => {}
+                        _ = tokio::io::copy(&mut from_store, &mut to_client) => {}
                         _ = cut.changed() => {}
                     }
                 });
@@ -54,6 +72,7 @@ impl FaultProxy {
             addr,
             up,
             delay_ms,
+            hold,
             generation,
         }
     }
@@ -78,8 +97,45 @@ impl FaultProxy {
         );
     }
 
+    /// Holds each request whose head `matches` for `delay` before forwarding
+    /// it (a store slow at one kind of call), on new and live connections alike.
+    pub fn hold_requests(&self, matches: fn(&str) -> bool, delay: Duration) {
+        *self.hold.lock().unwrap() = Some(Hold { matches, delay });
+    }
+
     /// Forwards again.
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies the client's bytes to the store, pausing before a read that starts a
+/// request the hold matches. A client on a kept-alive connection sends a request
+/// only after the previous answer, so each request starts a read.
+async fn forward_requests(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    hold: &Mutex<Option<Hold>>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let held = *hold.lock().unwrap();
+        if let Some(hold) = held {
+            let start = &buf[..n.min(8192)];
+            let end = start
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap_or(start.len());
+            if (hold.matches)(&String::from_utf8_lossy(&start[..end])) {
+                tokio::time::sleep(hold.delay).await;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }

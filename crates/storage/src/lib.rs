@@ -6,7 +6,7 @@
 //! Two SDK clients share one configuration but not one endpoint: the *internal* one
 //! talks to the store from filegate, the *public* one only signs URLs, because a
 //! presigned URL signs its host and must name the endpoint the client can reach.
-//! Every call is bounded by the configured timeout.
+//! Every call is bounded by the configured timeout; a copy or an assembly also by its bytes.
 
 mod error;
 mod multipart;
@@ -196,10 +196,11 @@ impl Storage {
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .retry_config(RetryConfig::standard().with_max_attempts(2))
+            // Each call's bound is filegate's own (`bounded`): one timeout, or more for
+            // a copy or an assembly, whose time grows with its bytes.
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(settings.timeout)
-                    .operation_timeout(settings.timeout)
                     .build(),
             );
         let mut internal = base.clone();
@@ -252,16 +253,39 @@ impl Storage {
         &self.bucket
     }
 
-    async fn bounded<T, E>(
+    /// `fut` bounded by one call's timeout. (Not an `async fn` of its own: the SDK's
+    /// futures are large, and one more layer copying them overflows debug stacks.)
+    fn bounded<T, E>(
         &self,
         op: &'static str,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> impl Future<Output = Result<T, StorageError>>
+    where
+        StorageError: From<E>,
+    {
+        self.bounded_by(op, self.timeout, fut)
+    }
+
+    /// The bound of a call the store answers after working through `bytes` on its side
+    /// (a copy, an assembly): one call's timeout, plus those bytes at
+    /// [`SERVER_SIDE_FLOOR`].
+    fn bound_for(&self, bytes: i64) -> Duration {
+        #[allow(clippy::cast_precision_loss)] // A bound need not be exact to the byte.
+        let work = bytes.max(0) as f64 / SERVER_SIDE_FLOOR;
+        self.timeout + Duration::from_secs_f64(work)
+    }
+
+    async fn bounded_by<T, E>(
+        &self,
+        op: &'static str,
+        bound: Duration,
         fut: impl Future<Output = Result<T, E>>,
     ) -> Result<T, StorageError>
     where
         StorageError: From<E>,
     {
         let started = std::time::Instant::now();
-        let result = match tokio::time::timeout(self.timeout, fut).await {
+        let result = match tokio::time::timeout(bound, fut).await {
             Ok(result) => result.map_err(StorageError::from),
             Err(_) => Err(StorageError::Unavailable(
                 "the object store did not answer in time".into(),
@@ -521,7 +545,8 @@ impl Storage {
 
     /// Copies `from` to `to` within the bucket, only while `from` is the version tagged
     /// `if_match`. Stores that ignore the condition (Ceph RGW 16) copy whatever `from`
-    /// holds; the returned entity tag lets the caller tell.
+    /// holds; the returned entity tag lets the caller tell. The store copies the
+    /// object's `size` bytes before it answers: the call has time for them.
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
@@ -531,8 +556,10 @@ impl Storage {
         from: &str,
         to: &str,
         if_match: &str,
+        size: i64,
     ) -> Result<CopyOutcome, StorageError> {
         let source = format!("{}/{}", self.bucket, encode_key(from));
+        let bound = self.bound_for(size);
         let sent = self
             .internal
             .copy_object()
@@ -541,7 +568,7 @@ impl Storage {
             .copy_source(source)
             .copy_source_if_match(if_match)
             .send();
-        match self.bounded("copy_object", sent).await {
+        match self.bounded_by("copy_object", bound, sent).await {
             Ok(out) => Ok(CopyOutcome::Copied {
                 etag: out
                     .copy_object_result()
@@ -622,6 +649,11 @@ fn encode_key(key: &str) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// The slowest rate, in bytes per second, at which a store is expected to copy or
+/// assemble an object on its side before it answers (a filesystem-backed store
+/// concatenates parts on its disk; AWS documents that an assembly may take minutes).
+const SERVER_SIDE_FLOOR: f64 = 8.0 * 1024.0 * 1024.0;
 
 /// SigV4's limit on a presigned URL's lifetime.
 const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -183,7 +183,9 @@ impl Storage {
         Ok(Some(parts))
     }
 
-    /// Assembles the object from `parts` (their ETags and digests as listed).
+    /// Assembles the object from `parts` (their ETags and digests as listed). The
+    /// store works through every part's bytes before it answers: the call has time
+    /// for them.
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses otherwise.
@@ -209,6 +211,7 @@ impl Storage {
                     .collect(),
             ))
             .build();
+        let bound = self.bound_for(parts.iter().map(|p| p.size).sum());
         let sent = self
             .internal
             .complete_multipart_upload()
@@ -236,7 +239,10 @@ impl Storage {
                 Err(e) => Err(StorageError::from(e)),
             }
         };
-        match self.bounded("complete_multipart_upload", classified).await {
+        match self
+            .bounded_by("complete_multipart_upload", bound, classified)
+            .await
+        {
             Err(StorageError::NotFound) => Ok(Assembled::Gone),
             other => other,
         }

@@ -525,7 +525,7 @@ impl Probe<'_> {
         let to = self.key("copy");
         match self
             .storage
-            .copy(key, &to, "\"00000000000000000000000000000000\"")
+            .copy(key, &to, "\"00000000000000000000000000000000\"", 0)
             .await
         {
             Ok(CopyOutcome::SourceChanged) => {

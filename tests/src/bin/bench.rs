@@ -542,7 +542,7 @@ fn raw_completion(
                     let Some(etag) = head.etag else { return false };
                     let copy = format!("bench-raw/{}", Uuid::new_v4().simple());
                     matches!(
-                        storage.copy(&key, &copy, &etag).await,
+                        storage.copy(&key, &copy, &etag, head.size).await,
                         Ok(filegate_storage::CopyOutcome::Copied { .. })
                     )
                 }

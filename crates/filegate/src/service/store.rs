@@ -47,7 +47,7 @@ pub trait ObjectStore: Send + Sync {
         prefix_len: usize,
     ) -> impl Future<Output = Result<Option<Digests>, StorageError>> + Send;
 
-    /// Copies `from` to `to` while `from` is the version `if_match`.
+    /// Copies `from` to `to` while `from` is the version `if_match` (of `size` bytes).
     ///
     /// # Errors
     /// [`StorageError`] when the store is unreachable or refuses.
@@ -56,6 +56,7 @@ pub trait ObjectStore: Send + Sync {
         from: &str,
         to: &str,
         if_match: &str,
+        size: i64,
     ) -> impl Future<Output = Result<CopyOutcome, StorageError>> + Send;
 
     /// Deletes an object (one that does not exist is deleted).
@@ -127,8 +128,9 @@ impl ObjectStore for Storage {
         from: &str,
         to: &str,
         if_match: &str,
+        size: i64,
     ) -> impl Future<Output = Result<CopyOutcome, StorageError>> + Send {
-        Box::pin(Storage::copy(self, from, to, if_match))
+        Box::pin(Storage::copy(self, from, to, if_match, size))
     }
 
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), StorageError>> + Send {

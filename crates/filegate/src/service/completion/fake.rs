@@ -218,6 +218,7 @@ impl ObjectStore for FakeStore {
         from: &str,
         to: &str,
         if_match: &str,
+        _size: i64,
     ) -> Result<CopyOutcome, StorageError> {
         let mut w = self.call("copy", &format!("{from} {to}"))?;
         let Some(source) = w.objects.get(from).cloned() else {

@@ -76,11 +76,11 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
             };
             match inspection {
                 Inspection::Changed => {}
-                Inspection::Valid { ref etag, .. } if !copy_first => {
+                Inspection::Valid { size, ref etag } if !copy_first => {
                     if started.elapsed() > half_lease {
                         return Err(CompletionError::TooSlow);
                     }
-                    if self.promote(file, etag).await? {
+                    if self.promote(file, etag, size).await? {
                         return Ok(inspection);
                     }
                 }
@@ -106,7 +106,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         let etag = head.etag.ok_or(CompletionError::NoEtag)?;
         match self
             .store
-            .copy(&file.upload_key, &file.object_key, &etag)
+            .copy(&file.upload_key, &file.object_key, &etag, head.size)
             .await?
         {
             CopyOutcome::SourceChanged => Ok(Inspection::Changed),
@@ -120,14 +120,19 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
 
     /// Copies the verified version of the upload to the served key. `false` when the
     /// upload is no longer that version (look again).
-    async fn promote(&self, file: &FileRow, etag: &str) -> Result<bool, CompletionError> {
+    async fn promote(
+        &self,
+        file: &FileRow,
+        etag: &str,
+        size: i64,
+    ) -> Result<bool, CompletionError> {
         // Files reserved before uploads were staged are served from where they were PUT.
         if file.upload_key == file.object_key {
             return Ok(true);
         }
         let copied = match self
             .store
-            .copy(&file.upload_key, &file.object_key, etag)
+            .copy(&file.upload_key, &file.object_key, etag, size)
             .await?
         {
             CopyOutcome::SourceChanged => return Ok(false),
