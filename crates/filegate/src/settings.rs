@@ -263,7 +263,8 @@ pub struct StorageArgs {
     /// Use virtual-hosted addressing instead of path style (AWS S3 accepts both).
     #[arg(long, env = "FILEGATE_S3_VIRTUAL_HOSTED")]
     pub s3_virtual_hosted: bool,
-    /// Milliseconds each object-store call may take, retries included. 100..=600000.
+    /// Milliseconds each object-store call may take, retries included; a copy or an
+    /// assembly also has its bytes at 8 MiB/s. 100..=600000.
     #[arg(long = "s3-timeout-ms", env = "FILEGATE_S3_TIMEOUT_MS", value_name = "MS", default_value = "5000",
           value_parser = millis::<100, 600_000>)]
     pub s3_timeout: Duration,
