@@ -405,3 +405,104 @@ async fn with_the_store_unreachable_each_file_is_unavailable_and_stays_pending()
     let ws = app.tenant.workspace;
     assert_eq!(app.row_sums(ws).await, app.counters(ws).await);
 }
+
+/// A completion whose claim lapsed while its transition waited for the settlement in
+/// flight, grouped into one statement with the transition of the completion that holds
+/// the new claim: the file moves once, by the new claim, and only that completion is
+/// told it moved it. (Told otherwise, the loser would run its rejection's clean-up and
+/// delete the objects the winner's ready file is served from.)
+#[tokio::test]
+async fn a_lapsed_claims_transition_grouped_with_the_new_claims_learns_it_lost() {
+    use filegate_db::completion::{Lease, Reach, Target, Transition, claim};
+    use std::time::Duration;
+    let app = spawn_app().await;
+    let contested = app
+        .reserve_and_upload("contested.txt", samples::txt())
+        .await;
+    let blocker = app.reserve_and_upload("blocker.txt", samples::txt()).await;
+    let (id, blocker_id) = (
+        Uuid::parse_str(self::id(&contested)).unwrap(),
+        Uuid::parse_str(self::id(&blocker)).unwrap(),
+    );
+    let size = i64::try_from(samples::txt().len()).unwrap();
+    let ready = || Target::Ready {
+        size,
+        etag: "\"verified\"".to_owned(),
+    };
+    let lease = |ms| Lease {
+        base: Duration::from_millis(ms),
+        bytes_per_sec: f64::MAX,
+    };
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let held = |claimed: Vec<filegate_db::completion::Claimed>| claimed.iter().all(|c| c.held);
+    assert!(held(
+        claim(&app.pool, &[id], Reach::default(), a, lease(50))
+            .await
+            .unwrap()
+    ));
+    assert!(held(
+        claim(&app.pool, &[blocker_id], Reach::default(), c, lease(60_000))
+            .await
+            .unwrap()
+    ));
+
+    // The settlement in flight waits on a row another session holds.
+    let group = filegate::service::group_commit::GroupCommit::new(
+        app.pool.clone(),
+        Duration::from_secs(1),
+        100,
+    );
+    let mut conn = app.pool.get().await.unwrap();
+    let tx = conn.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM files WHERE id = $1 FOR UPDATE",
+        &[&blocker_id],
+    )
+    .await
+    .unwrap();
+    let commit = |t: Transition| {
+        let group = group.clone();
+        tokio::spawn(async move { group.commit(vec![t]).await })
+    };
+    let in_flight = commit(Transition {
+        id: blocker_id,
+        token: c,
+        target: ready(),
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!in_flight.is_finished(), "the settlement waits on the lock");
+
+    // A's claim lapses while A's rejection waits; B claims the file and queues ready.
+    let lost = commit(Transition {
+        id,
+        token: a,
+        target: Target::Rejected {
+            reason: "checked against an older version".to_owned(),
+        },
+    });
+    assert!(held(
+        claim(&app.pool, &[id], Reach::default(), b, lease(60_000))
+            .await
+            .unwrap()
+    ));
+    let won = commit(Transition {
+        id,
+        token: b,
+        target: ready(),
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tx.commit().await.unwrap();
+
+    assert_eq!(in_flight.await.unwrap().unwrap().len(), 1);
+    let won = won.await.unwrap().unwrap();
+    assert_eq!(won.len(), 1, "the new claim moved the file");
+    assert_eq!(won[0].status, filegate_domain::FileStatus::Ready);
+    let lost = lost.await.unwrap().unwrap();
+    assert!(
+        lost.is_empty(),
+        "the lapsed claim is told it moved nothing: {lost:?}"
+    );
+    assert_eq!(app.file_status(&contested).await.0, "ready");
+    let ws = app.tenant.workspace;
+    assert_eq!(app.row_sums(ws).await, app.counters(ws).await);
+}

@@ -150,6 +150,25 @@ pub struct Transition {
     pub target: Target,
 }
 
+/// A file a settling statement moved, and the claim whose transition moved it. One
+/// statement may carry two transitions of one file (a lapsed claim's and the new
+/// claim's): only the one under the file's claim moves it, and only its completion
+/// may act on the result.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub token: Uuid,
+    pub file: FileRow,
+}
+
+impl FromRow for Settled {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            token: col(row, "settled_by")?,
+            file: FileRow::from_row(row)?,
+        })
+    }
+}
+
 /// Settles claimed files in one guarded statement (one commit however many):
 ///
 /// - pending → ready: the reservation becomes usage settled to the real size, and the
@@ -161,7 +180,7 @@ pub struct Transition {
 ///
 /// A file moves only while it is still pending under its transition's claim (and, to
 /// become ready, only when its real size fits what it reserved): the rows returned are
-/// the files that moved, as they are now. Files are locked in id order; settlements
+/// the files that moved, as they are now, each with the claim that moved it. Files are locked in id order; settlements
 /// whose files span several workspaces can still meet in opposite orders there, and a
 /// deadlock Postgres breaks is retried (the statement is atomic, so a retry is safe).
 ///
@@ -172,7 +191,7 @@ pub async fn settle(
     pool: &Pool,
     transitions: &[Transition],
     margin: Duration,
-) -> Result<Vec<FileRow>, DbError> {
+) -> Result<Vec<Settled>, DbError> {
     if transitions.is_empty() {
         return Ok(Vec::new());
     }
@@ -198,7 +217,7 @@ pub async fn settle(
                  ORDER BY id
                  FOR UPDATE
              ), old AS (
-                SELECT l.id, l.workspace_id, l.reserved_bytes AS held, t.size, t.etag, t.reason
+                SELECT l.id, l.workspace_id, l.reserved_bytes AS held, t.token, t.size, t.etag, t.reason
                   FROM locked l JOIN t ON t.id = l.id
                  WHERE l.completion_claim = t.token
                    AND (t.reason IS NOT NULL OR t.size <= l.reserved_bytes)
@@ -226,7 +245,7 @@ pub async fn settle(
                   -- move together or not at all.
                   FROM old JOIN w ON w.id = old.workspace_id
                  WHERE files.id = old.id
-                RETURNING files.*
+                RETURNING files.*, old.token AS settled_by
              ), ready_deletions AS (
                 -- A ready file's upload, once its URL can no longer bring it back.
                 INSERT INTO object_deletions (object_key, due_at, final_after)
@@ -251,7 +270,7 @@ pub async fn settle(
                    SET due_at = now(), final_after = greatest(object_deletions.final_after, excluded.final_after),
                        multipart_upload_id = coalesce(excluded.multipart_upload_id, object_deletions.multipart_upload_id)
              )
-             SELECT {FILE_COLUMNS} FROM f JOIN w ON w.id = f.workspace_id"
+             SELECT {FILE_COLUMNS}, f.settled_by FROM f JOIN w ON w.id = f.workspace_id"
     );
     let margin = margin.as_secs_f64();
     let mut attempt = 1;

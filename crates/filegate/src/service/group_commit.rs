@@ -15,7 +15,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use filegate_db::completion::Transition;
+use filegate_db::completion::{Settled, Transition};
 use filegate_db::files::FileRow;
 use filegate_db::{DbError, Pool};
 use tokio::sync::oneshot;
@@ -58,7 +58,7 @@ impl GroupCommit {
     }
 
     /// Settles `transitions` (all in one statement, possibly with other completions'),
-    /// and returns the files among them that moved, as they are now.
+    /// and returns the files they moved (under their claims), as they are now.
     ///
     /// # Errors
     /// The settling statement's failure (none of the files moved), shared by every
@@ -74,6 +74,7 @@ impl GroupCommit {
             crate::metrics::settling_statement(transitions.len());
             return filegate_db::completion::settle(&self.pool, &transitions, self.margin)
                 .await
+                .map(|settled| moved_by(&transitions, &settled))
                 .map_err(Arc::new);
         }
         let (reply, answer) = oneshot::channel();
@@ -116,14 +117,9 @@ impl GroupCommit {
                 .collect();
             crate::metrics::settling_statement(all.len());
             match filegate_db::completion::settle(&self.pool, &all, self.margin).await {
-                Ok(rows) => {
+                Ok(settled) => {
                     for w in group {
-                        let mine = rows
-                            .iter()
-                            .filter(|r| w.transitions.iter().any(|t| t.id == r.id))
-                            .cloned()
-                            .collect();
-                        let _ = w.reply.send(Ok(mine));
+                        let _ = w.reply.send(Ok(moved_by(&w.transitions, &settled)));
                     }
                 }
                 Err(e) => {
@@ -135,6 +131,20 @@ impl GroupCommit {
             }
         }
     }
+}
+
+/// The files among `settled` that `transitions` moved: matched by file and claim, so
+/// a completion whose claim lapsed is not told of a move the new claim made.
+fn moved_by(transitions: &[Transition], settled: &[Settled]) -> Vec<FileRow> {
+    settled
+        .iter()
+        .filter(|s| {
+            transitions
+                .iter()
+                .any(|t| t.id == s.file.id && t.token == s.token)
+        })
+        .map(|s| s.file.clone())
+        .collect()
 }
 
 /// If a settlement task panics, its waiters get an error (their senders drop) and the
