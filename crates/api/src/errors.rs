@@ -126,6 +126,9 @@ pub enum RejectionCheck {
     Size,
     /// Its stored type is not the declared one.
     ContentType,
+    /// It was stored with a `Content-Encoding`: a client would decode it into other
+    /// bytes than those verified.
+    Encoding,
     /// Its SHA-256 (or a part's) is not the declared one.
     Checksum,
     /// Its first bytes are not what the declared type begins with.

@@ -108,6 +108,9 @@ pub struct PutSpec<'a> {
 pub struct ObjectInfo {
     pub size: i64,
     pub content_type: Option<String>,
+    /// The `Content-Encoding` the object was stored with (the client's PUT chose it,
+    /// and a download carries it unless the URL overrides it).
+    pub content_encoding: Option<String>,
     /// Base64 SHA-256 the store keeps for the object, when it keeps one.
     pub checksum_sha256: Option<String>,
     /// The version's entity tag, as the store sent it (quotes included).
@@ -439,6 +442,8 @@ impl Storage {
             .key(key)
             .response_content_disposition(content_disposition)
             .response_content_type(content_type)
+            // The bytes as stored, never an encoding a client would decode them from.
+            .response_content_encoding("identity")
             .presigned(config)
             .await
             .map_err(StorageError::from)?;
@@ -461,6 +466,7 @@ impl Storage {
             Ok(out) => Ok(Some(ObjectInfo {
                 size: out.content_length().unwrap_or_default(),
                 content_type: out.content_type().map(str::to_owned),
+                content_encoding: out.content_encoding().map(str::to_owned),
                 checksum_sha256: out.checksum_sha256().map(str::to_owned),
                 etag: out.e_tag().map(str::to_owned),
                 last_modified: out.last_modified().and_then(to_chrono),

@@ -34,6 +34,8 @@ fn sha256(bytes: &[u8]) -> Checksum {
 pub struct Object {
     pub bytes: Vec<u8>,
     pub content_type: Option<String>,
+    /// The `Content-Encoding` the PUT stored.
+    pub content_encoding: Option<String>,
     /// `None`: a store that reports no ETag.
     pub etag: Option<String>,
     /// The SHA-256 the store keeps (base64).
@@ -90,6 +92,7 @@ impl World {
             Object {
                 bytes: bytes.to_vec(),
                 content_type: Some(content_type.to_owned()),
+                content_encoding: None,
                 etag: Some(etag),
                 checksum: Some(sha256(bytes).to_base64()),
             },
@@ -160,6 +163,7 @@ impl ObjectStore for FakeStore {
         Ok(w.objects.get(key).map(|o| ObjectInfo {
             size: i64::try_from(o.bytes.len()).unwrap_or(i64::MAX),
             content_type: o.content_type.clone(),
+            content_encoding: o.content_encoding.clone(),
             checksum_sha256: o.checksum.clone(),
             etag: o.etag.clone(),
             last_modified: None,

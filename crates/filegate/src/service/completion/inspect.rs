@@ -103,7 +103,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         let Some(head) = self.store.head(&file.upload_key).await? else {
             return Ok(Inspection::Missing(Vec::new()));
         };
-        let etag = head.etag.ok_or(CompletionError::NoEtag)?;
+        let etag = pinning_etag(head.etag)?;
         match self
             .store
             .copy(&file.upload_key, &file.object_key, &etag, head.size)
@@ -174,7 +174,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         let Some(head) = head? else {
             return Ok(Inspection::Missing(Vec::new()));
         };
-        let etag = head.etag.clone().ok_or(CompletionError::NoEtag)?;
+        let etag = pinning_etag(head.etag.clone())?;
         let prefix = prefix?;
         if !streams {
             let Some(prefix) = &prefix else {
@@ -296,6 +296,13 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
     }
 }
 
+/// The ETag a HEAD reported, when it can name one version: an empty one (`""`) would
+/// match every other empty one, and pins nothing.
+fn pinning_etag(etag: Option<String>) -> Result<String, CompletionError> {
+    etag.filter(|e| !e.trim().trim_matches('"').is_empty())
+        .ok_or(CompletionError::NoEtag)
+}
+
 /// ETags compare without their quotes (some stores drop them in copy results).
 fn same_etag(a: &str, b: &str) -> bool {
     a.trim_matches('"') == b.trim_matches('"')
@@ -308,7 +315,7 @@ fn checksum_mismatch() -> Inspection {
     }
 }
 
-/// Size and stored type against the declaration and the limits.
+/// Size, stored encoding and stored type against the declaration and the limits.
 fn check_metadata(file: &FileRow, head: &ObjectInfo) -> Option<Inspection> {
     if let Some(size) = file.size_bytes
         && head.size != size
@@ -331,6 +338,19 @@ fn check_metadata(file: &FileRow, head: &ObjectInfo) -> Option<Inspection> {
             reason: format!(
                 "the object is {} bytes, more than the {limit} bytes allowed",
                 head.size
+            ),
+        });
+    }
+    if let Some(encoding) = head
+        .content_encoding
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
+    {
+        return Some(Inspection::Invalid {
+            check: RejectionCheck::Encoding,
+            reason: format!(
+                "the object was stored with Content-Encoding {encoding:?}: a download would be decoded into other bytes than those verified"
             ),
         });
     }

@@ -79,7 +79,7 @@ pub enum CompletionError {
     Settlement(Arc<DbError>),
     #[error(transparent)]
     Store(#[from] StorageError),
-    #[error("the object store answered HeadObject without an ETag")]
+    #[error("the object store answered HeadObject without an ETag (or an empty one)")]
     NoEtag,
     /// The inspection took more than half the claim's lease: a copy started now could
     /// land after another completion took the file over.

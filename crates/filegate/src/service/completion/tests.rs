@@ -453,15 +453,19 @@ async fn a_store_failure_leaves_the_file_pending_and_its_claim_given_back() {
 
 #[tokio::test]
 async fn an_object_without_an_etag_cannot_be_pinned_and_is_not_trusted() {
-    let (rig, file) = uploaded(pins_bytes());
-    rig.store.with(|w| {
-        w.objects.get_mut(&file.upload_key).unwrap().etag = None;
-    });
-    assert!(matches!(
-        rig.complete(&file).await,
-        Err(CompletionError::NoEtag)
-    ));
-    assert!(rig.released(&file));
+    // No ETag, an empty one, and an empty one in quotes: none names one version.
+    for etag in [None, Some(""), Some("\"\"")] {
+        let (rig, file) = uploaded(pins_bytes());
+        rig.store.with(|w| {
+            w.objects.get_mut(&file.upload_key).unwrap().etag = etag.map(str::to_owned);
+        });
+        assert!(
+            matches!(rig.complete(&file).await, Err(CompletionError::NoEtag)),
+            "{etag:?}"
+        );
+        assert!(rig.released(&file));
+        assert!(rig.targets().is_empty(), "{etag:?}: nothing settled");
+    }
 }
 
 #[tokio::test]
@@ -481,6 +485,8 @@ struct Case {
     what: &'static str,
     file: FileRow,
     stored_type: &'static str,
+    /// The `Content-Encoding` the PUT stored.
+    encoding: Option<&'static str>,
     bytes: Vec<u8>,
     reason: &'static str,
 }
@@ -493,6 +499,7 @@ fn rejection_cases() -> Vec<Case> {
             what: "another size than declared",
             file: text_file(),
             stored_type: "text/plain",
+            encoding: None,
             bytes: b"hello, world!!\n".to_vec(),
             reason: "but 13 were declared",
         },
@@ -500,6 +507,7 @@ fn rejection_cases() -> Vec<Case> {
             what: "more than reserved",
             file: pending("text/plain", None, 5),
             stored_type: "text/plain",
+            encoding: None,
             bytes: TEXT.to_vec(),
             reason: "more than the 5 bytes allowed",
         },
@@ -507,6 +515,7 @@ fn rejection_cases() -> Vec<Case> {
             what: "another stored type",
             file: text_file(),
             stored_type: "application/pdf",
+            encoding: None,
             bytes: TEXT.to_vec(),
             reason: "content type is \"application/pdf\"",
         },
@@ -514,13 +523,23 @@ fn rejection_cases() -> Vec<Case> {
             what: "another digest than declared",
             file: declared_sum,
             stored_type: "text/plain",
+            encoding: None,
             bytes: TEXT.to_vec(),
             reason: "SHA-256 does not match checksum_sha256",
+        },
+        Case {
+            what: "a stored Content-Encoding",
+            file: text_file(),
+            stored_type: "text/plain",
+            encoding: Some("gzip"),
+            bytes: TEXT.to_vec(),
+            reason: "Content-Encoding \"gzip\"",
         },
         Case {
             what: "first bytes of another type",
             file: pending("application/pdf", Some(13), 13),
             stored_type: "application/pdf",
+            encoding: None,
             bytes: b"\x7fELF\x02\x01\x01\0\0\0\0\0\0".to_vec(),
             reason: "PDF",
         },
@@ -536,6 +555,11 @@ async fn each_failed_check_rejects_the_file_and_deletes_its_upload_and_copy() {
             let rig = rig_for(trust);
             rig.add(&case.file);
             rig.upload(&case.file, case.stored_type, &case.bytes);
+            rig.store.with(|w| {
+                if let Some(o) = w.objects.get_mut(&case.file.upload_key) {
+                    o.content_encoding = case.encoding.map(str::to_owned);
+                }
+            });
             let row = rejected(rig.complete(&case.file).await);
             let reason = row.rejection_reason.clone().unwrap_or_default();
             assert!(
