@@ -527,6 +527,9 @@ async fn the_parts_routes_answer_hostile_and_out_of_scope_requests_with_the_enve
     for entry in [
         json!({ "name": "a.txt", "upload_method": "MULTIPART" }),
         json!({ "name": "a.txt", "size_bytes": 0, "upload_method": "MULTIPART" }),
+        // One byte below the smallest part: one PUT always carries it.
+        json!({ "name": "a.txt", "size_bytes": 1, "upload_method": "MULTIPART" }),
+        json!({ "name": "a.txt", "size_bytes": 5 * MIB - 1, "upload_method": "MULTIPART" }),
         json!({ "name": "a.txt", "size_bytes": 10, "upload_method": "CHUNKED" }),
         json!({ "name": "a.txt", "size_bytes": 10, "part_size_bytes": 1024 }),
         json!({ "name": "a.txt", "size_bytes": 10, "upload_method": "PUT", "part_size_bytes": 5242880 }),

@@ -86,7 +86,7 @@ pub struct FileEntry {
     // The multipart fields are left out when absent, so that requests without them
     // digest as they did before multipart existed.
     /// `PUT` or `MULTIPART`; absent: multipart when `size_bytes` is over the server's
-    /// threshold. Multipart needs `size_bytes`.
+    /// threshold. Multipart needs `size_bytes` of at least 5 MiB (5242880, the smallest part).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",

@@ -19,6 +19,10 @@ use crate::{
     FileFailure, ListQuery, ProgressBody, UploadMethod,
 };
 
+/// The smallest file the server takes in parts (S3's smallest part): smaller ones go in
+/// one PUT whatever `--multipart-threshold` says.
+const MIN_MULTIPART_BYTES: u64 = 5 << 20;
+
 /// Where the API is and how to authenticate.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
@@ -53,8 +57,8 @@ pub struct UploadArgs {
     /// Uploads at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
-    /// Files larger than this many bytes upload in parts (multipart), each part's
-    /// SHA-256 signed into its URL.
+    /// Files larger than this many bytes (and at least 5 MiB) upload in parts
+    /// (multipart), each part's SHA-256 signed into its URL.
     #[arg(long, default_value_t = 64 << 20)]
     pub multipart_threshold: u64,
     /// The part size of multipart uploads (5 MiB to 5 GiB).
@@ -234,16 +238,17 @@ pub async fn upload(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (bytes, multipart) = if meta.len() > args.multipart_threshold {
-            let parts = LocalParts {
-                part_size: args.part_size,
-                digests: crate::part_digests(&path, args.part_size)?,
-                state: state_file(&args, &path, &meta),
+        let (bytes, multipart) =
+            if meta.len() > args.multipart_threshold && meta.len() >= MIN_MULTIPART_BYTES {
+                let parts = LocalParts {
+                    part_size: args.part_size,
+                    digests: crate::part_digests(&path, args.part_size)?,
+                    state: state_file(&args, &path, &meta),
+                };
+                (Vec::new(), Some(parts))
+            } else {
+                (std::fs::read(&path)?, None)
             };
-            (Vec::new(), Some(parts))
-        } else {
-            (std::fs::read(&path)?, None)
-        };
         files.push(LocalFile {
             path,
             name,

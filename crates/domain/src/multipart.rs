@@ -166,11 +166,12 @@ impl UploadRequest {
                 "size_bytes is required for a MULTIPART upload",
             ));
         };
-        // Stores refuse an empty part (Garage: "Empty body").
-        if size == 0 {
-            return Err(RuleViolation::metadata(
-                "an empty file has no parts: upload it with one PUT",
-            ));
+        // Below S3's smallest part one PUT always carries the file; a multipart upload
+        // would only cost the store an upload to keep and filegate a listing to watch.
+        if size < MIN_PART_BYTES {
+            return Err(RuleViolation::metadata(format!(
+                "a MULTIPART upload needs at least {MIN_PART_BYTES} bytes (the smallest part); upload a smaller file with one PUT"
+            )));
         }
         let part_size = part_size
             .map(|p| {
@@ -281,10 +282,10 @@ mod tests {
         );
         assert_eq!(UploadRequest::Auto.plan(None, &POLICY), None);
         assert_eq!(UploadRequest::Put.plan(Some(MAX_PUT_BYTES), &POLICY), None);
-        let asked = UploadRequest::parse(Some("MULTIPART"), None, None, Some(10));
+        let asked = UploadRequest::parse(Some("MULTIPART"), None, None, Some(6 * MIB));
         assert_eq!(
-            asked.ok().and_then(|r| r.plan(Some(10), &POLICY)),
-            PartPlan::new(10, 8 * MIB)
+            asked.ok().and_then(|r| r.plan(Some(6 * MIB), &POLICY)),
+            PartPlan::new(6 * MIB, 8 * MIB)
         );
         let huge = MultipartPolicy {
             threshold: i64::MAX,
@@ -305,10 +306,20 @@ mod tests {
             code(UploadRequest::parse(Some("MULTIPART"), None, None, None)),
             Some(RuleCode::InvalidMetadata)
         );
-        assert_eq!(
-            code(UploadRequest::parse(Some("MULTIPART"), None, None, Some(0))),
-            Some(RuleCode::InvalidMetadata)
-        );
+        // Below the smallest part, one PUT carries the file: no multipart upload.
+        for small in [0, 1, MIN_PART_BYTES - 1] {
+            assert_eq!(
+                code(UploadRequest::parse(
+                    Some("MULTIPART"),
+                    None,
+                    None,
+                    Some(small)
+                )),
+                Some(RuleCode::InvalidMetadata),
+                "{small}"
+            );
+        }
+        assert!(UploadRequest::parse(Some("MULTIPART"), None, None, Some(MIN_PART_BYTES)).is_ok());
         assert_eq!(
             code(UploadRequest::parse(Some("POST"), None, None, Some(1))),
             Some(RuleCode::InvalidMetadata)
