@@ -180,7 +180,7 @@ async fn a_delete_waiting_on_its_files_settlement_takes_the_settled_bytes() {
     let tx = conn.transaction().await.unwrap();
     tx.execute(
         "UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - f.reserved_bytes,
-                used_bytes = w.used_bytes + $2
+                used_bytes = w.used_bytes + $2, pending_files = w.pending_files - 1
            FROM files f WHERE f.id = $1 AND w.id = f.workspace_id",
         &[&id, &size],
     )

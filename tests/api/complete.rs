@@ -563,3 +563,60 @@ async fn a_download_url_pins_the_identity_encoding() {
     );
     assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
 }
+
+#[tokio::test]
+async fn the_reaper_purges_rejected_and_expired_rows_once_their_retention_has_passed() {
+    let app =
+        spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(SHORT_TTL_SECS))
+            .await;
+    let ws = app.tenant.workspace;
+    let ready = app.reserve_and_upload("kept.txt", samples::txt()).await;
+    assert_eq!(app.complete(&ready).await.status, 200);
+    let elf = samples::elf();
+    let spoof = app
+        .reserve(json!({ "name": "invoice.pdf", "size_bytes": elf.len(), "checksum_sha256": sha256_b64(&elf) }))
+        .await;
+    assert_eq!(app.upload(&spoof, elf).await, 200);
+    app.complete(&spoof)
+        .await
+        .assert_error(422, "upload_mismatch");
+    app.reserve(json!({ "name": "abandoned.txt", "size_bytes": 5 }))
+        .await;
+    past_expiry().await;
+    let reaper =
+        filegate::jobs::Reaper::new(app.pool.clone(), app.storage.clone(), reaper_settings());
+    let report = reaper.run_once().await.unwrap();
+    assert_eq!((report.expired, report.settled_purged), (1, 0));
+    assert_eq!(
+        app.file_rows(ws).await,
+        3,
+        "settled rows stay readable for a day"
+    );
+    let id = spoof["file_uuid"].as_str().unwrap();
+    let res = app
+        .request(Method::GET, &format!("/v2/files/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // A day and a second later, for every row, ready included.
+    let client = app.pool.get().await.unwrap();
+    client
+        .execute(
+            "UPDATE files SET updated_at = now() - interval '1 day 1 second' WHERE workspace_id = $1",
+            &[&ws],
+        )
+        .await
+        .unwrap();
+    let report = reaper.run_once().await.unwrap();
+    assert_eq!(report.settled_purged, 2);
+    assert_eq!(app.file_rows(ws).await, 1, "the ready file stays");
+    assert_eq!(app.file_status(&ready).await.0, "ready");
+    let res = app
+        .request(Method::GET, &format!("/v2/files/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(app.counters(ws).await, app.row_sums(ws).await);
+}

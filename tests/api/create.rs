@@ -658,3 +658,119 @@ async fn the_workspace_defaults_to_the_keys_and_must_be_within_reach() {
         .await
         .assert_error(400, "invalid_request");
 }
+
+/// Caps the default tenant's workspace at `max_files` live and `max_pending` pending files.
+async fn cap_files(app: &TestApp, max_files: i64, max_pending: i64) {
+    filegate_db::workspaces::set_limits(
+        &app.pool,
+        app.tenant.workspace,
+        &filegate_db::workspaces::LimitsPatch {
+            max_files: Some(max_files),
+            max_pending_files: Some(max_pending),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+}
+
+#[tokio::test]
+async fn empty_files_count_against_the_pending_cap_which_answers_429_until_one_settles() {
+    let app = spawn_app().await;
+    cap_files(&app, 100, 2).await;
+    let ws = app.tenant.workspace;
+    // Empty files reserve no bytes, but each is a row, a URL and a finalizer look.
+    let res = app
+        .create_files(&json!({ "files": [
+            { "name": "a.txt", "size_bytes": 0 }, { "name": "b.txt", "size_bytes": 0 }] }))
+        .await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let refused = app
+        .create_files(&one(json!({ "name": "c.txt", "size_bytes": 0 })))
+        .await;
+    refused.assert_error(429, "rate_limited");
+    let details = &refused.body["error"]["details"];
+    assert_eq!(details["limit"], "pending_files");
+    assert_eq!(details["pending_file_count"], 2);
+    assert_eq!(details["max_pending_files"], 2);
+    assert!(refused.headers.contains_key("retry-after"));
+    assert_eq!(app.file_rows(ws).await, 2, "nothing of the refused batch");
+    assert_eq!(app.counters(ws).await, (0, 0));
+    // Deleting a pending file frees its slot at once.
+    let b = res.body["files"][1]["file_uuid"].as_str().unwrap();
+    let del = app
+        .request(Method::DELETE, &format!("/v2/files/{b}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    assert_eq!(
+        app.create_files(&one(json!({ "name": "c.txt", "size_bytes": 0 })))
+            .await
+            .status,
+        200
+    );
+    let usage = app.client().usage(ws).await.unwrap();
+    assert_eq!(
+        (usage.file_count, usage.pending_file_count),
+        (2, 2),
+        "usage reports the counts"
+    );
+    assert_eq!((usage.max_files, usage.max_pending_files), (100, 2));
+}
+
+#[tokio::test]
+async fn the_live_file_cap_answers_409_until_a_file_is_deleted_and_a_completion_keeps_its_slot() {
+    let app = spawn_app().await;
+    cap_files(&app, 2, 2).await;
+    let ws = app.tenant.workspace;
+    let a = app.reserve_and_upload("a.txt", b"hello".to_vec()).await;
+    assert_eq!(app.complete(&a).await.status, 200);
+    app.reserve(json!({ "name": "b.txt", "size_bytes": 5 }))
+        .await;
+    // One ready and one pending: the workspace holds as many files as it may.
+    let refused = app
+        .create_files(&one(json!({ "name": "c.txt", "size_bytes": 0 })))
+        .await;
+    refused.assert_error(409, "quota_exceeded");
+    assert_eq!(refused.body["error"]["details"]["limit"], "files");
+    assert_eq!(refused.body["error"]["details"]["file_count"], 2);
+    assert_eq!(app.counters(ws).await, (5, 5));
+    let id = a["file_uuid"].as_str().unwrap();
+    let del = app
+        .request(Method::DELETE, &format!("/v2/files/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    app.reserve(json!({ "name": "c.txt", "size_bytes": 0 }))
+        .await;
+    assert_eq!(app.counters(ws).await, (0, 5));
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_pass_the_pending_cap() {
+    let app = spawn_app().await;
+    cap_files(&app, 100, 5).await;
+    let answers = futures_util::future::join_all((0..20).map(|i| {
+        let app = &app;
+        async move {
+            app.create_files(&one(json!({ "name": format!("{i}.txt"), "size_bytes": 1 })))
+                .await
+                .status
+        }
+    }))
+    .await;
+    assert_eq!(
+        answers.iter().filter(|s| **s == 200).count(),
+        5,
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().all(|s| *s == 200 || *s == 429),
+        "{answers:?}"
+    );
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 5);
+    assert_eq!(app.counters(app.tenant.workspace).await, (0, 5));
+}

@@ -203,16 +203,31 @@ impl TestApp {
 
     // What the database holds.
 
-    /// The workspace's `(used_bytes, reserved_bytes)` counters.
+    /// The workspace's `(used_bytes, reserved_bytes)` counters. Read in the same
+    /// statement as its file rows, and panics unless its file counters (live and
+    /// pending) equal the rows: every test that reads the byte counters checks the
+    /// file counts too.
     pub async fn counters(&self, workspace: Uuid) -> (i64, i64) {
         let client = self.pool.get().await.expect("connection");
         let row = client
             .query_one(
-                "SELECT used_bytes, reserved_bytes FROM workspaces WHERE id = $1",
+                "SELECT used_bytes, reserved_bytes, live_files, pending_files,
+                        (SELECT count(*) FROM files f WHERE f.workspace_id = w.id
+                            AND f.status IN ('pending', 'ready')) AS live_rows,
+                        (SELECT count(*) FROM files f WHERE f.workspace_id = w.id
+                            AND f.status = 'pending') AS pending_rows
+                   FROM workspaces w WHERE id = $1",
                 &[&workspace],
             )
             .await
             .expect("counters");
+        let (live, pending): (i64, i64) = (row.get(2), row.get(3));
+        let (live_rows, pending_rows): (i64, i64) = (row.get(4), row.get(5));
+        assert_eq!(
+            (live, pending),
+            (live_rows, pending_rows),
+            "the workspace's (live, pending) file counters disagree with its rows"
+        );
         (row.get(0), row.get(1))
     }
 

@@ -16,6 +16,7 @@ pub fn reaper_settings(batch: i64) -> ReaperSettings {
         reaper_interval: std::time::Duration::from_secs(0),
         reaper_grace: std::time::Duration::from_secs(0),
         reaper_batch: batch,
+        settled_retention: std::time::Duration::from_secs(86_400),
         upload_margin: std::time::Duration::from_secs(1),
         finalizer_interval: std::time::Duration::from_secs(0),
         finalizer_min_interval: std::time::Duration::from_secs(1),

@@ -746,7 +746,10 @@ pub async fn usage(args: UsageArgs) -> Result<ExitCode, Box<dyn std::error::Erro
         say(&format!("quota           {} bytes", u.quota_bytes));
         say(&format!("used            {} bytes", u.used_bytes));
         say(&format!("reserved        {} bytes", u.reserved_bytes));
-        say(&format!("files           {}", u.file_count));
+        say(&format!(
+            "files           {} of {} ({} pending of {})",
+            u.file_count, u.max_files, u.pending_file_count, u.max_pending_files
+        ));
         say(&format!("max file size   {} bytes", u.max_file_bytes));
         say(&format!(
             "allowed types   {}",

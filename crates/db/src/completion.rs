@@ -223,12 +223,15 @@ pub async fn settle(
                    AND (t.reason IS NOT NULL OR t.size <= l.reserved_bytes)
              ), per_ws AS (
                 SELECT workspace_id, sum(held)::int8 AS held,
-                       coalesce(sum(size) FILTER (WHERE reason IS NULL), 0)::int8 AS used
+                       coalesce(sum(size) FILTER (WHERE reason IS NULL), 0)::int8 AS used,
+                       count(*) AS settled, count(*) FILTER (WHERE reason IS NOT NULL) AS rejected
                   FROM old GROUP BY workspace_id
              ), w AS (
                 UPDATE workspaces w
                    SET reserved_bytes = w.reserved_bytes - per_ws.held,
-                       used_bytes = w.used_bytes + per_ws.used
+                       used_bytes = w.used_bytes + per_ws.used,
+                       pending_files = w.pending_files - per_ws.settled,
+                       live_files = w.live_files - per_ws.rejected
                   FROM per_ws
                  WHERE w.id = per_ws.workspace_id
                 RETURNING w.id, w.organization_id

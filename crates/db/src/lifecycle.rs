@@ -33,9 +33,12 @@ pub async fn expire_batch(
              LIMIT $2
              FOR UPDATE SKIP LOCKED
          ), per_ws AS (
-            SELECT workspace_id, sum(reserved_bytes)::int8 AS held FROM due GROUP BY workspace_id
+            SELECT workspace_id, sum(reserved_bytes)::int8 AS held, count(*) AS n
+              FROM due GROUP BY workspace_id
          ), w AS (
-            UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - per_ws.held
+            UPDATE workspaces w SET reserved_bytes = w.reserved_bytes - per_ws.held,
+                                    pending_files = w.pending_files - per_ws.n,
+                                    live_files = w.live_files - per_ws.n
               FROM per_ws WHERE w.id = per_ws.workspace_id
          ), f AS (
             UPDATE files SET status = 'expired', reserved_bytes = 0, next_check_at = NULL,
@@ -131,6 +134,27 @@ pub async fn purge_idempotency(pool: &Pool, batch: i64) -> Result<u64, DbError> 
             SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '24 hours'
              LIMIT $1 FOR UPDATE SKIP LOCKED)",
         &[&batch],
+    )
+    .await
+}
+
+/// Deletes up to `batch` rejected or expired files settled more than `retention` ago
+/// (their objects were queued for deletion when they settled; their parts go with
+/// them). Returns how many were deleted.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn purge_settled(pool: &Pool, retention: Duration, batch: i64) -> Result<u64, DbError> {
+    query::execute(
+        pool,
+        "DELETE FROM files WHERE id IN (
+            SELECT id FROM files
+             WHERE status IN ('expired', 'rejected')
+               AND updated_at < now() - make_interval(secs => $1)
+             ORDER BY updated_at
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&retention.as_secs_f64(), &batch],
     )
     .await
 }

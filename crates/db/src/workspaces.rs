@@ -19,19 +19,16 @@ pub struct Workspace {
     pub limits: Limits,
     pub used_bytes: i64,
     pub reserved_bytes: i64,
+    /// Pending or ready files.
+    pub live_files: i64,
+    /// Pending files.
+    pub pending_files: i64,
     pub created_at: DateTime<Utc>,
 }
 
-/// A workspace's usage, as `GET /v2/workspaces/{id}/usage` reports it.
-#[derive(Debug, Clone)]
-pub struct Usage {
-    pub workspace: Workspace,
-    /// Files holding quota: pending or ready.
-    pub file_count: i64,
-}
-
 const COLUMNS: &str = "id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
-                       used_bytes, reserved_bytes, created_at, unique_names";
+                       used_bytes, reserved_bytes, created_at, unique_names, max_files, max_pending_files, \
+                       live_files, pending_files";
 
 impl FromRow for Workspace {
     fn from_row(row: &Row) -> Result<Self, DbError> {
@@ -49,9 +46,13 @@ impl FromRow for Workspace {
                     .filter_map(|t| ContentType::parse(t).ok())
                     .collect(),
                 unique_names: col(row, "unique_names")?,
+                max_files: col(row, "max_files")?,
+                max_pending_files: col(row, "max_pending_files")?,
             },
             used_bytes: col(row, "used_bytes")?,
             reserved_bytes: col(row, "reserved_bytes")?,
+            live_files: col(row, "live_files")?,
+            pending_files: col(row, "pending_files")?,
             created_at: col(row, "created_at")?,
         })
     }
@@ -73,8 +74,8 @@ pub async fn create(
         pool,
         &format!(
             "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types, \
-                                     unique_names) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+                                     unique_names, max_files, max_pending_files) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
         ),
         &[
             &Uuid::now_v7(),
@@ -84,6 +85,8 @@ pub async fn create(
             &limits.max_file_bytes,
             &types,
             &limits.unique_names,
+            &limits.max_files,
+            &limits.max_pending_files,
         ],
     )
     .await?;
@@ -105,34 +108,6 @@ pub async fn get(pool: &Pool, id: Uuid) -> Result<Option<Workspace>, DbError> {
     query::one(row.as_ref())
 }
 
-/// A workspace's counters and live file count, read in one statement so they agree.
-///
-/// # Errors
-/// [`DbError`] on database failure.
-#[tracing::instrument(skip_all, err(Display, level = "warn"))]
-pub async fn usage(pool: &Pool, id: Uuid) -> Result<Option<Usage>, DbError> {
-    let row = query::query_opt(
-        pool,
-        &format!(
-            "SELECT {COLUMNS}, (SELECT count(*) FROM files f \
-                                WHERE f.workspace_id = w.id AND f.status IN ('pending', 'ready')) AS file_count \
-             FROM workspaces w WHERE id = $1"
-        ),
-        &[&id],
-    )
-    .await?;
-    query::one(row.as_ref())
-}
-
-impl FromRow for Usage {
-    fn from_row(row: &Row) -> Result<Self, DbError> {
-        Ok(Self {
-            workspace: Workspace::from_row(row)?,
-            file_count: col(row, "file_count")?,
-        })
-    }
-}
-
 /// What `admin set-workspace` changes; `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
 pub struct LimitsPatch {
@@ -140,6 +115,8 @@ pub struct LimitsPatch {
     pub max_file_bytes: Option<i64>,
     pub allowed_types: Option<Vec<ContentType>>,
     pub unique_names: Option<bool>,
+    pub max_files: Option<i64>,
+    pub max_pending_files: Option<i64>,
 }
 
 /// Changes a workspace's limits. `Ok(None)` when there is no such workspace. A quota
@@ -163,7 +140,9 @@ pub async fn set_limits(
             "UPDATE workspaces SET quota_bytes = coalesce($2, quota_bytes),
                     max_file_bytes = coalesce($3, max_file_bytes),
                     allowed_content_types = coalesce($4, allowed_content_types),
-                    unique_names = coalesce($5, unique_names)
+                    unique_names = coalesce($5, unique_names),
+                    max_files = coalesce($6, max_files),
+                    max_pending_files = coalesce($7, max_pending_files)
               WHERE id = $1 RETURNING {COLUMNS}"
         ),
         &[
@@ -172,6 +151,8 @@ pub async fn set_limits(
             &patch.max_file_bytes,
             &types,
             &patch.unique_names,
+            &patch.max_files,
+            &patch.max_pending_files,
         ],
     )
     .await?;

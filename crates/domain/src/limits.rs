@@ -15,6 +15,10 @@ pub struct Limits {
     /// Live files are unique by name and path (a document library); when off, the same
     /// name can be uploaded again as a new file (an eval-file store).
     pub unique_names: bool,
+    /// Live files (pending or ready), empty ones included, may never exceed this.
+    pub max_files: i64,
+    /// Pending files (reserved, not yet completed or expired) may never exceed this.
+    pub max_pending_files: i64,
 }
 
 impl Limits {
@@ -22,6 +26,10 @@ impl Limits {
     pub const DEFAULT_QUOTA_BYTES: i64 = 1 << 30;
     /// 5 MiB per file.
     pub const DEFAULT_MAX_FILE_BYTES: i64 = 5 << 20;
+    /// 100,000 live files per workspace.
+    pub const DEFAULT_MAX_FILES: i64 = 100_000;
+    /// 10,000 pending files per workspace: 200 full batches in flight.
+    pub const DEFAULT_MAX_PENDING_FILES: i64 = 10_000;
 
     /// True when the workspace accepts `ty`.
     #[must_use]
@@ -44,6 +52,8 @@ impl Default for Limits {
             max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
             allowed_types: ContentType::DEFAULT_ALLOWED.to_vec(),
             unique_names: true,
+            max_files: Self::DEFAULT_MAX_FILES,
+            max_pending_files: Self::DEFAULT_MAX_PENDING_FILES,
         }
     }
 }

@@ -108,6 +108,7 @@ label!(
         MultipartAborted,
         MultipartSweepFailed,
         IdempotencyPurged,
+        SettledPurged,
         RateLimitBucketEvicted,
     }
 );

@@ -87,6 +87,12 @@ pub struct ReaperSettings {
     #[arg(long, env = "FILEGATE_REAPER_BATCH", default_value_t = 100,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub reaper_batch: i64,
+    /// Seconds a rejected or expired file's row is kept (its status and reason stay
+    /// readable) before the reaper deletes it. 86400..=315360000 (at least the
+    /// 24 hours an Idempotency-Key replays).
+    #[arg(long = "settled-retention-secs", env = "FILEGATE_SETTLED_RETENTION_SECS", value_name = "SECS",
+          default_value = "604800", value_parser = secs::<86_400, 315_360_000>)]
+    pub settled_retention: Duration,
     /// Seconds after an upload URL expires during which a PUT that started in time may
     /// still land: final deletions of rejected, expired and deleted files' uploads wait
     /// this long, and reconciliation never deletes an unowned object younger than the
@@ -378,6 +384,14 @@ pub struct LimitSettings {
     #[arg(long, env = "FILEGATE_DEFAULT_ALLOWED_TYPES", value_delimiter = ',', value_parser = parse_content_type,
           default_value = "application/pdf,application/vnd.openxmlformats-officedocument.wordprocessingml.document,text/html,text/plain,text/markdown")]
     pub default_allowed_types: Vec<ContentType>,
+    /// Default most live (pending or ready) files per workspace, empty files included.
+    #[arg(long, env = "FILEGATE_DEFAULT_MAX_FILES", default_value_t = Limits::DEFAULT_MAX_FILES,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub default_max_files: i64,
+    /// Default most pending files (reserved, not yet completed or expired) per workspace.
+    #[arg(long, env = "FILEGATE_DEFAULT_MAX_PENDING_FILES", default_value_t = Limits::DEFAULT_MAX_PENDING_FILES,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub default_max_pending_files: i64,
 }
 
 impl LimitSettings {
@@ -388,6 +402,8 @@ impl LimitSettings {
             max_file_bytes: self.default_max_file_bytes,
             allowed_types: self.default_allowed_types.clone(),
             unique_names: true,
+            max_files: self.default_max_files,
+            max_pending_files: self.default_max_pending_files,
         }
     }
 }
@@ -508,6 +524,13 @@ pub struct WorkspaceLimitArgs {
     /// Allowed content types (comma-separated or repeated): any registered type.
     #[arg(long, value_delimiter = ',', value_parser = parse_content_type)]
     pub allowed_types: Vec<ContentType>,
+    /// Most live (pending or ready) files; lowering it below the count blocks new
+    /// reservations, it removes nothing.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub max_files: Option<i64>,
+    /// Most pending files.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub max_pending_files: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]

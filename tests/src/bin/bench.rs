@@ -584,9 +584,11 @@ async fn main() {
         .unwrap();
     client
         .execute(
-            "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types)
+            "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types,
+                                     max_files, max_pending_files)
              SELECT md5('fgbench' || w)::uuid, $1, 'w' || w, 1000000000000000, 5242880,
-                    ARRAY['application/pdf', 'text/plain', 'text/markdown', 'text/html']
+                    ARRAY['application/pdf', 'text/plain', 'text/markdown', 'text/html'],
+                    1000000000, 1000000000
                FROM generate_series(0, 999) AS w",
             &[&org],
         )

@@ -102,12 +102,15 @@ pub async fn delete(
                    multipart_upload_id FROM files
              WHERE id = $1 AND workspace_id = $2 FOR UPDATE
          ), counters AS (
-            SELECT w.id, w.used_bytes, w.reserved_bytes FROM workspaces w JOIN old ON w.id = old.workspace_id
+            SELECT w.id, w.used_bytes, w.reserved_bytes, w.live_files, w.pending_files
+              FROM workspaces w JOIN old ON w.id = old.workspace_id
                FOR UPDATE OF w
          ), w AS (
             UPDATE workspaces w SET
                 used_bytes = counters.used_bytes - CASE WHEN old.status = 'ready' THEN old.reserved_bytes ELSE 0 END,
-                reserved_bytes = counters.reserved_bytes - CASE WHEN old.status = 'pending' THEN old.reserved_bytes ELSE 0 END
+                reserved_bytes = counters.reserved_bytes - CASE WHEN old.status = 'pending' THEN old.reserved_bytes ELSE 0 END,
+                live_files = counters.live_files - CASE WHEN old.status IN ('pending', 'ready') THEN 1 ELSE 0 END,
+                pending_files = counters.pending_files - CASE WHEN old.status = 'pending' THEN 1 ELSE 0 END
               FROM old, counters WHERE w.id = old.workspace_id AND counters.id = w.id
          ), d AS (
             DELETE FROM files USING old WHERE files.id = old.id RETURNING files.object_key

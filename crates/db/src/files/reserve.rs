@@ -57,7 +57,8 @@ pub struct Reservation<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveOutcome {
     Reserved,
-    /// The workspace's quota (or the workspace itself, for another organization) refused.
+    /// The workspace's quota or file caps (or the workspace itself, for another
+    /// organization) refused.
     QuotaExceeded,
     /// A live file already has one of the batch's name + path.
     Duplicate,
@@ -199,9 +200,13 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
 pub const RESERVE_SQL: &str = "\
 WITH ws AS (
     UPDATE workspaces
-       SET reserved_bytes = reserved_bytes + $3
+       SET reserved_bytes = reserved_bytes + $3,
+           live_files = live_files + cardinality($6::uuid[]),
+           pending_files = pending_files + cardinality($6::uuid[])
      WHERE id = $1 AND organization_id = $2
        AND used_bytes + reserved_bytes + $3 <= quota_bytes
+       AND live_files + cardinality($6::uuid[]) <= max_files
+       AND pending_files + cardinality($6::uuid[]) <= max_pending_files
     RETURNING id, unique_names
 ), ins AS (
     INSERT INTO files (id, workspace_id, name, path, local_file_path, labels, public_url, content_type,

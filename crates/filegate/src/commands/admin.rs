@@ -48,6 +48,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     limits.allowed_types
                 },
                 unique_names,
+                max_files: limits.max_files.unwrap_or(defaults.max_files),
+                max_pending_files: limits
+                    .max_pending_files
+                    .unwrap_or(defaults.max_pending_files),
             };
             let ws = workspaces::create(&pool, org, &name, &limits).await?;
             let rate_limit = rate_limit_per_second.zip(rate_limit_burst);
@@ -72,6 +76,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 max_file_bytes: limits.max_file_bytes,
                 allowed_types: (!limits.allowed_types.is_empty()).then_some(limits.allowed_types),
                 unique_names,
+                max_files: limits.max_files,
+                max_pending_files: limits.max_pending_files,
             };
             let ws = match workspaces::set_limits(&pool, workspace, &patch).await {
                 Ok(ws) => ws,
@@ -194,5 +200,6 @@ fn workspace_json(ws: &workspaces::Workspace) -> serde_json::Value {
         "quota_bytes": ws.limits.quota_bytes, "max_file_bytes": ws.limits.max_file_bytes,
         "allowed_content_types": ws.limits.allowed_types.iter().map(|t| t.mime()).collect::<Vec<_>>(),
         "unique_names": ws.limits.unique_names,
+        "max_files": ws.limits.max_files, "max_pending_files": ws.limits.max_pending_files,
     })
 }

@@ -164,6 +164,13 @@ impl ApiError {
         }
     }
 
+    /// Sends `Retry-After: secs` (at least 1).
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
     /// Attaches `details`.
     #[must_use]
     pub fn with_details(mut self, details: Value) -> Self {

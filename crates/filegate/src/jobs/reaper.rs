@@ -1,5 +1,6 @@
 //! The reaper: expires abandoned uploads (releasing their reservations), deletes queued
-//! objects, and forgets idempotency records past their 24 hours. It runs in every
+//! objects, forgets idempotency records past their 24 hours and settled (rejected,
+//! expired) files past their retention. It runs in every
 //! replica (`--reaper-interval-secs`) and as `filegate reap --once` for cron; any number
 //! of them may run at once, because every step claims rows with `SKIP LOCKED` and moves
 //! them with guarded statements.
@@ -36,6 +37,8 @@ pub struct ReapReport {
     pub deletion_failures: u64,
     /// Idempotency records forgotten.
     pub idempotency_purged: u64,
+    /// Rejected and expired files' rows deleted after `--settled-retention-secs`.
+    pub settled_purged: u64,
     /// Refilled (idle) buckets dropped from the `postgres` rate-limit store.
     pub rate_limit_buckets_evicted: u64,
     /// Multipart uploads under filegate's keys that no pending file owns, aborted
@@ -134,6 +137,13 @@ async fn reap(
     }
     report.idempotency_purged =
         lifecycle::purge_idempotency(pool, batch.saturating_mul(PURGE_BATCHES)).await?;
+    for _ in 0..MAX_BATCHES {
+        let n = lifecycle::purge_settled(pool, settings.settled_retention, batch).await?;
+        report.settled_purged += n;
+        if n < u64::try_from(batch).unwrap_or(0) {
+            break;
+        }
+    }
     report.rate_limit_buckets_evicted =
         filegate_db::ratelimit::evict_full(pool, batch.saturating_mul(EVICT_BATCHES)).await?;
     for (action, n) in [
@@ -145,6 +155,7 @@ async fn reap(
             report.multipart_failures,
         ),
         (ReaperAction::IdempotencyPurged, report.idempotency_purged),
+        (ReaperAction::SettledPurged, report.settled_purged),
         (
             ReaperAction::RateLimitBucketEvicted,
             report.rate_limit_buckets_evicted,

@@ -21,17 +21,19 @@ pub async fn usage(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = caller.target_workspace(Some(path.into_inner()))?;
-    let usage = filegate_db::workspaces::usage(&state.pool, id)
+    let ws = filegate_db::workspaces::get(&state.pool, id)
         .await?
-        .filter(|u| caller.owns(u.workspace.organization_id))
+        .filter(|w| caller.owns(w.organization_id))
         .ok_or_else(forbidden_workspace)?;
-    let ws = usage.workspace;
     Ok(HttpResponse::Ok().json(UsageResponse {
         workspace_uuid: ws.id,
         quota_bytes: ws.limits.quota_bytes,
         used_bytes: ws.used_bytes,
         reserved_bytes: ws.reserved_bytes,
-        file_count: usage.file_count,
+        file_count: ws.live_files,
+        pending_file_count: ws.pending_files,
+        max_files: ws.limits.max_files,
+        max_pending_files: ws.limits.max_pending_files,
         max_file_bytes: ws.limits.max_file_bytes,
         allowed_content_types: ws
             .limits

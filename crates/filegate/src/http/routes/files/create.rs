@@ -329,13 +329,47 @@ fn first_look(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, ApiErro
     Ok(chrono::Utc::now() + chrono::Duration::from_std(after).map_err(ApiError::internal)?)
 }
 
+/// Seconds a batch refused for the pending-file cap is told to wait: the cap frees as
+/// the workspace's uploads complete or expire.
+const PENDING_RETRY_AFTER_SECS: u64 = 5;
+
+/// Why the reservation statement refused, read back from the workspace (a refusal is
+/// rare, the statement itself says only that it refused): the file caps first, then
+/// the bytes. 429 `rate_limited` for the pending cap (it frees as uploads complete);
+/// 409 `quota_exceeded` for the live-file cap and the bytes, with `details.limit`.
 async fn quota_exceeded(state: &AppState, workspace_id: Uuid, files: &[NewFile<'_>]) -> ApiError {
     let requested: i64 = files
         .iter()
         .map(|f| f.reserved_bytes)
         .fold(0, i64::saturating_add);
-    let mut details = json!({ "requested_bytes": requested });
+    let count = i64::try_from(files.len()).unwrap_or(i64::MAX);
+    let mut details = json!({ "limit": "bytes", "requested_bytes": requested });
     if let Ok(Some(ws)) = filegate_db::workspaces::get(&state.pool, workspace_id).await {
+        let counts = |limit: &str| {
+            json!({
+                "limit": limit,
+                "requested_files": count,
+                "file_count": ws.live_files,
+                "max_files": ws.limits.max_files,
+                "pending_file_count": ws.pending_files,
+                "max_pending_files": ws.limits.max_pending_files,
+            })
+        };
+        if ws.pending_files + count > ws.limits.max_pending_files {
+            return ApiError::new(
+                ErrorCode::RateLimited,
+                "the workspace holds as many pending files as it may; complete or delete some, or retry later",
+            )
+            .with_retry_after(PENDING_RETRY_AFTER_SECS)
+            .with_details(counts("pending_files"));
+        }
+        if ws.live_files + count > ws.limits.max_files {
+            return ApiError::new(
+                ErrorCode::QuotaExceeded,
+                "the workspace holds as many files as it may; nothing was reserved",
+            )
+            .with_details(counts("files"));
+        }
         details["quota_bytes"] = json!(ws.limits.quota_bytes);
         details["used_bytes"] = json!(ws.used_bytes);
         details["reserved_bytes"] = json!(ws.reserved_bytes);
