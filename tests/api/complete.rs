@@ -620,3 +620,55 @@ async fn the_reaper_purges_rejected_and_expired_rows_once_their_retention_has_pa
     assert_eq!(res.status(), 404);
     assert_eq!(app.counters(ws).await, app.row_sums(ws).await);
 }
+
+/// Whether a completion holds a claim on `file` now.
+async fn claimed(app: &TestApp, file: &Value) -> bool {
+    let id: uuid::Uuid = file["file_uuid"].as_str().unwrap().parse().unwrap();
+    let client = app.pool.get().await.unwrap();
+    client
+        .query_one(
+            "SELECT completion_claim_until > now() FROM files WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get::<_, Option<bool>>(0)
+        .unwrap_or(false)
+}
+
+fn is_head(head: &str) -> bool {
+    head.starts_with("HEAD ")
+}
+
+#[tokio::test]
+async fn a_completion_whose_client_hangs_up_still_finishes_and_frees_its_claim() {
+    // Its lease is twelve store timeouts (two minutes here). The server does not drop a
+    // request whose client went away: the completion runs to its end, settles the
+    // file and frees its claim (one dropped inside the server gives its claim back on
+    // a task of its own; see the completion unit tests).
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|s| {
+        s.storage.s3_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let file = app.reserve_and_upload("hung.txt", samples::txt()).await;
+    proxy.hold_requests(is_head, Duration::from_secs(2));
+    let id = file["file_uuid"].as_str().unwrap();
+    let hung = app
+        .request(Method::POST, &format!("/v2/files/{id}/complete"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(hung.is_err(), "the client gave up first: {hung:?}");
+    assert!(claimed(&app, &file).await, "the completion is under way");
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while claimed(&app, &file).await && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !claimed(&app, &file).await,
+        "the claim ended with its completion"
+    );
+    assert_eq!(app.file_status(&file).await.0, "ready");
+    let ws = app.tenant.workspace;
+    assert_eq!(app.counters(ws).await, app.row_sums(ws).await);
+}

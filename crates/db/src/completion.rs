@@ -41,7 +41,10 @@ pub struct Reach<'a> {
 
 /// How long a completion's claim on a file lasts: `base` for its store calls, plus
 /// the time to read `bytes` at `bytes_per_sec` (a completion may stream the whole
-/// object through SHA-256, and a large file must not lose its claim mid-read).
+/// object through SHA-256, and a large file must not lose its claim mid-read). A
+/// claim counts the file's declared size, never a reservation held for an undeclared
+/// one (the workspace's largest file): [`extend`] adds the real size once known, so a
+/// crashed completion of an undeclared upload holds its file for `base` only.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lease {
     pub base: Duration,
@@ -49,7 +52,7 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The lease of a file holding `bytes` (its reservation).
+    /// The lease of a file of `bytes`.
     #[must_use]
     pub fn of(&self, bytes: i64) -> Duration {
         #[allow(clippy::cast_precision_loss)] // A lease need not be exact to the byte.
@@ -58,7 +61,8 @@ impl Lease {
     }
 }
 
-/// Tries to claim the pending files `ids` for their [`Lease`] under `token`, in one
+/// Tries to claim the pending files `ids` for their [`Lease`] (of their declared
+/// sizes) under `token`, in one
 /// statement. Returns each of them that exists within `reach` and whether this caller
 /// now holds its claim; a file claimed by another completion comes back with
 /// `held: false`, one that is no longer pending too. Files out of reach are left
@@ -84,7 +88,7 @@ pub async fn claim(
              ), claimed AS (
                 UPDATE files SET completion_claim = $3,
                                  completion_claim_until = now() + make_interval(secs =>
-                                     $4 + greatest(reserved_bytes, 0)::float8 / greatest($6::float8, 1.0))
+                                     $4 + greatest(coalesce(size_bytes, 0), 0)::float8 / greatest($6::float8, 1.0))
                  WHERE id IN (SELECT id FROM target) AND status = 'pending'
                    AND (completion_claim_until IS NULL OR completion_claim_until < now())
                 RETURNING id
@@ -131,6 +135,26 @@ pub async fn release(pool: &Pool, ids: &[Uuid], token: Uuid) -> Result<(), DbErr
     )
     .await?;
     Ok(())
+}
+
+/// Extends the claim `token` holds on the pending file `id` to `lease` from now (never
+/// shortening it): a file of undeclared size is claimed for the base lease only, and
+/// its completion holds it for its real size once a HEAD told it. `false` when the
+/// claim is no longer this one.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn extend(pool: &Pool, id: Uuid, token: Uuid, lease: Duration) -> Result<bool, DbError> {
+    let n = query::execute(
+        pool,
+        "UPDATE files SET completion_claim_until =
+                greatest(completion_claim_until, now() + make_interval(secs => $3))
+          WHERE id = $1 AND completion_claim = $2 AND status = 'pending'",
+        &[&id, &token, &lease.as_secs_f64()],
+    )
+    .await?;
+    Ok(n == 1)
 }
 
 /// Where a claimed file goes out of pending.

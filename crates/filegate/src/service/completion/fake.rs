@@ -68,6 +68,8 @@ pub struct World {
     pub busy_assemblies: usize,
     /// Calls of this op fail as if the store were down.
     pub down: Option<&'static str>,
+    /// Calls of this op never answer (a store that hangs).
+    pub stall: Option<&'static str>,
     next_etag: u64,
     /// Run just before the `n`th call of an op answers: `(op, n, what)`.
     hooks: Vec<(&'static str, usize, Hook)>,
@@ -159,6 +161,9 @@ impl FakeStore {
 
 impl ObjectStore for FakeStore {
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
+        if lock(&self.world).stall == Some("head") {
+            std::future::pending::<()>().await;
+        }
         let w = self.call("head", key)?;
         Ok(w.objects.get(key).map(|o| ObjectInfo {
             size: i64::try_from(o.bytes.len()).unwrap_or(i64::MAX),
@@ -331,6 +336,8 @@ pub struct Books {
     pub settlements: Vec<Vec<Transition>>,
     /// Files whose claims were given back.
     pub released: Vec<Uuid>,
+    /// Claim statements made.
+    pub claim_statements: usize,
     /// Deletions the store confirmed.
     pub finished: Vec<String>,
     /// The settling statement fails.
@@ -349,6 +356,13 @@ impl Books {
                 until: Instant::now() + lease,
             },
         );
+    }
+
+    /// How long the claim on `id` has left, if one is held.
+    pub fn claim_left(&self, id: Uuid) -> Option<std::time::Duration> {
+        self.claims
+            .get(&id)
+            .and_then(|h| h.until.checked_duration_since(Instant::now()))
     }
 
     /// Whether a claim on `id` is held now.
@@ -395,6 +409,7 @@ impl Ledger for FakeLedger {
         lease: Lease,
     ) -> Result<Vec<Claimed>, DbError> {
         let mut b = lock(&self.books);
+        b.claim_statements += 1;
         let now = Instant::now();
         let mut out = Vec::new();
         for id in ids {
@@ -417,7 +432,7 @@ impl Ledger for FakeLedger {
                     *id,
                     Held {
                         token,
-                        until: now + lease.of(file.reserved_bytes),
+                        until: now + lease.of(file.size_bytes.unwrap_or(0)),
                     },
                 );
             }
@@ -435,6 +450,36 @@ impl Ledger for FakeLedger {
             }
         }
         Ok(())
+    }
+
+    fn release_detached(&self, ids: Vec<Uuid>, token: Uuid) {
+        let mut b = lock(&self.books);
+        for id in ids {
+            if b.claims.get(&id).is_some_and(|h| h.token == token) {
+                b.claims.remove(&id);
+                b.released.push(id);
+            }
+        }
+    }
+
+    async fn extend(
+        &self,
+        id: Uuid,
+        token: Uuid,
+        lease: std::time::Duration,
+    ) -> Result<bool, DbError> {
+        let mut b = lock(&self.books);
+        let pending = b
+            .files
+            .get(&id)
+            .is_some_and(|f| f.status == FileStatus::Pending);
+        Ok(match b.claims.get_mut(&id) {
+            Some(h) if h.token == token && pending => {
+                h.until = h.until.max(Instant::now() + lease);
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn settle(&self, transitions: Vec<Transition>) -> Result<Vec<FileRow>, Arc<DbError>> {

@@ -12,6 +12,7 @@ use filegate_storage::{CopyOutcome, ObjectInfo};
 use super::assemble::{self, Assembly};
 use super::{ATTEMPTS, BUSY_PAUSE, Completer, CompletionError, Ledger};
 use crate::service::store::ObjectStore;
+use uuid::Uuid;
 
 /// What looking at an upload found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,13 +43,14 @@ enum Digested {
 impl<S: ObjectStore, L: Ledger> Completer<S, L> {
     /// Inspects the claimed file's upload until it is missing, invalid, or valid and
     /// copied into place (looking again, up to [`ATTEMPTS`] times, while it changes).
-    /// The claim's lease ran from `started`: past half of it no copy starts.
+    /// The claim `token`'s lease ran from `started`: past half of it no copy starts.
     pub(super) async fn verify(
         &self,
         file: &FileRow,
+        token: Uuid,
         started: Instant,
     ) -> Result<Inspection, CompletionError> {
-        let half_lease = self.lease.of(file.reserved_bytes) / 2;
+        let half_lease = self.lease.of(file.size_bytes.unwrap_or(0)) / 2;
         // Files reserved before uploads were staged have one key: there is nothing to copy.
         let copy_first = !self.trust.etag_pins_bytes && file.upload_key != file.object_key;
         let mut store_busy = false;
@@ -57,11 +59,12 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                 if started.elapsed() > half_lease {
                     return Err(CompletionError::TooSlow);
                 }
-                self.copy_then_inspect(file).await?
+                self.copy_then_inspect(file, token).await?
             } else if let Some(multipart) = &file.multipart {
                 match assemble::assemble(&self.store, &self.ledger, file, multipart).await? {
                     Assembly::Assembled(digests) => {
-                        self.inspect(file, &file.upload_key, Some(&digests)).await?
+                        self.inspect(file, token, &file.upload_key, Some(&digests))
+                            .await?
                     }
                     Assembly::Missing(parts) => Inspection::Missing(parts),
                     Assembly::Changed => Inspection::Changed,
@@ -72,12 +75,14 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                     }
                 }
             } else {
-                self.inspect(file, &file.upload_key, None).await?
+                self.inspect(file, token, &file.upload_key, None).await?
             };
             match inspection {
                 Inspection::Changed => {}
                 Inspection::Valid { size, ref etag } if !copy_first => {
-                    if started.elapsed() > half_lease {
+                    // An undeclared size's claim was extended to the real size when
+                    // the HEAD told it (at `started` or later).
+                    if started.elapsed() > half_lease.max(self.lease.of(size) / 2) {
                         return Err(CompletionError::TooSlow);
                     }
                     if self.promote(file, etag, size).await? {
@@ -99,10 +104,15 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
     /// On a store whose ETags do not pin bytes (a PUT it refuses can replace them
     /// under the old ETag), the upload is copied to the object key first, and the
     /// copy, which no client can write, is what is inspected and then served.
-    async fn copy_then_inspect(&self, file: &FileRow) -> Result<Inspection, CompletionError> {
+    async fn copy_then_inspect(
+        &self,
+        file: &FileRow,
+        token: Uuid,
+    ) -> Result<Inspection, CompletionError> {
         let Some(head) = self.store.head(&file.upload_key).await? else {
             return Ok(Inspection::Missing(Vec::new()));
         };
+        self.hold_for(file, token, head.size).await?;
         let etag = pinning_etag(head.etag)?;
         match self
             .store
@@ -110,11 +120,13 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
             .await?
         {
             CopyOutcome::SourceChanged => Ok(Inspection::Changed),
-            CopyOutcome::Copied { .. } => match self.inspect(file, &file.object_key, None).await? {
-                // The file's delete removed the copy meanwhile; the transition will tell.
-                Inspection::Missing(_) => Ok(Inspection::Changed),
-                found => Ok(found),
-            },
+            CopyOutcome::Copied { .. } => {
+                match self.inspect(file, token, &file.object_key, None).await? {
+                    // The file's delete removed the copy meanwhile; the transition will tell.
+                    Inspection::Missing(_) => Ok(Inspection::Changed),
+                    found => Ok(found),
+                }
+            }
         }
     }
 
@@ -158,6 +170,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
     async fn inspect(
         &self,
         file: &FileRow,
+        token: Uuid,
         key: &str,
         parts: Option<&[Checksum]>,
     ) -> Result<Inspection, CompletionError> {
@@ -174,6 +187,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         let Some(head) = head? else {
             return Ok(Inspection::Missing(Vec::new()));
         };
+        self.hold_for(file, token, head.size).await?;
         let etag = pinning_etag(head.etag.clone())?;
         let prefix = prefix?;
         if !streams {
@@ -212,6 +226,23 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
             size: head.size,
             etag,
         })
+    }
+
+    /// A file of undeclared size was claimed for the base lease only: once a HEAD told
+    /// its real size, the claim is held for the reads and the copy of that size.
+    async fn hold_for(
+        &self,
+        file: &FileRow,
+        token: Uuid,
+        size: i64,
+    ) -> Result<(), CompletionError> {
+        if file.size_bytes.is_none() && size > 0 {
+            // A claim lost meanwhile is the settlement's to find: it moves nothing.
+            self.ledger
+                .extend(file.id, token, self.lease.of(size))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether the digest checks will read the whole object whatever the store

@@ -3,6 +3,7 @@
 //! keep the same rules in memory.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use filegate_db::completion::{Claimed, Lease, Reach, Transition};
 use filegate_db::files::FileRow;
@@ -35,6 +36,23 @@ pub trait Ledger: Send + Sync {
         ids: &[Uuid],
         token: Uuid,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Gives back the claims `token` holds on `ids` on a task of its own: a completion
+    /// dropped midway (its client hung up, the server is stopping) calls it from a
+    /// destructor, where nothing can be awaited.
+    fn release_detached(&self, ids: Vec<Uuid>, token: Uuid);
+
+    /// Holds the claim `token` has on `id` for `lease` from now; `false` when the
+    /// claim is no longer that one.
+    ///
+    /// # Errors
+    /// [`DbError`] on database failure.
+    fn extend(
+        &self,
+        id: Uuid,
+        token: Uuid,
+        lease: Duration,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
 
     /// Moves claimed files out of pending (one guarded statement, possibly shared with
     /// other completions); the files that moved, as they are now.
@@ -102,6 +120,29 @@ impl Ledger for PgLedger {
         token: Uuid,
     ) -> impl Future<Output = Result<(), DbError>> + Send {
         Box::pin(filegate_db::completion::release(&self.pool, ids, token))
+    }
+
+    fn release_detached(&self, ids: Vec<Uuid>, token: Uuid) {
+        let pool = self.pool.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // No runtime left to run it on: the claims lapse with their lease.
+        };
+        runtime.spawn(async move {
+            if let Err(e) = filegate_db::completion::release(&pool, &ids, token).await {
+                tracing::warn!(error = %e, files = ids.len(), "could not release the claims of a dropped completion; they lapse by themselves");
+            }
+        });
+    }
+
+    fn extend(
+        &self,
+        id: Uuid,
+        token: Uuid,
+        lease: Duration,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send {
+        Box::pin(filegate_db::completion::extend(
+            &self.pool, id, token, lease,
+        ))
     }
 
     fn settle(

@@ -108,8 +108,11 @@ const STREAM_FLOOR: f64 = 8.0 * 1024.0 * 1024.0;
 const ATTEMPTS: usize = 3;
 /// How long an assembly the store called busy waits before it looks again.
 const BUSY_PAUSE: Duration = Duration::from_millis(200);
-/// How often a waiting completion looks whether the claim holder has finished.
+/// How soon a waiting completion first looks again whether the claim holder has
+/// finished; each later look waits twice as long (with jitter), up to [`WAIT_STEP_MAX`].
 const WAIT_STEP: Duration = Duration::from_millis(20);
+/// The longest pause between two looks of a waiting completion.
+const WAIT_STEP_MAX: Duration = Duration::from_millis(500);
 /// How long past a claim's lease a waiting completion gives up on its holder.
 const WAIT_SLACK: Duration = Duration::from_secs(1);
 /// Files one batch verifies at once (each a HEAD and a ranged GET, and a copy).
@@ -181,11 +184,15 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         let token = Uuid::new_v4();
         let outcome = match self.claim(id, reach, token, wait).await? {
             Claim::Held { file, started } => {
-                let verdict = self.verify(&file, started).await;
-                self.conclude(token, vec![(file, verdict)])
+                let held = Held::new(&self.ledger, vec![file.id], token);
+                let verdict = self.verify(&file, token, started).await;
+                let outcome = self
+                    .conclude(token, vec![(file, verdict)])
                     .await
                     .pop()
-                    .map_or_else(|| Ok(Outcome::NotFound), |(_, outcome)| outcome)
+                    .map_or_else(|| Ok(Outcome::NotFound), |(_, outcome)| outcome);
+                held.concluded();
+                outcome
             }
             Claim::Answered(outcome) => Ok(outcome),
         };
@@ -225,9 +232,10 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                 busy.push(file.id);
             }
         }
+        let claims = Held::new(&self.ledger, held.iter().map(|f| f.id).collect(), token);
         let verified: Vec<_> = futures_util::stream::iter(held)
             .map(|file| async move {
-                let verdict = self.verify(&file, started).await;
+                let verdict = self.verify(&file, token, started).await;
                 (file, verdict)
             })
             .buffer_unordered(BATCH_CONCURRENCY)
@@ -244,6 +252,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                 (id, outcome)
             }))
         );
+        claims.concluded();
         answers.extend(concluded);
         // Files waited for were counted by `complete`; everything else is counted here.
         for outcome in answers.values() {
@@ -316,6 +325,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         wait: bool,
     ) -> Result<Claim, CompletionError> {
         let first = Instant::now();
+        let mut pause = WAIT_STEP;
         loop {
             // The lease runs from the claim statement's start at the latest: measuring
             // from before it keeps the copy inside the lease whatever the statement
@@ -341,10 +351,44 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
             if !wait {
                 return Ok(Claim::Answered(Outcome::Busy));
             }
-            if first.elapsed() > self.lease.of(file.reserved_bytes) + WAIT_SLACK {
+            if first.elapsed() > self.lease.of(file.size_bytes.unwrap_or(0)) + WAIT_SLACK {
                 return Err(CompletionError::ClaimOutlived);
             }
-            tokio::time::sleep(WAIT_STEP).await;
+            // Half to one and a half times the pause, so waiters spread out.
+            #[allow(clippy::cast_precision_loss)] // Jitter need not be exact.
+            let jitter = 0.5 + (Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+            tokio::time::sleep(pause.mul_f64(jitter)).await;
+            pause = (pause * 2).min(WAIT_STEP_MAX);
+        }
+    }
+}
+
+/// Claims a completion holds until it concluded them. Dropped before that (the
+/// request's client hung up, a load balancer timed it out, the server is stopping),
+/// it gives them back on a task of its own, so the next completion of the file need
+/// not wait out the lease. Only a crash leaves a claim to its lease.
+struct Held<'a, L: Ledger> {
+    ledger: &'a L,
+    ids: Vec<Uuid>,
+    token: Uuid,
+}
+
+impl<'a, L: Ledger> Held<'a, L> {
+    fn new(ledger: &'a L, ids: Vec<Uuid>, token: Uuid) -> Self {
+        Self { ledger, ids, token }
+    }
+
+    /// The completion concluded: it settled or gave back every claim itself.
+    fn concluded(mut self) {
+        self.ids.clear();
+    }
+}
+
+impl<L: Ledger> Drop for Held<'_, L> {
+    fn drop(&mut self) {
+        if !self.ids.is_empty() {
+            self.ledger
+                .release_detached(std::mem::take(&mut self.ids), self.token);
         }
     }
 }

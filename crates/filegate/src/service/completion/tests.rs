@@ -414,6 +414,87 @@ async fn waiting_for_a_claim_held_past_its_lease_gives_up() {
 }
 
 #[tokio::test]
+async fn waiting_for_a_claim_backs_off_instead_of_polling_every_20_ms() {
+    let rig = rig_with(
+        pins_bytes(),
+        Lease {
+            base: Duration::from_secs(2),
+            bytes_per_sec: 1e12,
+        },
+    );
+    let file = text_file();
+    rig.add(&file);
+    rig.upload(&file, "text/plain", TEXT);
+    rig.ledger
+        .with(|b| b.claim_for_another(file.id, Duration::from_secs(3600)));
+    let waited = rig
+        .completer
+        .complete(file.id, Reach::default(), Trigger::Client, true)
+        .await;
+    assert!(matches!(waited, Err(CompletionError::ClaimOutlived)));
+    // Three seconds of waiting: 150 statements at a fixed 20 ms; with the pause
+    // doubling from 20 ms to 500 ms, about ten.
+    let statements = rig.ledger.with(|b| b.claim_statements);
+    assert!(statements <= 15, "{statements} claim statements");
+}
+
+#[tokio::test]
+async fn a_completion_dropped_midway_gives_its_claims_back() {
+    for many in [false, true] {
+        let (rig, file) = uploaded(pins_bytes());
+        rig.store.with(|w| w.stall = Some("head"));
+        let completion = async {
+            if many {
+                rig.completer
+                    .complete_many(&[file.id], Reach::default(), Trigger::Client, true)
+                    .await
+                    .map(|_| ())
+            } else {
+                rig.complete(&file).await.map(|_| ())
+            }
+        };
+        // The client hangs up, or the server stops: the future is dropped mid-HEAD.
+        let dropped = tokio::time::timeout(Duration::from_millis(100), completion).await;
+        assert!(dropped.is_err(), "the HEAD never answers");
+        assert!(
+            !rig.ledger.with(|b| b.is_claimed(file.id)),
+            "the claim is given back, not left to its lease (many: {many})"
+        );
+        assert_eq!(rig.ledger.with(|b| b.released.clone()), vec![file.id]);
+        rig.store.with(|w| w.stall = None);
+        ready(rig.complete(&file).await);
+    }
+}
+
+#[tokio::test]
+async fn an_undeclared_size_is_claimed_for_the_base_lease_and_held_for_its_real_size() {
+    // One byte a second: a lease of the 5 TiB reservation would outlive any crash by
+    // 170,000 years; the claim counts the 13 bytes the HEAD found.
+    let rig = rig_with(
+        pins_bytes(),
+        Lease {
+            base: Duration::from_secs(10),
+            bytes_per_sec: 1.0,
+        },
+    );
+    let file = pending("text/plain", None, 5 << 40);
+    rig.add(&file);
+    rig.upload(&file, "text/plain", TEXT);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let id = file.id;
+    rig.ledger.before_settle({
+        let seen = seen.clone();
+        move |b| *seen.lock().unwrap() = b.claim_left(id)
+    });
+    ready(rig.complete(&file).await);
+    let left = seen.lock().unwrap().expect("claimed while settling");
+    assert!(
+        left > Duration::from_secs(20) && left <= Duration::from_secs(23),
+        "10 s of base and 13 s for 13 bytes: {left:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_settled_file_is_answered_as_it_is() {
     let rig = rig_for(pins_bytes());
     let mut file = text_file();
