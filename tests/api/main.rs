@@ -11,6 +11,7 @@ mod containers;
 mod create;
 mod errors;
 mod health;
+mod hostile_store;
 mod integrity;
 mod library;
 mod migrations;

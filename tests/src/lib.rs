@@ -31,6 +31,7 @@
 )]
 
 pub mod containers;
+pub mod liar;
 pub mod proxy;
 pub mod samples;
 

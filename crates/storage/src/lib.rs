@@ -488,7 +488,7 @@ impl Storage {
         len: usize,
     ) -> Result<Option<ObjectBytes>, StorageError> {
         let range = format!("bytes=0-{}", len.saturating_sub(1));
-        self.read(key, Some(range), None).await
+        self.read(key, Some((range, len)), None).await
     }
 
     /// The whole object, only if it is still the version tagged `if_match` (when
@@ -505,12 +505,14 @@ impl Storage {
         self.read(key, None, if_match).await
     }
 
+    /// Reads `key` (the `range` given as the header and the bytes it asks for).
     async fn read(
         &self,
         key: &str,
-        range: Option<String>,
+        range: Option<(String, usize)>,
         if_match: Option<&str>,
     ) -> Result<Option<ObjectBytes>, StorageError> {
+        let cap = range.as_ref().map(|(_, len)| *len);
         let op = if range.is_some() {
             "get_object_range"
         } else {
@@ -522,20 +524,29 @@ impl Storage {
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
-                .set_range(range)
+                .set_range(range.map(|(range, _)| range))
                 .set_if_match(if_match.map(str::to_owned))
                 .send()
                 .await?;
             let etag = out.e_tag().map(str::to_owned);
-            let body = out
-                .body
-                .collect()
+            // A store that ignores `Range` sends the whole object: keep what was asked
+            // for and drop the connection's rest, never buffering more.
+            let mut bytes = Vec::new();
+            let mut body = out.body;
+            while let Some(chunk) = body
+                .try_next()
                 .await
-                .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
-            Ok::<_, StorageError>(ObjectBytes {
-                bytes: body.into_bytes().to_vec(),
-                etag,
-            })
+                .map_err(|e| StorageError::Unavailable(Box::new(e)))?
+            {
+                bytes.extend_from_slice(&chunk);
+                if let Some(cap) = cap
+                    && bytes.len() >= cap
+                {
+                    bytes.truncate(cap);
+                    break;
+                }
+            }
+            Ok::<_, StorageError>(ObjectBytes { bytes, etag })
         };
         match self.bounded(op, fut).await {
             Ok(bytes) => Ok(Some(bytes)),
@@ -641,6 +652,64 @@ impl Storage {
             Ok(_) | Err(StorageError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A store that answered against the protocol (a listing that goes back or repeats,
+/// more parts than an upload holds): as good as unavailable for this call, and said so.
+#[must_use]
+pub fn misbehaved(what: String) -> StorageError {
+    StorageError::Unavailable(what.into())
+}
+
+/// Where a listing that runs over pages has got to, so a store that repeats or goes
+/// back on its markers (and would spin the listing forever, growing what it holds)
+/// is refused instead, as is one listing more than `max_pages` pages.
+#[derive(Debug)]
+pub struct Listing<M> {
+    what: &'static str,
+    last: Option<M>,
+    pages: usize,
+    max_pages: usize,
+}
+
+impl<M: PartialOrd + std::fmt::Debug> Listing<M> {
+    /// A listing of `what`, of at most `max_pages` pages.
+    #[must_use]
+    pub fn new(what: &'static str, max_pages: usize) -> Self {
+        Self {
+            what,
+            last: None,
+            pages: 0,
+            max_pages,
+        }
+    }
+
+    /// The next page, which lists from `first` to `last` (`None` for an empty page):
+    /// it must start after the last page ended.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when it does not, or the listing has run past
+    /// its most pages.
+    pub fn page(&mut self, first: Option<M>, last: Option<M>) -> Result<(), StorageError> {
+        self.pages += 1;
+        if self.pages > self.max_pages {
+            return Err(misbehaved(format!(
+                "the {} listing ran past {} pages",
+                self.what, self.max_pages
+            )));
+        }
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(());
+        };
+        if self.last.as_ref().is_some_and(|prev| first <= *prev) || last < first {
+            return Err(misbehaved(format!(
+                "the {} listing went from {:?} back to {first:?}",
+                self.what, self.last
+            )));
+        }
+        self.last = Some(last);
+        Ok(())
     }
 }
 

@@ -9,7 +9,11 @@ use chrono::{DateTime, Utc};
 use filegate_domain::Checksum;
 use sha2::{Digest, Sha256};
 
-use crate::{Presigned, Storage, StorageError, presigning};
+use crate::{Presigned, Storage, StorageError, misbehaved, presigning};
+
+/// The most parts a multipart upload holds (S3's limit): a ListParts that lists more
+/// is not listing one upload.
+const LISTED_PARTS_MAX: usize = 10_000;
 
 /// What a presigned `UploadPart` pins.
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +153,7 @@ impl Storage {
     ) -> Result<Option<Vec<StoredPart>>, StorageError> {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
+        let mut last_marker: Option<i32> = None;
         loop {
             let sent = self
                 .internal
@@ -171,8 +176,22 @@ impl Storage {
                     checksum_sha256: p.checksum_sha256().map(str::to_owned),
                 })
             }));
+            if parts.len() > LISTED_PARTS_MAX {
+                return Err(misbehaved(format!(
+                    "ListParts listed more than the {LISTED_PARTS_MAX} parts an upload can hold"
+                )));
+            }
             match out.next_part_number_marker() {
                 Some(next) if out.is_truncated().unwrap_or(false) => {
+                    // Each page starts after the last: a marker that does not move
+                    // forward would list the same parts forever.
+                    let at = next.parse::<i32>().ok();
+                    if at.is_none() || at <= last_marker {
+                        return Err(misbehaved(format!(
+                            "ListParts gave the marker {next:?} after {last_marker:?}"
+                        )));
+                    }
+                    last_marker = at;
                     marker = Some(next.to_owned());
                 }
                 _ => break,

@@ -55,6 +55,9 @@ pub enum Capability {
     /// signed `x-amz-checksum-sha256`, and `ListParts` reports the digest of the part it
     /// accepted.
     PartChecksum,
+    /// Objects of other bytes get other, non-empty ETags: an ETag names a version. A
+    /// store that answers an empty or a constant ETag pins nothing with it.
+    EtagNamesVersions,
 }
 
 impl Capability {
@@ -257,6 +260,7 @@ impl Probe<'_> {
         self.cors(&options.cors_origins).await;
         self.get_overrides(&good).await;
         self.part_checksum(&sum).await;
+        self.etag_names_versions(&good).await;
         // Last: it may leave other bytes at the key the probes above read.
         self.refused_put_keeps_object(&good, &spec).await;
     }
@@ -405,6 +409,51 @@ impl Probe<'_> {
                 "the refused PUT removed the object",
             ),
             Err(e) => self.found(capability, Support::Unknown, error_chain(&e)),
+        }
+    }
+
+    /// Puts other bytes than [`BODY`] (which `good` holds) to a key of their own and
+    /// compares the two objects' ETags.
+    async fn etag_names_versions(&mut self, good: &str) {
+        let capability = Capability::EtagNamesVersions;
+        let key = self.key(capability.name());
+        let mut other = BODY.to_vec();
+        other.reverse();
+        let spec = PutSpec {
+            content_type: TYPE,
+            content_length: Some(other.len() as i64),
+            checksum: Some(Checksum::from_digest(sha256(&other))),
+        };
+        match self.put(&key, &spec, |r| r, other).await {
+            Sent::Status(s, _) if (200..300).contains(&s) => {}
+            Sent::Status(s, _) => {
+                self.found(capability, Support::Unknown, format!("the PUT got {s}"));
+                return;
+            }
+            Sent::Failed(e) => {
+                self.found(capability, Support::Unknown, e);
+                return;
+            }
+        }
+        let (a, b) = (self.storage.head(good).await, self.storage.head(&key).await);
+        let etag = |h: Option<crate::ObjectInfo>| h.and_then(|h| h.etag).unwrap_or_default();
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                let (a, b) = (etag(a), etag(b));
+                let empty = |e: &str| e.trim_matches('"').is_empty();
+                if empty(&a) || empty(&b) {
+                    self.found(capability, Support::No, "an object's ETag is empty");
+                } else if a == b {
+                    self.found(
+                        capability,
+                        Support::No,
+                        format!("objects of other bytes share the ETag {a}"),
+                    );
+                } else {
+                    self.found(capability, Support::Yes, "other bytes, other ETags");
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => self.found(capability, Support::Unknown, error_chain(&e)),
         }
     }
 

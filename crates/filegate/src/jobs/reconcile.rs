@@ -33,6 +33,9 @@ use crate::service::uploads::{self, SweepError};
 /// [`MISSING_PER_PAGE`] per listing page).
 const MISSING_LISTED: usize = 1000;
 const MISSING_PER_PAGE: i64 = 10_000;
+/// The most pages (of up to 1,000 objects) one pass lists: a billion objects. Past
+/// them the store is taken to be looping.
+const LISTED_PAGES_MAX: usize = 1_000_000;
 
 /// Why a pass stopped.
 #[derive(Debug, thiserror::Error)]
@@ -158,8 +161,14 @@ async fn pass(
     // Object keys list in the order of (workspace, file); `after` is the last one seen.
     let mut after: KeyPosition = FIRST;
     let mut continuation = None;
+    // Keys list in byte order: each page must start past the last one's end.
+    let mut listing = filegate_storage::Listing::new("object", LISTED_PAGES_MAX);
     loop {
         let page = storage.list_page(continuation).await?;
+        listing.page(
+            page.objects.first().map(|o| o.key.clone()),
+            page.objects.last().map(|o| o.key.clone()),
+        )?;
         report.objects_listed += page.objects.len() as u64;
         let ours: Vec<ListedKey<'_>> = page
             .objects

@@ -75,6 +75,10 @@ pub fn policy(capability: Capability) -> Policy {
             false,
             "multipart completion hashes every part of the assembled object itself",
         ),
+        Capability::EtagNamesVersions => (
+            false,
+            "ETags pin nothing: completion copies the upload first and inspects the copy, which no client can write",
+        ),
     };
     Policy { required, without }
 }
@@ -140,8 +144,9 @@ impl StoreTrust {
                 && refusals_keep_objects,
             copy_precondition: trust_copy_precondition
                 && report.has(Capability::CopyIfMatch)
-                && refusals_keep_objects,
-            etag_pins_bytes: refusals_keep_objects,
+                && refusals_keep_objects
+                && report.has(Capability::EtagNamesVersions),
+            etag_pins_bytes: refusals_keep_objects && report.has(Capability::EtagNamesVersions),
             part_checksums: report.has(Capability::SignedChecksum)
                 && report.has(Capability::ChecksumKept)
                 && refusals_keep_objects
@@ -362,5 +367,28 @@ mod tests {
             .filter(|f| f.capability == Capability::RefusedPutKeepsObject)
             .for_each(|f| f.support = Support::Skipped);
         assert!(StoreTrust::from_probe(Some(&ceph), false).etag_pins_bytes);
+    }
+
+    #[test]
+    fn a_store_whose_etags_name_no_versions_gets_its_copies_inspected() {
+        for (no, unknown) in [
+            (&[Capability::EtagNamesVersions][..], &[][..]),
+            (&[], &[Capability::EtagNamesVersions]),
+        ] {
+            let trust = StoreTrust::from_probe(Some(&report(no, unknown)), true);
+            assert!(
+                !trust.etag_pins_bytes && !trust.copy_precondition,
+                "{no:?} {unknown:?}"
+            );
+            assert!(
+                trust.stored_checksum,
+                "a digest the store enforces needs no ETag"
+            );
+        }
+        let constant = report(&[Capability::EtagNamesVersions], &[]);
+        assert!(
+            missing_required(&constant).is_empty(),
+            "usable, on the copy-first path"
+        );
     }
 }

@@ -164,8 +164,9 @@ pub async fn sweep_uploads(
 ) -> Result<UploadSweep, SweepError> {
     let mut sweep = UploadSweep::default();
     let mut after = None;
+    let mut pages = 0usize;
     loop {
-        let page = match storage.list_uploads_page(after).await {
+        let page = match storage.list_uploads_page(after.clone()).await {
             Ok(page) => page,
             Err(StorageError::NotImplemented(_)) => {
                 sweep.unlisted = true;
@@ -204,13 +205,31 @@ pub async fn sweep_uploads(
             }
         }
         match page.next {
-            Some(next) => after = Some(next),
+            Some(next) => {
+                // Uploads list by key (several may share one): the key may stay but
+                // never go back, and the marker must move, or the sweep would spin.
+                pages += 1;
+                if pages > SWEEP_PAGES_MAX
+                    || after
+                        .as_ref()
+                        .is_some_and(|a: &(String, String)| next.0 < a.0 || next == *a)
+                {
+                    return Err(SweepError::Storage(filegate_storage::misbehaved(format!(
+                        "the multipart upload listing went from {after:?} to {next:?} after {pages} pages"
+                    ))));
+                }
+                after = Some(next);
+            }
             None => break,
         }
     }
     metrics::reaper(ReaperAction::MultipartAborted, sweep.aborted);
     Ok(sweep)
 }
+
+/// The most pages (of up to 1,000 uploads) one sweep lists: past them the store is
+/// taken to be looping, and the sweep stops until the next pass.
+const SWEEP_PAGES_MAX: usize = 10_000;
 
 /// Why a sweep stopped.
 #[derive(Debug, thiserror::Error)]
