@@ -966,3 +966,59 @@ async fn an_interrupted_reconciliation_leaves_no_lock_behind() {
         "the interrupted pass still holds the reconciliation lock"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_without_the_secret_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app().await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // A body under the limit is announced and never sent: only the headers can answer.
+    conn.write_all(
+        b"POST /v2/events/s3 HTTP/1.1\r\nHost: filegate\r\nAuthorization: Bearer wrong-secret\r\n\
+          Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), conn.read(&mut answer))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}
+
+#[tokio::test]
+async fn refused_deliveries_drain_their_addresss_own_bucket_and_not_the_secrets() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.rate_limit_burst = 3;
+        s.rate_limit.rate_limit_per_second = 0.001;
+    })
+    .await;
+    let body = event(&app.settings.storage.s3_bucket, &[], "s3:ObjectCreated:Put").to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(deliver(&app, Some("Bearer wrong-secret"), body.clone()).await);
+    }
+    let codes: Vec<u16> = statuses.iter().map(|a| a.status).collect();
+    assert_eq!(codes, [401, 401, 401, 429, 429]);
+    statuses[3].assert_error(429, "rate_limited");
+    assert!(statuses[3].headers.contains_key("retry-after"));
+    // The store's own deliveries, with the secret, are not charged.
+    for _ in 0..5 {
+        assert_eq!(
+            deliver(&app, Some(&bearer()), body.clone()).await.status,
+            200
+        );
+    }
+    // Nor are the address's API requests: a failed key has a bucket of its own.
+    let res = app
+        .http
+        .get(format!("{}/v2/files", app.address))
+        .bearer_auth("fg_not_a_key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

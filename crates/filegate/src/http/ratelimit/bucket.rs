@@ -53,6 +53,10 @@ pub enum BucketKey {
     /// A client address (`None`: the peer's address is unknown): requests that failed
     /// authentication.
     Ip(Option<IpAddr>),
+    /// A client address that sent an S3 event delivery without the events secret:
+    /// a bucket of its own, so such deliveries and failed API keys never drain each
+    /// other's.
+    EventsIp(Option<IpAddr>),
     /// An API key's own bucket (its default workspace's).
     Key(Uuid),
     /// An API key's bucket for another workspace it addresses.
@@ -62,10 +66,32 @@ pub enum BucketKey {
 impl fmt::Display for BucketKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Ip(Some(ip)) => write!(f, "ip:{ip}"),
+            Self::Ip(Some(ip)) => write!(f, "ip:{}", Network(*ip)),
             Self::Ip(None) => f.write_str("ip:unknown"),
+            Self::EventsIp(Some(ip)) => write!(f, "events-ip:{}", Network(*ip)),
+            Self::EventsIp(None) => f.write_str("events-ip:unknown"),
             Self::Key(key) => write!(f, "k:{key}"),
             Self::KeyInWorkspace { key, workspace } => write!(f, "k:{key}:{workspace}"),
+        }
+    }
+}
+
+/// The network a client address stands for: an IPv4 address itself, an IPv6 address
+/// its /64 (one subscriber's prefix: a client holds every address in it, and would
+/// otherwise get a bucket per address).
+struct Network(IpAddr);
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => write!(f, "{v4}"),
+                None => {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    write!(f, "{}/64", std::net::Ipv6Addr::from(prefix))
+                }
+            },
         }
     }
 }
@@ -73,6 +99,23 @@ impl fmt::Display for BucketKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64_and_mapped_ipv4_is_ipv4() {
+        let key = |s: &str| BucketKey::Ip(s.parse().ok()).to_string();
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(key("2001:db8:1:2::1"), "ip:2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_ne!(
+            BucketKey::EventsIp("192.0.2.7".parse().ok()).to_string(),
+            key("192.0.2.7")
+        );
+    }
 
     const Q: Quota = Quota {
         per_second: 2.0,

@@ -136,7 +136,7 @@ pub async fn authenticate_and_limit(
 }
 
 /// The `429` for an empty bucket of `kind`, counted, with its headers.
-fn refuse(kind: Bucket, d: &Decision) -> HttpResponse {
+pub(crate) fn refuse(kind: Bucket, d: &Decision) -> HttpResponse {
     metrics::rate_limited(kind);
     let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
     set_headers(&mut res, d);

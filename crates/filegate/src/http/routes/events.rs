@@ -6,7 +6,9 @@
 //! `Message`). Deliveries authenticate with `--events-secret`: `Authorization: Bearer
 //! <secret>`, the bare secret (MinIO's `auth_token`), or HTTP Basic with the secret as
 //! password (SNS subscription URLs carry `user:secret@`). The route is outside the API
-//! keys' rate limits: it does no database work before the secret matched.
+//! keys' rate limits: it checks the secret from the headers before it reads the body
+//! and does no database work before the secret matched; each refused delivery costs
+//! its client address a token of a bucket of its own (`429` once it is empty).
 //!
 //! Records for other buckets, other events, keys filegate does not know or files that
 //! are no longer pending are acknowledged and ignored, so a store never retries them.
@@ -25,6 +27,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::ratelimit::bucket::{BucketKey, Quota};
+use crate::http::ratelimit::ip::client_ip;
+use crate::http::ratelimit::middleware::refuse;
 use crate::http::state::AppState;
 use crate::metrics::{self, Delivery};
 use crate::service::completion::{Outcome, Trigger};
@@ -61,14 +66,17 @@ pub struct EventFile {
         (status = 200, description = "Delivered: named uploads were verified at once", body = EventsAccepted),
         (status = 400, description = "Not JSON, or not an S3 event notification", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong events secret", body = ErrorEnvelope),
+        (status = 413, description = "The delivery is larger than the body limit", body = ErrorEnvelope),
+        (status = 429, description = "Too many refused deliveries from this address", body = ErrorEnvelope),
         (status = 503, description = "The database or the object store is unreachable; redeliver later", body = ErrorEnvelope),
     )
 )]
 pub async fn s3(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // The secret first, from the headers: a delivery without it has its body unread.
     if let Err(e) = authenticate(
         &req,
         state
@@ -79,8 +87,26 @@ pub async fn s3(
             .map(ExposeSecret::expose_secret),
     ) {
         metrics::event_delivery(Delivery::Unauthenticated);
+        // Each refused delivery costs its address a token of a bucket of its own.
+        let limits = &state.settings.rate_limit;
+        let quota = Quota {
+            per_second: limits.rate_limit_per_second,
+            burst: limits.rate_limit_burst,
+        };
+        let ip = client_ip(&req, &limits.trusted_proxies);
+        if let Some(d) = state.limiter.check(BucketKey::EventsIp(ip), quota).await
+            && !d.allowed
+        {
+            return Ok(refuse(metrics::Bucket::Ip, &d));
+        }
         return Err(e);
     }
+    let limit = state.settings.http.max_body_bytes;
+    let body = payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| ApiError::payload_too_large(limit))?
+        .map_err(|e| ApiError::invalid_request(format!("could not read the delivery: {e}")))?;
     let event = match parse(&body) {
         Ok(Parsed::Event(event)) => event,
         Ok(Parsed::SubscriptionConfirmation(url)) => {
