@@ -1022,3 +1022,55 @@ async fn refused_deliveries_drain_their_addresss_own_bucket_and_not_the_secrets(
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn the_finalizers_looks_share_one_listing_per_workspace_instead_of_a_head_per_file() {
+    // Counted by a proxy in front of the store. 48 files nobody uploads and 2 uploaded
+    // without a complete call, reserved together, their 8-second window looked at
+    // about five times (at 1, 2, 4 and 8 s, and once its URL expired).
+    let (app, proxy) = filegate_tests::spawn_app_behind_store_proxy(|s| {
+        s.storage.presign_ttl = Duration::from_secs(8);
+        s.reaper.finalizer_interval = Duration::from_secs(1);
+        s.reaper.finalizer_min_interval = Duration::from_secs(1);
+    })
+    .await;
+    let files: Vec<Value> = (0..50)
+        .map(|i| json!({ "name": format!("{i}.txt"), "size_bytes": samples::txt().len() }))
+        .collect();
+    let before = proxy.requests().len();
+    let res = app.create_files(&json!({ "files": files })).await;
+    assert_eq!(res.status, 200, "{:?}", res.body);
+    let created = res.body["files"].as_array().unwrap().clone();
+    for file in &created[..2] {
+        assert_eq!(app.upload(file, samples::txt()).await, 200);
+    }
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    for file in &created[..2] {
+        assert_eq!(app.file_status(file).await.0, "ready", "found by a listing");
+    }
+    let requests: Vec<String> = proxy.requests()[before..].to_vec();
+    let count = |what: &dyn Fn(&str) -> bool| requests.iter().filter(|r| what(r)).count();
+    let listings = count(&|r| r.starts_with("GET ") && r.contains("list-type=2"));
+    let heads = count(&|r| r.starts_with("HEAD "));
+    let looks = filegate_tests::metric_sample(
+        &app.metrics_text().await,
+        "filegate_finalizer_looks_total{outcome=\"absent\"}",
+    );
+    assert!(
+        looks >= 48.0 * 4.0,
+        "every file was looked at, about five times: {looks}"
+    );
+    // A HEAD per file per look made more than 200; the two completions make a few.
+    assert!(
+        listings <= 12,
+        "one listing per look of the batch, not one per file: {listings} in {requests:#?}"
+    );
+    assert!(
+        heads <= 6,
+        "HEADs only to verify the two arrived uploads: {heads}"
+    );
+    assert!(
+        (listings + heads) as f64 / 48.0 < 0.5,
+        "under half a store request per never-uploaded file over its window"
+    );
+}

@@ -34,14 +34,7 @@ async fn the_served_document_is_the_checked_in_openapi_3_1_document() {
     assert_eq!(codes.len(), 18, "every error code of the contract");
 }
 
-/// The value of one sample line of the exposition, 0 when absent.
-fn sample(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use filegate_tests::metric_sample as sample;
 
 #[tokio::test]
 async fn metrics_move_after_an_upload_a_rejection_and_a_429() {

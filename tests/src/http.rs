@@ -77,3 +77,13 @@ impl Answer {
         );
     }
 }
+
+/// The value of one sample line of a Prometheus exposition, 0 when absent.
+#[must_use]
+pub fn metric_sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

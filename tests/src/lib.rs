@@ -49,7 +49,7 @@ mod upload;
 pub use app::TestApp;
 pub use backends::{Backends, backends};
 pub use database::{connect, database_url, fresh_database};
-pub use http::Answer;
+pub use http::{Answer, metric_sample};
 pub use process::{filegate_bin, free_port, sigterm, wait_healthy};
 pub use settings::{EVENTS_SECRET, reaper_settings, test_settings};
 pub use spawn::{spawn_app, spawn_app_behind_store_proxy, spawn_app_with};

@@ -24,6 +24,8 @@ pub struct FaultProxy {
     up: Arc<AtomicBool>,
     delay_ms: Arc<AtomicU64>,
     hold: Arc<Mutex<Option<Hold>>>,
+    /// The request line of every request forwarded.
+    requests: Arc<Mutex<Vec<String>>>,
     // Bumped on every cut so live connections drop too.
     generation: watch::Sender<u64>,
 }
@@ -40,6 +42,8 @@ impl FaultProxy {
         let upstream = upstream.to_owned();
         let (flag, gen_tx, delay) = (Arc::clone(&up), generation.clone(), Arc::clone(&delay_ms));
         let holds = Arc::clone(&hold);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !flag.load(Ordering::SeqCst) {
@@ -50,6 +54,7 @@ impl FaultProxy {
                 let mut cut = gen_tx.subscribe();
                 let pause = Duration::from_millis(delay.load(Ordering::SeqCst));
                 let holds = Arc::clone(&holds);
+                let seen = Arc::clone(&seen);
                 tokio::spawn(async move {
                     tokio::time::sleep(pause).await;
                     let Ok(outbound) = TcpStream::connect(&upstream).await else {
@@ -57,9 +62,10 @@ impl FaultProxy {
                     };
                     let (mut from_client, mut to_client) = inbound.split();
                     let (mut from_store, mut to_store) = outbound.into_split();
-                    let requests = forward_requests(&mut from_client, &mut to_store, &holds);
+                    let forwarded =
+                        forward_requests(&mut from_client, &mut to_store, &holds, &seen);
                     tokio::select! {
-                        _ = requests => {}
+                        _ = forwarded => {}
                         _ = tokio::io::copy(&mut from_store, &mut to_client) => {}
                         _ = cut.changed() => {}
                     }
@@ -71,8 +77,15 @@ impl FaultProxy {
             up,
             delay_ms,
             hold,
+            requests,
             generation,
         }
+    }
+
+    /// The request lines (`METHOD /path?query HTTP/1.1`) forwarded so far.
+    #[must_use]
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:port`.
@@ -114,6 +127,7 @@ async fn forward_requests(
     from: &mut (impl tokio::io::AsyncRead + Unpin),
     to: &mut (impl tokio::io::AsyncWrite + Unpin),
     hold: &Mutex<Option<Hold>>,
+    seen: &Mutex<Vec<String>>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -121,16 +135,20 @@ async fn forward_requests(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let start = &buf[..n.min(8192)];
+        let end = start
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(start.len());
+        let head = String::from_utf8_lossy(&start[..end]);
+        if let Some(line) = head.lines().next().filter(|l| l.ends_with(" HTTP/1.1")) {
+            seen.lock().unwrap().push(line.to_owned());
+        }
         let held = *hold.lock().unwrap();
-        if let Some(hold) = held {
-            let start = &buf[..n.min(8192)];
-            let end = start
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .unwrap_or(start.len());
-            if (hold.matches)(&String::from_utf8_lossy(&start[..end])) {
-                tokio::time::sleep(hold.delay).await;
-            }
+        if let Some(hold) = held
+            && (hold.matches)(&head)
+        {
+            tokio::time::sleep(hold.delay).await;
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;

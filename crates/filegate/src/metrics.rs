@@ -81,6 +81,19 @@ label!(
 );
 
 label!(
+    /// A store request the finalizer made to look for uploads
+    /// (`filegate_finalizer_store_requests_total{op}`).
+    LookRequest {
+        /// A page of a folder's listing, shared by every due file it covers.
+        List,
+        /// A HEAD of one file's upload (past a listing's page cap).
+        Head,
+        /// A ListParts of one multipart file.
+        ListParts,
+    }
+);
+
+label!(
     /// How one S3 event delivery ended (`filegate_s3_event_deliveries_total{outcome}`).
     Delivery {
         Accepted,
@@ -156,6 +169,9 @@ pub struct Metrics {
     pub completion_paths: IntCounterVec,
     /// `filegate_finalizer_looks_total{outcome}`: absent, arrived, error
     pub finalizer_looks: IntCounterVec,
+    /// `filegate_finalizer_store_requests_total{op}`: list, head, list_parts; divided by
+    /// the looks, a look's share of the store
+    pub finalizer_store_requests: IntCounterVec,
     /// `filegate_s3_event_deliveries_total{outcome}`: accepted, unauthenticated, malformed
     pub event_deliveries: IntCounterVec,
     /// `filegate_s3_event_records_total{outcome}`: completed, ignored
@@ -272,6 +288,11 @@ fn build() -> Metrics {
             "The finalizer's looks for uploads of pending files",
             &["outcome"],
         ),
+        finalizer_store_requests: counter(
+            "finalizer_store_requests_total",
+            "Store requests the finalizer made for its looks",
+            &["op"],
+        ),
         event_deliveries: counter(
             "s3_event_deliveries_total",
             "POST /v2/events/s3 deliveries",
@@ -383,6 +404,14 @@ pub fn settling_statement(files: usize) {
         .completion_group_transitions
         .with_label_values::<&str>(&[])
         .observe(files as f64);
+}
+
+/// The finalizer made `n` store requests of `op` for its looks.
+pub fn finalizer_store_requests(op: LookRequest, n: u64) {
+    get()
+        .finalizer_store_requests
+        .with_label_values(&[op.as_str()])
+        .inc_by(n);
 }
 
 /// One look of the finalizer found `outcome`.

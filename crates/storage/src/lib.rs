@@ -605,10 +605,36 @@ impl Storage {
     /// [`StorageError`] when the store is unreachable or refuses.
     #[tracing::instrument(skip_all, err(Display, level = "warn"))]
     pub async fn list_page(&self, continuation: Option<String>) -> Result<ListPage, StorageError> {
+        self.list(None, None, continuation).await
+    }
+
+    /// One page (up to 1,000 objects) of the keys under `prefix` that sort after
+    /// `start_after`, in byte order; `continuation` from the previous page.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses.
+    #[tracing::instrument(skip_all, fields(prefix = %prefix), err(Display, level = "warn"))]
+    pub async fn list_under(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        continuation: Option<String>,
+    ) -> Result<ListPage, StorageError> {
+        self.list(Some(prefix), start_after, continuation).await
+    }
+
+    async fn list(
+        &self,
+        prefix: Option<&str>,
+        start_after: Option<&str>,
+        continuation: Option<String>,
+    ) -> Result<ListPage, StorageError> {
         let sent = self
             .internal
             .list_objects_v2()
             .bucket(&self.bucket)
+            .set_prefix(prefix.map(str::to_owned))
+            .set_start_after(start_after.map(str::to_owned))
             .set_continuation_token(continuation)
             .send();
         let out = self.bounded("list_objects", sent).await?;
@@ -683,6 +709,12 @@ impl<M: PartialOrd + std::fmt::Debug> Listing<M> {
             pages: 0,
             max_pages,
         }
+    }
+
+    /// Pages listed so far.
+    #[must_use]
+    pub fn pages(&self) -> usize {
+        self.pages
     }
 
     /// The next page, which lists from `first` to `last` (`None` for an empty page):

@@ -216,7 +216,12 @@ impl Application {
             )));
         }
         if !b.finalizer_interval.is_zero() {
-            let finalizer = Finalizer::new(state.pool.clone(), state.completer.clone(), b);
+            let finalizer = Finalizer::new(
+                state.pool.clone(),
+                state.completer.clone(),
+                state.storage.clone(),
+                b,
+            );
             background.push(tokio::spawn(jobs::run_forever(
                 finalizer,
                 Duration::ZERO,
