@@ -8,7 +8,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
@@ -17,6 +16,7 @@ use futures_util::{StreamExt as _, stream};
 use uuid::Uuid;
 
 use super::bucket::{BucketKey, Decision, Quota};
+use super::headers::{refuse, set_headers};
 use super::ip::client_ip;
 use super::limiter::Limiter;
 use super::scopes::Scopes;
@@ -24,11 +24,7 @@ use crate::http::auth::{self, Caller};
 use crate::http::error::ApiError;
 use crate::http::routes::table::{Addressed, addressed, workspace_in_body};
 use crate::http::state::AppState;
-use crate::metrics::{self, Bucket};
-
-static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
-static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+use crate::metrics::Bucket;
 
 /// The `/v2` scope's middleware, in this order: authenticate the presented key (an id
 /// this process has never seen valid costs the client's IP a token before the
@@ -133,21 +129,6 @@ pub async fn authenticate_and_limit(
     let mut res = next.call(req).await?;
     set_headers(res.response_mut(), &decision);
     Ok(res.map_into_boxed_body())
-}
-
-/// The `429` for an empty bucket of `kind`, counted, with its headers.
-pub(crate) fn refuse(kind: Bucket, d: &Decision) -> HttpResponse {
-    metrics::rate_limited(kind);
-    let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
-    set_headers(&mut res, d);
-    res
-}
-
-fn set_headers(res: &mut HttpResponse<impl MessageBody>, d: &Decision) {
-    let headers = res.headers_mut();
-    headers.insert(LIMIT.clone(), HeaderValue::from(d.limit));
-    headers.insert(REMAINING.clone(), HeaderValue::from(d.remaining));
-    headers.insert(RESET.clone(), HeaderValue::from(d.reset_secs));
 }
 
 /// What a request costs: a token from this bucket, or the token it already paid.

@@ -6,6 +6,7 @@
 //! per bucket, one atomic statement per check; every replica shares one limit).
 
 pub mod bucket;
+pub mod headers;
 pub mod ip;
 pub mod limiter;
 pub mod local;

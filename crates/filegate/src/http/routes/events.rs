@@ -28,8 +28,8 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::ratelimit::bucket::{BucketKey, Quota};
+use crate::http::ratelimit::headers::refuse;
 use crate::http::ratelimit::ip::client_ip;
-use crate::http::ratelimit::middleware::refuse;
 use crate::http::state::AppState;
 use crate::metrics::{self, Delivery};
 use crate::service::completion::{Outcome, Trigger};
