@@ -24,7 +24,7 @@ enum Now {
     Moved(FileRow, FileRow, Inspection),
     /// It did not move: it was deleted, or (after a lapsed claim) settled by another
     /// completion, while this one verified it.
-    LostRace(FileRow, Inspection),
+    LostRace(FileRow),
     /// Its verification failed.
     Failed(FileRow, CompletionError),
 }
@@ -72,7 +72,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                 }
                 (Ok(inspection), Ok(rows)) => match rows.remove(&file.id) {
                     Some(row) => Now::Moved(file, row, inspection),
-                    None => Now::LostRace(file, inspection),
+                    None => Now::LostRace(file),
                 },
                 (Ok(_), Err(e)) => {
                     Now::Answered(file.id, Err(CompletionError::Settlement(e.clone())))
@@ -117,11 +117,12 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                 }
                 (file.id, Ok(Outcome::Rejected(rejected)))
             }
-            Now::LostRace(file, inspection) => {
+            Now::LostRace(file) => {
                 let now = self.after_lost_race(file.id).await;
-                // A copy this completion made goes when nobody serves it.
-                if matches!(inspection, Inspection::Valid { .. })
-                    && let Ok(now) = &now
+                // A copy this completion made goes when nobody serves it: whatever it
+                // concluded, the copy-first path (and an attempt before the object
+                // changed) wrote the object key.
+                if let Ok(now) = &now
                     && copy_is_orphaned(now)
                     && file.object_key != file.upload_key
                 {

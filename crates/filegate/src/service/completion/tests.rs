@@ -344,6 +344,36 @@ async fn a_file_deleted_during_its_completion_leaves_no_copy_behind() {
 }
 
 #[tokio::test]
+async fn a_copy_first_completion_that_finds_the_upload_invalid_and_loses_the_race_leaves_no_copy()
+{
+    // Where ETags do not pin bytes the upload is copied before it is inspected, so an
+    // invalid verdict was reached on a copy too; the file is deleted meanwhile.
+    for lost_to in [None, Some(FileStatus::Rejected), Some(FileStatus::Expired)] {
+        let rig = rig_for(StoreTrust::default());
+        let file = text_file();
+        rig.add(&file);
+        rig.upload(&file, "text/plain", b"hello\0world!\n");
+        let id = file.id;
+        rig.ledger.before_settle(move |b| match lost_to {
+            None => {
+                b.files.remove(&id);
+            }
+            Some(status) => b.files.get_mut(&id).unwrap().status = status,
+        });
+        let outcome = rig.complete(&file).await;
+        assert!(
+            matches!(outcome, Ok(Outcome::NotFound | Outcome::Settled(_))),
+            "{outcome:?}"
+        );
+        assert!(rig.count("copy") >= 1, "the copy-first path copied");
+        assert!(
+            rig.object(&file.object_key).is_none(),
+            "the copy nobody serves is deleted ({lost_to:?})"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_file_another_completion_made_ready_keeps_the_copy_it_serves() {
     let (rig, file) = uploaded(pins_bytes());
     let id = file.id;
