@@ -64,6 +64,9 @@ pub struct World {
     pub copies_ignore_condition: bool,
     /// Copies report no ETag of the new object.
     pub copies_report_no_etag: bool,
+    /// Copies get an ETag of their own (as a copy of an object assembled from parts
+    /// does on every store: the source's ETag names its parts).
+    pub copies_get_new_etags: bool,
     /// Assemblies answer "busy" this many times first.
     pub busy_assemblies: usize,
     /// Calls of this op fail as if the store were down.
@@ -237,10 +240,14 @@ impl ObjectStore for FakeStore {
             return Ok(CopyOutcome::SourceChanged);
         }
         // The copy keeps the source's ETag (content-addressed, as Garage's).
+        let mut copy = source;
+        if w.copies_get_new_etags {
+            copy.etag = Some(w.etag());
+        }
         let reported = (!w.copies_report_no_etag)
-            .then(|| source.etag.clone())
+            .then(|| copy.etag.clone())
             .flatten();
-        w.objects.insert(to.to_owned(), source);
+        w.objects.insert(to.to_owned(), copy);
         Ok(CopyOutcome::Copied { etag: reported })
     }
 

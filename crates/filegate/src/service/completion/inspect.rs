@@ -32,6 +32,18 @@ pub(super) enum Inspection {
     Valid { size: i64, etag: String },
 }
 
+/// How a copy of the verified version to the served key went.
+enum Promotion {
+    /// The served key holds the version inspected.
+    Done,
+    /// The upload is no longer that version: look again.
+    SourceChanged,
+    /// The copy reports another ETag than the version inspected (a store that
+    /// ignores the copy's precondition copied another version, or gives copies of
+    /// assembled objects ETags of their own): the copy itself must be inspected.
+    CopyDiffers,
+}
+
 /// What the digest checks concluded.
 enum Digested {
     /// Every digest matches; the object's first bytes when they were streamed.
@@ -85,8 +97,19 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                     if started.elapsed() > half_lease.max(self.lease.of(size) / 2) {
                         return Err(CompletionError::TooSlow);
                     }
-                    if self.promote(file, etag, size).await? {
-                        return Ok(inspection);
+                    match self.promote(file, etag, size).await? {
+                        Promotion::Done => return Ok(inspection),
+                        Promotion::SourceChanged => {}
+                        // What is served is the copy, which no client can write: it is
+                        // what is inspected then (a copy of an object assembled from
+                        // parts gets an ETag of its own on every store).
+                        Promotion::CopyDiffers => {
+                            match self.inspect(file, token, &file.object_key, None).await? {
+                                // Deleted meanwhile, or changed: look again.
+                                Inspection::Missing(_) | Inspection::Changed => {}
+                                found => return Ok(found),
+                            }
+                        }
                     }
                 }
                 found => return Ok(found),
@@ -130,26 +153,27 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         }
     }
 
-    /// Copies the verified version of the upload to the served key. `false` when the
-    /// upload is no longer that version (look again).
+    /// Copies the verified version of the upload to the served key.
     async fn promote(
         &self,
         file: &FileRow,
         etag: &str,
         size: i64,
-    ) -> Result<bool, CompletionError> {
+    ) -> Result<Promotion, CompletionError> {
         // Files reserved before uploads were staged are served from where they were PUT.
         if file.upload_key == file.object_key {
-            return Ok(true);
+            return Ok(Promotion::Done);
         }
         let copied = match self
             .store
             .copy(&file.upload_key, &file.object_key, etag, size)
             .await?
         {
-            CopyOutcome::SourceChanged => return Ok(false),
+            CopyOutcome::SourceChanged => return Ok(Promotion::SourceChanged),
             // The store refused copies of any other version: this is the verified one.
-            CopyOutcome::Copied { .. } if self.trust.copy_precondition => return Ok(true),
+            CopyOutcome::Copied { .. } if self.trust.copy_precondition => {
+                return Ok(Promotion::Done);
+            }
             CopyOutcome::Copied { etag: Some(copied) } => Some(copied),
             // Not every store reports the copy's ETag: ask for it.
             CopyOutcome::Copied { etag: None } => self
@@ -158,7 +182,12 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
                 .await?
                 .and_then(|h| h.etag),
         };
-        Ok(copied.is_some_and(|c| same_etag(&c, etag)))
+        Ok(match copied {
+            Some(c) if same_etag(&c, etag) => Promotion::Done,
+            Some(_) => Promotion::CopyDiffers,
+            // The copy is gone already (the file's delete): look again.
+            None => Promotion::SourceChanged,
+        })
     }
 
     /// One inspection of the object at `key` (the upload, or its copy), every read

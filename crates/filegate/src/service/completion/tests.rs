@@ -318,6 +318,25 @@ async fn a_conditional_copy_that_fails_makes_the_completion_look_again() {
 }
 
 #[tokio::test]
+async fn a_copy_reported_with_another_etag_is_inspected_itself() {
+    // An object assembled from parts (an upload streamed through filegate in parts)
+    // has an ETag no copy of it keeps: the copy, which is what is served, is what is
+    // inspected, and no third look at the upload is made.
+    let (rig, file) = uploaded(pins_bytes());
+    rig.store.with(|w| w.copies_get_new_etags = true);
+    let row = ready(rig.complete(&file).await);
+    assert_eq!(rig.count("copy"), 1, "{:?}", rig.calls());
+    assert_eq!(row.etag, rig.etag(&file.object_key), "the copy's version");
+    assert_eq!(rig.object(&file.object_key).as_deref(), Some(TEXT));
+    assert!(
+        rig.calls()
+            .contains(&format!("read_prefix {}", file.object_key)),
+        "{:?}",
+        rig.calls()
+    );
+}
+
+#[tokio::test]
 async fn a_copy_reported_without_an_etag_is_checked_with_a_head() {
     let (rig, file) = uploaded(pins_bytes());
     rig.store.with(|w| w.copies_report_no_etag = true);
@@ -344,8 +363,7 @@ async fn a_file_deleted_during_its_completion_leaves_no_copy_behind() {
 }
 
 #[tokio::test]
-async fn a_copy_first_completion_that_finds_the_upload_invalid_and_loses_the_race_leaves_no_copy()
-{
+async fn a_copy_first_completion_that_finds_the_upload_invalid_and_loses_the_race_leaves_no_copy() {
     // Where ETags do not pin bytes the upload is copied before it is inspected, so an
     // invalid verdict was reached on a copy too; the file is deleted meanwhile.
     for lost_to in [None, Some(FileStatus::Rejected), Some(FileStatus::Expired)] {
