@@ -186,7 +186,7 @@ async fn an_undeclared_size_settles_to_the_real_size() {
 }
 
 #[tokio::test]
-async fn an_undeclared_size_over_the_max_file_size_is_rejected() {
+async fn an_undeclared_size_over_the_max_file_size_is_cut_off_as_it_arrives() {
     let app = spawn_app().await;
     let small = app
         .create_tenant(&Limits {
@@ -200,29 +200,34 @@ async fn an_undeclared_size_over_the_max_file_size_is_rejected() {
     let file = res.body["files"][0].clone();
     assert_eq!(
         app.upload(&file, vec![b'x'; 1001]).await,
-        200,
-        "the URL does not pin a length"
+        413,
+        "the upload URL of an undeclared size counts the bytes"
+    );
+    assert!(
+        !app.object_exists(&upload(&file)).await,
+        "nothing of it was stored"
     );
     let id = file["file_uuid"].as_str().unwrap();
-    let res = app
-        .request_as(
-            &small.key,
-            Method::POST,
-            &format!("/v2/files/{id}/complete"),
-        )
-        .send()
-        .await
-        .unwrap();
-    let res = filegate_tests::Answer::of(res).await;
-    res.assert_error(422, "upload_mismatch");
-    assert!(
-        res.body["error"]["details"]["rejection_reason"]
-            .as_str()
-            .unwrap()
-            .contains("1001 bytes")
-    );
-    assert_eq!(app.counters(small.workspace).await, (0, 0));
-    assert!(!app.object_exists(&upload(&file)).await);
+    let complete = || async {
+        let res = app
+            .request_as(
+                &small.key,
+                Method::POST,
+                &format!("/v2/files/{id}/complete"),
+            )
+            .send()
+            .await
+            .unwrap();
+        filegate_tests::Answer::of(res).await
+    };
+    complete().await.assert_error(422, "upload_missing");
+    assert_eq!(app.counters(small.workspace).await, (0, 1000));
+    // The most it may hold is taken, and settles to its real size.
+    assert_eq!(app.upload(&file, vec![b'x'; 1000]).await, 200);
+    let ready = complete().await;
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    assert_eq!(ready.body["size_bytes"], 1000);
+    assert_eq!(app.counters(small.workspace).await, (1000, 0));
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use filegate_storage::probe::Capability;
 use filegate_tests::{Answer, TestApp, sha256_b64, spawn_app, spawn_app_with, upload_key};
 use reqwest::Method;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 const MIB: i64 = 1 << 20;
 
@@ -605,6 +606,102 @@ async fn a_replay_after_the_url_expired_hands_out_fresh_urls_for_pending_files()
         app.counters(app.tenant.workspace).await,
         app.row_sums(app.tenant.workspace).await
     );
+}
+
+#[tokio::test]
+async fn a_replay_racing_the_files_expiry_signs_no_url_past_its_final_deletion() {
+    let app = spawn_app().await;
+    let body = one(json!({ "name": "late.txt", "size_bytes": 14 }));
+    let first = post_idempotent(&app, "k-race", &body).await;
+    assert_eq!(first.status, 200);
+    let id = Uuid::parse_str(first.body["files"][0]["file_uuid"].as_str().unwrap()).unwrap();
+    let ws = app.tenant.workspace;
+
+    // The reaper's expiry holds the row while the replay runs: the replay's write of
+    // the new window waits for it, and must then see the file expired.
+    let mut conn = app.pool.get().await.unwrap();
+    let tx = conn.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM files WHERE id = $1 FOR UPDATE", &[&id])
+        .await
+        .unwrap();
+    let replay = {
+        let (url, key, body) = (
+            format!("{}/v2/files", app.address),
+            app.tenant.key.clone(),
+            body.clone(),
+        );
+        let http = app.http.clone();
+        tokio::spawn(async move {
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .header("Idempotency-Key", "k-race")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            Answer::of(res).await
+        })
+    };
+    let watcher = filegate_tests::connect(&app.database_url).await;
+    let mut waited = 0;
+    loop {
+        let blocked: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE wait_event_type = 'Lock' AND query ILIKE 'UPDATE files SET upload_expires_at%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if blocked > 0 || replay.is_finished() {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 200, "the replay never wrote its window");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tx.execute(
+        "UPDATE files SET status = 'expired', reserved_bytes = 0, next_check_at = NULL WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "UPDATE workspaces SET reserved_bytes = reserved_bytes - 14, pending_files = pending_files - 1,
+                               live_files = live_files - 1 WHERE id = $1",
+        &[&ws],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let replay = replay.await.unwrap();
+    assert_eq!(replay.status, 200, "{:?}", replay.body);
+    let entry = &replay.body["files"][0];
+    assert_eq!(
+        entry["status"], "expired",
+        "the replay reports the expiry it waited for: {entry}"
+    );
+    assert_eq!(
+        entry["expires_at"], first.body["files"][0]["expires_at"],
+        "no fresh URL was signed for the expired file"
+    );
+    let window: chrono::DateTime<chrono::Utc> = watcher
+        .query_one("SELECT upload_expires_at FROM files WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    let original = chrono::DateTime::parse_from_rfc3339(
+        first.body["files"][0]["expires_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        window <= original + chrono::Duration::seconds(1),
+        "the expired file's window was not moved past its final deletion"
+    );
+    assert_eq!(app.counters(ws).await, app.row_sums(ws).await);
 }
 
 #[tokio::test]

@@ -299,8 +299,11 @@ async fn uploads_nobody_completes_are_settled_by_two_finalizing_processes_exactl
         .await;
     assert_eq!(res.status, 200, "{:?}", res.body);
     let oversize = res.body["files"][0].clone();
-    // Nothing pins the length: the store takes more than the workspace allows.
-    assert_eq!(app.upload(&oversize, vec![b'a'; 5000]).await, 200);
+    // Its URL (filegate's own) cuts the body off; the finalizer must still reject an
+    // upload key that holds more than the file may (written past filegate).
+    assert_eq!(app.upload(&oversize, vec![b'a'; 5000]).await, 413);
+    app.put_object(&upload_key(&oversize), vec![b'a'; 5000], "text/plain", None)
+        .await;
     let started = Instant::now();
 
     for file in valid.iter().chain([&undeclared]) {
@@ -680,7 +683,11 @@ async fn reconcile_deletes_planted_orphans_after_the_margin_and_never_before() {
 #[tokio::test]
 async fn a_put_that_lands_after_its_file_was_deleted_is_removed() {
     let app = spawn_app_with(|s| s.storage.presign_ttl = std::time::Duration::from_secs(3)).await;
-    let file = app.reserve(json!({ "name": "late.txt" })).await;
+    // A declared size: the presigned URL is the store's, and outlives the row (an
+    // undeclared size's URL is filegate's own, and dies with it).
+    let file = app
+        .reserve(json!({ "name": "late.txt", "size_bytes": samples::txt().len() }))
+        .await;
     let res = app
         .request(Method::DELETE, &format!("/v2/files/{}", id(&file)))
         .send()

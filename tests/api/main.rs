@@ -19,3 +19,4 @@ mod multipart;
 mod observability;
 mod ratelimit;
 mod types;
+mod uploads;

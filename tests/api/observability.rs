@@ -25,13 +25,18 @@ async fn the_served_document_is_the_checked_in_openapi_3_1_document() {
         "/v2/files/{file_uuid}",
         "/v2/files/{file_uuid}/complete",
         "/v2/workspaces/{workspace_uuid}/usage",
+        "/v2/uploads/{file_uuid}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
         .as_array()
         .unwrap();
-    assert_eq!(codes.len(), 18, "every error code of the contract");
+    assert_eq!(
+        codes.len(),
+        19,
+        "every error code of the contract, and 408 request_timeout"
+    );
 }
 
 use filegate_tests::metric_sample as sample;

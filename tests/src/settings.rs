@@ -2,7 +2,7 @@
 //! passes that never run by themselves (tests drive them).
 
 use filegate::settings::{
-    DatabaseSettings, EventSettings, HttpSettings, RateLimitSettings, RateLimitStore,
+    DatabaseSettings, EventSettings, HttpSettings, IngestArgs, RateLimitSettings, RateLimitStore,
     ReaperSettings, ServeSettings, StorageArgs,
 };
 
@@ -85,6 +85,14 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
         reaper: reaper_settings(100),
         events: EventSettings {
             events_secret: Some(EVENTS_SECRET.into()),
+        },
+        ingest: IngestArgs {
+            public_url: None,
+            ingest_max_concurrent: 16,
+            ingest_buffer_bytes: 8 << 20,
+            ingest_idle_timeout: std::time::Duration::from_secs(30),
+            ingest_min_bytes_per_sec: 16_384,
+            ingest_rate_grace: std::time::Duration::from_secs(10),
         },
     }
 }

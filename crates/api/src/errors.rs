@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use strum::{Display, EnumIter, IntoStaticStr};
 
 /// The stable error codes, by status: 400 `invalid_request`; 401 `unauthenticated`;
-/// 403 `forbidden`; 404 `not_found`; 405 `method_not_allowed`; 409 `quota_exceeded`,
+/// 403 `forbidden`; 404 `not_found`; 405 `method_not_allowed`; 408 `request_timeout` (an
+/// upload body that stopped or came too slowly); 409 `quota_exceeded`,
 /// `idempotency_conflict`, `invalid_state`; 413 `payload_too_large`; 422
 /// `unsupported_type`, `file_too_large`, `duplicate_file`, `invalid_metadata`,
 /// `upload_missing`, `upload_mismatch`; 429 `rate_limited`; 500 `internal`; 503 `unavailable`.
@@ -33,6 +34,7 @@ pub enum ErrorCode {
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    RequestTimeout,
     QuotaExceeded,
     IdempotencyConflict,
     InvalidState,
@@ -64,6 +66,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::QuotaExceeded | Self::IdempotencyConflict | Self::InvalidState => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedType

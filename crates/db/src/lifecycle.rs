@@ -29,6 +29,8 @@ pub async fn expire_batch(
             SELECT id, workspace_id, reserved_bytes FROM files
              WHERE status = 'pending' AND upload_expires_at < now() - make_interval(secs => $1)
                AND (completion_claim_until IS NULL OR completion_claim_until < now())
+               -- An upload streaming through filegate that started in time may finish.
+               AND (ingest_until IS NULL OR ingest_until < now())
              ORDER BY upload_expires_at
              LIMIT $2
              FOR UPDATE SKIP LOCKED

@@ -127,6 +127,26 @@ label!(
 );
 
 label!(
+    /// How an upload streaming through filegate ended (`filegate_ingest_uploads_total{outcome}`).
+    IngestOutcome {
+        /// Written to the store.
+        Stored,
+        /// Cut off past the file's limit (`413`).
+        TooLarge,
+        /// The body stopped or came too slowly (`408`).
+        TooSlow,
+        /// The client's body failed (it hung up).
+        ClientFailed,
+        /// The file was settled, deleted or being uploaded already.
+        Refused,
+        /// Every upload slot of the process was taken (`503`).
+        Busy,
+        /// The store or the database failed (`503`).
+        Unavailable,
+    }
+);
+
+label!(
     /// Which bucket refused a request (`filegate_rate_limited_total{bucket}`).
     Bucket {
         /// An API key's.
@@ -188,6 +208,10 @@ pub struct Metrics {
     pub quota_bytes: IntCounterVec,
     /// `filegate_rate_limited_total{bucket}`: key, ip
     pub rate_limited: IntCounterVec,
+    /// `filegate_ingest_uploads_total{outcome}`: uploads streamed through filegate
+    pub ingest_uploads: IntCounterVec,
+    /// `filegate_ingest_bytes_total`: bytes those uploads wrote to the store
+    pub ingest_bytes: IntCounter,
     /// `filegate_api_key_lookups_total{outcome}`: found, unknown (database look-ups of
     /// key ids the cache could not answer)
     pub key_lookups: IntCounterVec,
@@ -226,6 +250,14 @@ fn build() -> Metrics {
             .expect("counter");
     registry
         .register(Box::new(files_reserved.clone()))
+        .expect("register counter");
+    let ingest_bytes = IntCounter::new(
+        "ingest_bytes_total",
+        "Bytes uploads streamed through filegate wrote to the store",
+    )
+    .expect("counter");
+    registry
+        .register(Box::new(ingest_bytes.clone()))
         .expect("register counter");
     let db_pool = IntGaugeVec::new(
         Opts::new("db_pool_connections", "Postgres pool connections"),
@@ -320,6 +352,12 @@ fn build() -> Metrics {
             "Requests refused by the rate limiter",
             &["bucket"],
         ),
+        ingest_uploads: counter(
+            "ingest_uploads_total",
+            "Uploads streamed through filegate, by how they ended",
+            &["outcome"],
+        ),
+        ingest_bytes,
         key_lookups: counter(
             "api_key_lookups_total",
             "Database look-ups of API key ids",
@@ -354,6 +392,15 @@ pub fn get() -> &'static Metrics {
 /// A request was refused by an empty bucket of `kind`.
 pub fn rate_limited(kind: Bucket) {
     get().rate_limited.with_label_values(&[kind.as_str()]).inc();
+}
+
+/// An upload through filegate ended with `outcome`, having written `bytes`.
+pub fn ingest(outcome: IngestOutcome, bytes: u64) {
+    let m = get();
+    m.ingest_uploads
+        .with_label_values(&[outcome.as_str()])
+        .inc();
+    m.ingest_bytes.inc_by(bytes);
 }
 
 /// One `POST /v2/files` ended with `outcome` (see `reservations`).

@@ -46,6 +46,73 @@ pub struct ServeSettings {
     pub reaper: ReaperSettings,
     #[command(flatten)]
     pub events: EventSettings,
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+}
+
+/// Uploads that stream through filegate: those of files whose size was not declared
+/// (the store cannot be told their length, so filegate counts it).
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// The URL clients reach filegate at (scheme and authority, e.g.
+    /// `https://files.example.com`), for the upload URLs filegate signs itself; unset:
+    /// each request's own (its scheme and `Host`, or `Forwarded`/`X-Forwarded-*`).
+    #[arg(long, env = "FILEGATE_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Uploads one process streams at once; more are answered `503` with
+    /// `Retry-After`. With `--ingest-buffer-bytes`, this bounds their memory. 1..=10000.
+    #[arg(long, env = "FILEGATE_INGEST_MAX_CONCURRENT", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub ingest_max_concurrent: u32,
+    /// Bytes an upload buffers before it writes a part to the store (a body of at most
+    /// this many is one `PutObject`). 5 MiB..=64 MiB.
+    #[arg(long, env = "FILEGATE_INGEST_BUFFER_BYTES", default_value_t = 8 << 20,
+          value_parser = clap::value_parser!(u32).range(5 << 20..=64 << 20))]
+    pub ingest_buffer_bytes: u32,
+    /// Seconds an upload may wait for its next bytes before it is cut off (`408`).
+    /// 1..=3600.
+    #[arg(long = "ingest-idle-timeout-secs", env = "FILEGATE_INGEST_IDLE_TIMEOUT_SECS", value_name = "SECS",
+          default_value = "30", value_parser = secs::<1, 3600>)]
+    pub ingest_idle_timeout: Duration,
+    /// The slowest average an upload may arrive at, in bytes a second, once its first
+    /// `--ingest-rate-grace-secs` have passed (0: only the idle timeout applies).
+    #[arg(
+        long,
+        env = "FILEGATE_INGEST_MIN_BYTES_PER_SEC",
+        default_value_t = 16_384
+    )]
+    pub ingest_min_bytes_per_sec: u64,
+    /// Seconds an upload may take before the minimum rate applies. 0..=3600.
+    #[arg(long = "ingest-rate-grace-secs", env = "FILEGATE_INGEST_RATE_GRACE_SECS", value_name = "SECS",
+          default_value = "10", value_parser = secs::<0, 3600>)]
+    pub ingest_rate_grace: Duration,
+}
+
+impl IngestArgs {
+    /// The service's settings.
+    #[must_use]
+    pub fn settings(&self) -> crate::service::ingest::IngestSettings {
+        crate::service::ingest::IngestSettings {
+            part_size: self.ingest_buffer_bytes as usize,
+            max_concurrent: self.ingest_max_concurrent as usize,
+            idle_timeout: self.ingest_idle_timeout,
+            min_bytes_per_sec: self.ingest_min_bytes_per_sec,
+            rate_grace: self.ingest_rate_grace,
+        }
+    }
+}
+
+/// A public URL: `http` or `https`, an authority, and no query or fragment; kept
+/// without a trailing slash.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let rest = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"))
+        .ok_or("the public URL must start with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') || raw.contains(['?', '#', ' ']) {
+        return Err("the public URL must name a host, with no query or fragment".into());
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 /// `POST /v2/events/s3`: S3 event notifications that complete files at once.

@@ -560,6 +560,37 @@ impl Storage {
         }
     }
 
+    /// Writes `body` to `key` from filegate itself (an upload streaming through it),
+    /// with its type and its SHA-256 `checksum`, which the store checks and keeps.
+    /// Returns the new version's entity tag.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses (another digest).
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
+    pub async fn put_object(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        content_type: &str,
+        checksum: Checksum,
+    ) -> Result<Option<String>, StorageError> {
+        let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+        let sent = self
+            .internal
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(size)
+            .checksum_sha256(checksum.to_base64())
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send();
+        let out = self
+            .bounded_by("put_object", self.bound_for(size), sent)
+            .await?;
+        Ok(out.e_tag().map(str::to_owned))
+    }
+
     /// Copies `from` to `to` within the bucket, only while `from` is the version tagged
     /// `if_match`. Stores that ignore the condition (Ceph RGW 16) copy whatever `from`
     /// holds; the returned entity tag lets the caller tell. The store copies the

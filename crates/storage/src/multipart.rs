@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use chrono::{DateTime, Utc};
 use filegate_domain::Checksum;
@@ -138,6 +139,45 @@ impl Storage {
             .await
             .map_err(StorageError::from)?;
         Ok(Presigned::from_sdk(&signed, expires_at))
+    }
+
+    /// Uploads one part of `body` from filegate itself (an upload streaming through
+    /// it), its SHA-256 `checksum` sent for the store to check; returns the part as
+    /// [`Storage::complete_multipart`] takes it.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses (another digest).
+    #[tracing::instrument(skip_all, fields(key = %key, part = number), err(Display, level = "warn"))]
+    pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: bytes::Bytes,
+        checksum: Checksum,
+    ) -> Result<StoredPart, StorageError> {
+        let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+        let sum = checksum.to_base64();
+        let sent = self
+            .internal
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(size)
+            .checksum_sha256(&sum)
+            .body(ByteStream::from(body))
+            .send();
+        let out = self
+            .bounded_by("upload_part", self.bound_for(size), sent)
+            .await?;
+        Ok(StoredPart {
+            number,
+            size,
+            etag: out.e_tag().map(str::to_owned),
+            checksum_sha256: Some(sum),
+        })
     }
 
     /// Every part the store holds for the upload, by part number. `Ok(None)` when the

@@ -65,6 +65,8 @@ pub struct Upload {
     pub size_bytes: Option<i64>,
     pub checksum_sha256: Option<Checksum>,
     pub upload_key: String,
+    /// For an upload through filegate, the key its URLs are signed with.
+    pub ingest_key: Option<Vec<u8>>,
 }
 
 /// The uploads of the files `ids` (those that still exist).
@@ -75,7 +77,7 @@ pub struct Upload {
 pub async fn uploads(pool: &Pool, ids: &[Uuid]) -> Result<Vec<Upload>, DbError> {
     let rows = query::query(
         pool,
-        "SELECT id, status, content_type, size_bytes, checksum_sha256, upload_key
+        "SELECT id, status, content_type, size_bytes, checksum_sha256, upload_key, ingest_key
            FROM files WHERE id = ANY($1::uuid[])",
         &[&ids],
     )
@@ -92,12 +94,16 @@ impl FromRow for Upload {
             size_bytes: col(row, "size_bytes")?,
             checksum_sha256: parsed_opt(row, "checksum_sha256", Checksum::parse)?,
             upload_key: col(row, "upload_key")?,
+            ingest_key: col(row, "ingest_key")?,
         })
     }
 }
 
-/// Moves the upload window of the pending files `ids` to end no sooner than `until`
-/// (their URLs were signed again).
+/// Moves the upload window of the files `ids` still pending to end no sooner than
+/// `until`, before their URLs are signed again: each returned file's window ends at
+/// the time returned, and no URL may outlive it. A file the reaper expired first is
+/// not returned (the expiry holds its row; this statement waits and then sees it
+/// settled), so no URL is signed past its final deletion.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
@@ -106,13 +112,16 @@ pub async fn extend_upload_window(
     pool: &Pool,
     ids: &[Uuid],
     until: DateTime<Utc>,
-) -> Result<(), DbError> {
-    query::execute(
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, DbError> {
+    let rows = query::query(
         pool,
         "UPDATE files SET upload_expires_at = greatest(upload_expires_at, $2), updated_at = now()
-          WHERE id = ANY($1::uuid[]) AND status = 'pending'",
+          WHERE id = ANY($1::uuid[]) AND status = 'pending'
+          RETURNING id, upload_expires_at",
         &[&ids, &until],
     )
     .await?;
-    Ok(())
+    rows.iter()
+        .map(|r| Ok((col(r, "id")?, col(r, "upload_expires_at")?)))
+        .collect()
 }

@@ -5,6 +5,8 @@
 //! - `reserve`: [`Reservation`], [`reserve()`], [`RESERVE_SQL`], [`live_names`]
 //! - `idempotency`: [`IdempotencyRecord`], [`idempotent_response`], and for a replay
 //!   [`uploads`] and [`extend_upload_window`]
+//! - `ingest`: uploads streaming through filegate: [`ingest_target`], and the lease
+//!   of the one upload per file, [`lease_ingest`], [`release_ingest`]
 //! - `rows`: [`FileRow`], [`find`], [`get`]
 //! - `list`: [`ListQuery`], [`ListShape`], [`list_sql`], [`list()`]
 //! - `edit`: [`FilePatch`], [`update`], [`delete`]
@@ -17,6 +19,7 @@
 
 mod edit;
 mod idempotency;
+mod ingest;
 mod list;
 mod parts;
 mod reserve;
@@ -26,6 +29,7 @@ pub use edit::{FilePatch, UpdateOutcome, delete, update};
 pub use idempotency::{
     IdempotencyRecord, StoredResponse, Upload, extend_upload_window, idempotent_response, uploads,
 };
+pub use ingest::{IngestTarget, Lease, ingest_target, lease_ingest, release_ingest};
 pub use list::{ListPosition, ListQuery, ListShape, list, list_sql};
 pub use parts::{owned_uploads, part_digests, record_parts};
 pub use reserve::{

@@ -58,20 +58,31 @@ pub async fn part_digests(pool: &Pool, file_id: Uuid) -> Result<Vec<(i32, String
     .collect()
 }
 
-/// Of multipart uploads the store lists, the ones a pending file still owns.
+/// Of multipart uploads the store lists, the ones a pending file still owns: its own
+/// (`upload_ids`), or, of `streaming` (an upload id under a file's upload key), one an
+/// upload through filegate is writing under the file's lease.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
 #[tracing::instrument(skip_all, err(Display, level = "warn"))]
-pub async fn owned_uploads(pool: &Pool, upload_ids: &[&str]) -> Result<Vec<String>, DbError> {
+pub async fn owned_uploads(
+    pool: &Pool,
+    upload_ids: &[&str],
+    streaming: &[(Uuid, &str)],
+) -> Result<Vec<String>, DbError> {
+    let (files, ids): (Vec<Uuid>, Vec<&str>) = streaming.iter().copied().unzip();
     query::query(
         pool,
-        "SELECT multipart_upload_id FROM files
-          WHERE multipart_upload_id = ANY($1::text[]) AND status = 'pending'",
-        &[&upload_ids],
+        "SELECT multipart_upload_id AS owned FROM files
+          WHERE multipart_upload_id = ANY($1::text[]) AND status = 'pending'
+         UNION ALL
+         SELECT u.upload_id FROM unnest($2::uuid[], $3::text[]) AS u(file_id, upload_id)
+           JOIN files f ON f.id = u.file_id
+          WHERE f.status = 'pending' AND f.ingest_until > now()",
+        &[&upload_ids, &files, &ids],
     )
     .await?
     .iter()
-    .map(|r| col(r, "multipart_upload_id"))
+    .map(|r| col(r, "owned"))
     .collect()
 }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::causes::chain;
 use crate::http::request_id;
 use crate::service::completion::CompletionError;
+use crate::service::ingest::IngestError;
 use crate::service::uploads::UploadError;
 
 /// Any error, boxed: the cause behind a 5xx, or why a command failed.
@@ -151,6 +152,10 @@ impl ApiError {
             405 => Self::new(
                 ErrorCode::MethodNotAllowed,
                 "method not allowed on this route",
+            ),
+            408 => Self::new(
+                ErrorCode::RequestTimeout,
+                "the request body arrived too slowly",
             ),
             413 => Self::new(ErrorCode::PayloadTooLarge, "request body too large"),
             429 => Self::rate_limited(1),
@@ -294,6 +299,26 @@ impl From<UploadError> for ApiError {
         match e {
             UploadError::WindowClosed => Self::new(ErrorCode::InvalidState, e.to_string()),
             UploadError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Busy => Self::new(ErrorCode::Unavailable, e.to_string())
+                .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS),
+            IngestError::InProgress => Self::new(ErrorCode::InvalidState, e.to_string())
+                .with_details(serde_json::json!({ "status": "pending" })),
+            IngestError::Settled(status) => Self::new(ErrorCode::InvalidState, e.to_string())
+                .with_details(serde_json::json!({ "status": status.as_str() })),
+            IngestError::Gone => Self::not_found(e.to_string()),
+            IngestError::TooLarge { limit } => Self::new(ErrorCode::PayloadTooLarge, e.to_string())
+                .with_details(serde_json::json!({ "limit_bytes": limit })),
+            IngestError::TooSlow => Self::new(ErrorCode::RequestTimeout, e.to_string()),
+            IngestError::Body(_) => Self::invalid_request(e.to_string()),
+            IngestError::Store(e) => e.into(),
+            IngestError::Database(e) => e.into(),
         }
     }
 }

@@ -13,10 +13,12 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::error::ErrorEnvelope;
 use crate::http::routes::files::{complete, create, delete, get, list, parts, update};
-use crate::http::routes::{events, health, metrics, workspaces};
+use crate::http::routes::{events, health, metrics, uploads, workspaces};
 
 /// The one `/v2` route outside the API keys' rate limits (it has a secret of its own).
 const EVENTS_PATH: &str = "/v2/events/s3";
+/// Uploads through filegate: outside the API keys too, authorized by the URL itself.
+const UPLOADS_PREFIX: &str = "/v2/uploads/";
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -30,9 +32,9 @@ const EVENTS_PATH: &str = "/v2/events/s3";
     ),
     paths(
         create::create, list::list, get::get, update::update, delete::delete, complete::complete, complete::complete_batch,
-        parts::sign_parts, parts::list_parts, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
+        parts::sign_parts, parts::list_parts, uploads::put, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
     ),
-    components(schemas(ErrorEnvelope, crate::http::error::ErrorCode)),
+    components(schemas(ErrorEnvelope, crate::http::error::ErrorCode, uploads::UploadStored)),
     modifiers(&Shared),
     tags(
         (name = "files", description = "Uploads and the file library"),
@@ -122,7 +124,8 @@ impl Modify for Shared {
         );
         for (path, item) in &mut doc.paths.paths {
             let v2 = path.starts_with("/v2/");
-            let limited = v2 && path != EVENTS_PATH;
+            let signed_url = path.starts_with(UPLOADS_PREFIX);
+            let limited = v2 && path != EVENTS_PATH && !signed_url;
             for op in operations(item) {
                 let responses = &mut op.responses.responses;
                 if v2 {
@@ -143,6 +146,9 @@ impl Modify for Shared {
                         ),
                     ];
                     for (status, description) in common {
+                        if signed_url && status == "401" {
+                            continue;
+                        }
                         responses
                             .entry(status.to_owned())
                             .or_insert_with(|| error_response(description));
@@ -152,7 +158,8 @@ impl Modify for Shared {
                             error_response("`rate_limited`; retry after `Retry-After` seconds")
                         });
                     }
-                } else {
+                }
+                if !v2 || signed_url {
                     op.security = Some(vec![SecurityRequirement::default()]);
                 }
                 for (status, response) in responses.iter_mut() {

@@ -20,6 +20,7 @@ use crate::http::{access_log, routes};
 use crate::jobs::{self, Finalizer, Reaper, Reconciler};
 use crate::service::completion::{Completer, PgLedger};
 use crate::service::group_commit::GroupCommit;
+use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
 use crate::service::trust::{self, UnenforcingStore};
 use crate::service::uploads::Uploads;
@@ -112,6 +113,7 @@ impl Application {
         let state = web::Data::new(AppState {
             completer,
             uploads: Uploads::new(storage.clone(), settings.storage.presign_ttl),
+            ingest: Ingest::new(pool.clone(), storage.clone(), settings.ingest.settings()),
             pool,
             storage,
             keys: KeyCache::new(settings.http.auth_cache_ttl),

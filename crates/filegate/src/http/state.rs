@@ -9,6 +9,7 @@ use filegate_storage::Storage;
 use crate::http::ratelimit::limiter::Limiter;
 use crate::http::ratelimit::scopes::Scopes;
 use crate::service::completion::Completer;
+use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
 use crate::service::uploads::Uploads;
 use crate::settings::ServeSettings;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub completer: Arc<Completer>,
     /// Upload URLs and multipart uploads.
     pub uploads: Uploads,
+    /// Uploads that stream through filegate.
+    pub ingest: Ingest,
 }

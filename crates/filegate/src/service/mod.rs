@@ -7,6 +7,8 @@
 //!   for every path that completes files.
 //! - [`uploads`]: presigned upload URLs, multipart uploads' part URLs and aborts, and
 //!   the sweep of uploads no file owns.
+//! - [`ingest`]: uploads that stream through filegate (files of undeclared size), cut
+//!   off at their reservation as the bytes arrive, and the URLs that name them.
 //! - [`group_commit`]: completions' transitions settled together under load.
 //! - [`keys`]: API keys' format and the per-process cache of their rows.
 //! - [`trust`]: what completion takes the store's word for, from the start-up probe.
@@ -14,6 +16,7 @@
 
 pub mod completion;
 pub mod group_commit;
+pub mod ingest;
 pub mod keys;
 pub mod store;
 pub mod trust;

@@ -63,6 +63,27 @@ impl Uploads {
             .await?)
     }
 
+    /// A presigned PUT like [`Uploads::presign_put`] that expires no later than
+    /// `until` (whole seconds before it), the end of its file's recorded window.
+    ///
+    /// # Errors
+    /// [`UploadError::WindowClosed`] when less than a second is left;
+    /// [`UploadError::Store`] when signing fails.
+    pub async fn presign_put_until(
+        &self,
+        key: &str,
+        spec: &PutSpec<'_>,
+        until: DateTime<Utc>,
+    ) -> Result<Presigned, UploadError> {
+        let left = Duration::from_secs(
+            u64::try_from((until - Utc::now()).num_seconds()).unwrap_or_default(),
+        );
+        if left < MIN_URL_LIFE {
+            return Err(UploadError::WindowClosed);
+        }
+        Ok(self.storage.presign_put(key, spec, left).await?)
+    }
+
     /// Starts a multipart upload of `key`; its upload id.
     ///
     /// # Errors
@@ -181,7 +202,16 @@ pub async fn sweep_uploads(
             .collect();
         sweep.listed += ours.len() as u64;
         let ids: Vec<&str> = ours.iter().map(|u| u.upload_id.as_str()).collect();
-        let owned = filegate_db::files::owned_uploads(pool, &ids).await?;
+        // An upload streaming through filegate writes its parts to its file's upload
+        // key; the lease on the file's row owns them while it runs.
+        let streaming: Vec<(uuid::Uuid, &str)> = ours
+            .iter()
+            .filter_map(|u| {
+                let parsed = filegate_domain::keys::parse(&u.key)?;
+                (parsed.kind == KeyKind::Upload).then_some((parsed.file, u.upload_id.as_str()))
+            })
+            .collect();
+        let owned = filegate_db::files::owned_uploads(pool, &ids, &streaming).await?;
         for upload in ours {
             if owned.contains(&upload.upload_id) || upload.initiated.is_none_or(|t| t >= cutoff) {
                 continue;

@@ -6,8 +6,14 @@ use actix_web::body::MessageBody;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
-use super::bucket::Decision;
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+
+use super::bucket::{BucketKey, Decision, Quota};
+use super::ip::client_ip;
 use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::metrics::{self, Bucket};
 
 static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -20,6 +26,25 @@ pub fn refuse(kind: Bucket, d: &Decision) -> HttpResponse {
     let mut res = ApiError::rate_limited(d.retry_after_secs).error_response();
     set_headers(&mut res, d);
     res
+}
+
+/// A request refused before any API key was looked at (a wrong events secret, an
+/// upload URL that is not live) costs its client address a token of the bucket
+/// `bucket` names, at the API's rate: the `429` when that bucket is empty, so guessing
+/// is throttled; `None` when the request may be answered with its own refusal.
+pub async fn charge_refused(
+    state: &AppState,
+    req: &HttpRequest,
+    bucket: fn(Option<IpAddr>) -> BucketKey,
+) -> Option<HttpResponse> {
+    let limits = &state.settings.rate_limit;
+    let quota = Quota {
+        per_second: limits.rate_limit_per_second,
+        burst: limits.rate_limit_burst,
+    };
+    let ip = client_ip(req, &limits.trusted_proxies);
+    let decision = state.limiter.check(bucket(ip), quota).await?;
+    (!decision.allowed).then(|| refuse(Bucket::Ip, &decision))
 }
 
 /// Sets the `RateLimit-*` headers of `d` on `res`.

@@ -27,9 +27,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorEnvelope};
-use crate::http::ratelimit::bucket::{BucketKey, Quota};
-use crate::http::ratelimit::headers::refuse;
-use crate::http::ratelimit::ip::client_ip;
+use crate::http::ratelimit::bucket::BucketKey;
+use crate::http::ratelimit::headers::charge_refused;
 use crate::http::state::AppState;
 use crate::metrics::{self, Delivery};
 use crate::service::completion::{Outcome, Trigger};
@@ -88,16 +87,8 @@ pub async fn s3(
     ) {
         metrics::event_delivery(Delivery::Unauthenticated);
         // Each refused delivery costs its address a token of a bucket of its own.
-        let limits = &state.settings.rate_limit;
-        let quota = Quota {
-            per_second: limits.rate_limit_per_second,
-            burst: limits.rate_limit_burst,
-        };
-        let ip = client_ip(&req, &limits.trusted_proxies);
-        if let Some(d) = state.limiter.check(BucketKey::EventsIp(ip), quota).await
-            && !d.allowed
-        {
-            return Ok(refuse(metrics::Bucket::Ip, &d));
+        if let Some(throttled) = charge_refused(&state, &req, BucketKey::EventsIp).await {
+            return Ok(throttled);
         }
         return Err(e);
     }

@@ -7,6 +7,7 @@ pub(crate) mod health;
 pub(crate) mod metrics;
 pub mod table;
 pub(crate) mod ui;
+pub(crate) mod uploads;
 pub(crate) mod workspaces;
 
 use actix_web::middleware::from_fn;
@@ -26,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool, max_body: usiz
             Surface::Page if !upload_page => continue,
             Surface::Metrics if !metrics => continue,
             // Before the /v2 scope, which would take the path: deliveries carry the
-            // events secret, not an API key.
+            // events secret, and uploads a signed URL, not an API key.
             Surface::Events => {
                 cfg.service(resource(r, r.path).app_data(web::PayloadConfig::new(max_body)));
             }

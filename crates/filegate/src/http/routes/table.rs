@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use actix_web::web;
 use uuid::Uuid;
 
-use super::{events, files, health, metrics, ui, workspaces};
+use super::{events, files, health, metrics, ui, uploads, workspaces};
 use crate::http::openapi;
 
 /// Who may call a route, and how it is guarded.
@@ -24,6 +24,9 @@ pub enum Surface {
     /// S3 event deliveries: the events secret, outside the API keys' limits; the
     /// handler reads the raw body.
     Events,
+    /// Uploads through filegate: a URL filegate signed, no key; the handler streams
+    /// the raw body.
+    Upload,
     /// The `/v2` API: an API key, then the token bucket of the workspace charged.
     V2,
 }
@@ -90,7 +93,7 @@ fn endpoint(method: Method, charge: Charge, route: fn() -> actix_web::Route) -> 
 pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
     use Charge::{BodyWorkspace, Key, PathFile, PathWorkspace, QueryWorkspace};
     use Method as M;
-    use Surface::{Events, Operations, Page, V2};
+    use Surface::{Events, Operations, Page, Upload, V2};
     vec![
         route(
             "/",
@@ -133,6 +136,11 @@ pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
             "/v2/events/s3",
             Events,
             vec![endpoint(M::POST, Key, || web::post().to(events::s3))],
+        ),
+        route(
+            "/v2/uploads/{file_uuid}",
+            Upload,
+            vec![endpoint(M::PUT, Key, || web::put().to(uploads::put))],
         ),
         route(
             "/v2/files",

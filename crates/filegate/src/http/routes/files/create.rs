@@ -1,6 +1,8 @@
 //! `POST /v2/files`: parse every entry, reserve the batch in one statement, answer with
 //! presigned PUT URLs whose signed headers pin type, length and digest, or, for large
-//! files, a multipart upload whose part URLs pin each part's length and digest.
+//! files, a multipart upload whose part URLs pin each part's length and digest. A file
+//! whose size is not declared gets an upload URL of filegate's own, which counts its
+//! bytes as they arrive (a presigned PUT could not bound them).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use filegate_api::{
@@ -16,8 +18,10 @@ use uuid::Uuid;
 use super::idempotency::{self, NextAction};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::http::routes::uploads::public_base;
 use crate::http::state::AppState;
 use crate::metrics::{self, Reservation as Outcome};
+use crate::service::ingest::signing;
 use crate::service::uploads::part_specs;
 
 /// The 422 for a refused batch: the size rule, or the first failure's code at the top
@@ -93,8 +97,19 @@ pub async fn create(
         metrics::reservation(Outcome::Invalid);
         batch_error(e, total)
     })?;
-    let (new_files, response) = presign(&state, workspace_id, &specs, &workspace.limits).await?;
-    let outcome = reserve(&state, &caller, workspace_id, ticket, &new_files, &response).await;
+    let base = public_base(&req, &state);
+    let (new_files, response) =
+        presign(&state, &base, workspace_id, &specs, &workspace.limits).await?;
+    let outcome = reserve(
+        &req,
+        &state,
+        &caller,
+        workspace_id,
+        ticket,
+        &new_files,
+        &response,
+    )
+    .await;
     if !matches!(outcome, Ok(Reserved::Now)) {
         // Nothing was reserved: the multipart uploads started for it go too.
         abort_uploads(&state, &new_files).await;
@@ -115,6 +130,7 @@ enum Reserved {
 
 /// Reserves the presigned files in one statement, or says why not.
 async fn reserve(
+    req: &HttpRequest,
     state: &AppState,
     caller: &Caller,
     workspace_id: Uuid,
@@ -151,7 +167,7 @@ async fn reserve(
         // the same key: answer as its replay when it stored one.
         outcome @ (ReserveOutcome::Duplicate | ReserveOutcome::IdempotencyKeyTaken) => {
             if let Some(ticket) = ticket
-                && let Some(res) = idempotency::stored_answer(state, caller, ticket).await?
+                && let Some(res) = idempotency::stored_answer(req, state, caller, ticket).await?
             {
                 return Ok(Reserved::Replayed(res));
             }
@@ -178,6 +194,7 @@ struct Answer {
 /// fails half-way, the multipart uploads it started are aborted.
 async fn presign<'a>(
     state: &AppState,
+    base: &str,
     workspace_id: Uuid,
     specs: &'a [FileSpec],
     limits: &Limits,
@@ -186,7 +203,7 @@ async fn presign<'a>(
     let mut files = Vec::with_capacity(specs.len());
     let mut expires_at = None;
     for spec in specs {
-        match presign_one(state, workspace_id, spec, limits).await {
+        match presign_one(state, base, workspace_id, spec, limits).await {
             Ok((new_file, created)) => {
                 if new_file.multipart.is_none() {
                     expires_at = Some(created.expires_at);
@@ -215,9 +232,12 @@ async fn presign<'a>(
     ))
 }
 
-/// One entry: a presigned PUT, or a multipart upload with its first part URLs.
+/// One entry: a presigned PUT, an upload through filegate (for an undeclared size,
+/// which a presigned PUT could not bound), or a multipart upload with its first part
+/// URLs.
 async fn presign_one<'a>(
     state: &AppState,
+    base: &str,
     workspace_id: Uuid,
     spec: &'a FileSpec,
     limits: &Limits,
@@ -246,11 +266,30 @@ async fn presign_one<'a>(
         reserved_bytes: spec.reservation(limits),
         upload_expires_at: None,
         multipart: None,
+        ingest_key: None,
     };
     let Some(plan) = spec
         .upload
         .plan(spec.size_bytes, &storage.multipart_policy())
     else {
+        if spec.size_bytes.is_none() {
+            // The store cannot be told the length: the bytes come through filegate,
+            // which cuts them off at the reservation.
+            let key = signing::new_key().map_err(|e| ApiError::internal(e.to_string()))?;
+            let ttl =
+                chrono::Duration::from_std(storage.presign_ttl).map_err(ApiError::internal)?;
+            let expires = (chrono::Utc::now() + ttl).timestamp();
+            created.file_url = Some(signing::url(base, &key, id, expires));
+            created.upload_headers = [(
+                "Content-Type".to_owned(),
+                spec.content_type.mime().to_owned(),
+            )]
+            .into();
+            created.expires_at = chrono::DateTime::from_timestamp(expires, 0)
+                .ok_or_else(|| ApiError::internal("an upload URL's expiry is out of range"))?;
+            new_file.ingest_key = Some(key);
+            return Ok((new_file, created));
+        }
         let signed = state
             .uploads
             .presign_put(

@@ -43,5 +43,10 @@ pub async fn delete(
     if aborted {
         state.completer.delete_now(&key).await;
     }
+    // A pending file's upload goes now too, not on the reaper's next pass: its bytes
+    // left the quota with the row. (Its deletion stays queued until its URL expired.)
+    if file.status == FileStatus::Pending && file.upload_key != key {
+        state.completer.delete_now(&file.upload_key).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -12,8 +12,10 @@ use uuid::Uuid;
 
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::routes::uploads::public_base;
 use crate::http::state::AppState;
 use crate::metrics::{self, Reservation};
+use crate::service::ingest::signing;
 
 /// A request that carries an `Idempotency-Key`: the key and what it names.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +67,7 @@ pub async fn begin<'a>(
         key,
         request_sha256: Sha256::digest(&canonical).into(),
     };
-    Ok(match stored_answer(state, caller, ticket).await? {
+    Ok(match stored_answer(req, state, caller, ticket).await? {
         Some(res) => NextAction::Respond(res),
         None => NextAction::Start(Some(ticket)),
     })
@@ -77,12 +79,15 @@ pub async fn begin<'a>(
 /// # Errors
 /// 409 for a key used with another body; 503 without the database or the store.
 pub async fn stored_answer(
+    req: &HttpRequest,
     state: &AppState,
     caller: &Caller,
     ticket: Ticket<'_>,
 ) -> Result<Option<HttpResponse>, ApiError> {
     match filegate_db::files::idempotent_response(&state.pool, caller.key_id, ticket.key).await? {
-        Some(stored) => Ok(Some(replay(state, &stored, &ticket.request_sha256).await?)),
+        Some(stored) => Ok(Some(
+            replay(req, state, &stored, &ticket.request_sha256).await?,
+        )),
         None => Ok(None),
     }
 }
@@ -105,6 +110,7 @@ fn header(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
 /// (and a fresh upload window) for the files still pending: a replay after the first
 /// URLs expired must not hand out dead links.
 async fn replay(
+    req: &HttpRequest,
     state: &AppState,
     stored: &StoredResponse,
     digest: &[u8; 32],
@@ -119,17 +125,35 @@ async fn replay(
     metrics::reservation(Reservation::Replayed);
     let mut response: CreateFilesResponse =
         serde_json::from_value(stored.response.clone()).map_err(ApiError::internal)?;
-    refresh_uploads(state, &mut response.files).await?;
+    refresh_uploads(state, &public_base(req, state), &mut response.files).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Idempotent-Replayed", "true"))
         .json(&response))
 }
 
-async fn refresh_uploads(state: &AppState, entries: &mut [CreatedFile]) -> Result<(), ApiError> {
+async fn refresh_uploads(
+    state: &AppState,
+    base: &str,
+    entries: &mut [CreatedFile],
+) -> Result<(), ApiError> {
+    // The window moves first and the URLs are signed after, each to end with its file's
+    // window: a URL signed first could outlive an expiry that won the race, and with it
+    // the final deletion of its upload.
+    let single: Vec<Uuid> = entries
+        .iter()
+        .filter(|e| e.multipart.is_none())
+        .map(|e| e.file_uuid)
+        .collect();
+    let until = chrono::Utc::now()
+        + chrono::Duration::from_std(state.settings.storage.presign_ttl)
+            .map_err(ApiError::internal)?;
+    let windows = if single.is_empty() {
+        Vec::new()
+    } else {
+        filegate_db::files::extend_upload_window(&state.pool, &single, until).await?
+    };
     let ids: Vec<Uuid> = entries.iter().map(|e| e.file_uuid).collect();
     let uploads = filegate_db::files::uploads(&state.pool, &ids).await?;
-    let mut renewed = Vec::new();
-    let mut until = None;
     for entry in entries {
         let Some(upload) = uploads.iter().find(|u| u.id == entry.file_uuid) else {
             // Deleted since: say so rather than hand out a URL for nothing.
@@ -145,25 +169,33 @@ async fn refresh_uploads(state: &AppState, entries: &mut [CreatedFile]) -> Resul
             resign_parts(state, &upload.upload_key, multipart, entry.expires_at).await?;
             continue;
         }
+        let Some((_, window)) = windows.iter().find(|(id, _)| *id == upload.id) else {
+            // Settled between the two statements: it keeps the URL it had.
+            continue;
+        };
+        if let Some(key) = &upload.ingest_key {
+            // An upload through filegate: a fresh URL under the file's own key, the old
+            // one still good until it expires.
+            let expires = window.timestamp();
+            entry.file_url = Some(signing::url(base, key, upload.id, expires));
+            entry.expires_at = chrono::DateTime::from_timestamp(expires, 0).unwrap_or(*window);
+            continue;
+        }
         let signed = state
             .uploads
-            .presign_put(
+            .presign_put_until(
                 &upload.upload_key,
                 &PutSpec {
                     content_type: upload.content_type.mime(),
                     content_length: upload.size_bytes,
                     checksum: upload.checksum_sha256,
                 },
+                *window,
             )
             .await?;
         entry.file_url = Some(signed.url);
         entry.upload_headers = signed.headers.into_iter().collect();
         entry.expires_at = signed.expires_at;
-        until = until.max(Some(signed.expires_at));
-        renewed.push(upload.id);
-    }
-    if let Some(until) = until {
-        filegate_db::files::extend_upload_window(&state.pool, &renewed, until).await?;
     }
     Ok(())
 }

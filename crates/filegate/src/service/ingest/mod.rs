@@ -1,0 +1,392 @@
+//! Bytes that stream through filegate into the store: a file's upload when its size
+//! was not declared (its URL is filegate's own, see [`signing`]), counted, hashed and
+//! cut off at the file's reservation as they arrive, so what an upload can make the
+//! store hold is bounded by the quota at every moment, not only at completion.
+//!
+//! A body that fits one part is buffered and written with one `PutObject` carrying
+//! its SHA-256; a longer one goes as a multipart upload of parts of that size, each
+//! with its digest, so memory stays at one part per upload whatever the body's size,
+//! and a slow store slows the client (nothing more is read while a part is written).
+//! One upload per file runs at a time (a lease on its row, renewed as bytes arrive);
+//! an upload that fails, is cut off or is dropped (the client hung up) writes nothing,
+//! and aborts the parts it wrote. The file stays `pending`: completion inspects what
+//! was written, as it does a presigned PUT's object.
+
+pub mod signing;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use filegate_db::files::{IngestTarget, Lease};
+use filegate_db::{DbError, Pool};
+use filegate_domain::keys::KeyKind;
+use filegate_domain::{Checksum, FileStatus};
+use filegate_storage::{Storage, StorageError, StoredPart};
+use futures_util::{Stream, StreamExt as _};
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
+
+use crate::metrics::{self, IngestOutcome};
+
+/// How long one lease holds an upload's file; it is renewed once a third of it has
+/// passed while bytes keep arriving.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// What bounds uploads through filegate.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Bytes buffered before a part is written (and the largest body written with one
+    /// `PutObject`); at least S3's 5 MiB part minimum.
+    pub part_size: usize,
+    /// Uploads one process streams at once; more are answered `503`.
+    pub max_concurrent: usize,
+    /// The longest wait for the next bytes of a body.
+    pub idle_timeout: Duration,
+    /// After the first `rate_grace`, a body must keep arriving at this many bytes a
+    /// second on average, or it is cut off (one byte a second holds nothing for long).
+    pub min_bytes_per_sec: u64,
+    pub rate_grace: Duration,
+}
+
+/// Why an upload through filegate stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Every upload slot of this process is taken.
+    #[error("this server is streaming as many uploads as it may; retry shortly")]
+    Busy,
+    /// Another upload of the same file is under way.
+    #[error("another upload of this file is under way")]
+    InProgress,
+    /// The file left `pending` before or while the bytes arrived.
+    #[error("the file is {}; it takes no more uploads", .0.as_str())]
+    Settled(FileStatus),
+    /// The file was deleted before or while the bytes arrived.
+    #[error("the file was deleted")]
+    Gone,
+    /// The body passed the file's limit (a declared length, or the bytes as they came).
+    #[error("the body is larger than the {limit} bytes this file may hold")]
+    TooLarge { limit: u64 },
+    /// The body stopped, or came slower than the minimum rate.
+    #[error("the body arrived too slowly")]
+    TooSlow,
+    /// The client's body failed (it hung up, or sent a malformed chunk).
+    #[error("the request body failed: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Store(#[from] StorageError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+impl IngestError {
+    fn outcome(&self) -> IngestOutcome {
+        match self {
+            Self::Busy => IngestOutcome::Busy,
+            Self::InProgress | Self::Settled(_) | Self::Gone => IngestOutcome::Refused,
+            Self::TooLarge { .. } => IngestOutcome::TooLarge,
+            Self::TooSlow => IngestOutcome::TooSlow,
+            Self::Body(_) => IngestOutcome::ClientFailed,
+            Self::Store(_) | Self::Database(_) => IngestOutcome::Unavailable,
+        }
+    }
+}
+
+/// What an upload wrote.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub size: i64,
+    pub checksum: Checksum,
+    /// The new version's entity tag, as the store reported it.
+    pub etag: Option<String>,
+}
+
+/// Streams uploads into the store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pool: Pool,
+    storage: Storage,
+    settings: IngestSettings,
+    permits: Arc<Semaphore>,
+}
+
+impl Ingest {
+    #[must_use]
+    pub fn new(pool: Pool, storage: Storage, settings: IngestSettings) -> Self {
+        let permits = Arc::new(Semaphore::new(settings.max_concurrent));
+        Self {
+            pool,
+            storage,
+            settings,
+            permits,
+        }
+    }
+
+    /// Streams `body` (of `declared` length, when the client said) into `target`'s
+    /// upload key.
+    ///
+    /// # Errors
+    /// [`IngestError`]: nothing was written (what a multipart upload wrote is aborted).
+    pub async fn upload<S, E>(
+        &self,
+        target: &IngestTarget,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<Stored, IngestError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let result = self.run(target, declared, body).await;
+        match &result {
+            Ok(stored) => metrics::ingest(
+                IngestOutcome::Stored,
+                u64::try_from(stored.size).unwrap_or_default(),
+            ),
+            Err(e) => metrics::ingest(e.outcome(), 0),
+        }
+        result
+    }
+
+    async fn run<S, E>(
+        &self,
+        target: &IngestTarget,
+        declared: Option<u64>,
+        mut body: S,
+    ) -> Result<Stored, IngestError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let limit = u64::try_from(target.reserved_bytes).unwrap_or_default();
+        if declared.is_some_and(|n| n > limit) {
+            return Err(IngestError::TooLarge { limit });
+        }
+        if target.status != FileStatus::Pending {
+            return Err(IngestError::Settled(target.status));
+        }
+        let permit = Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Busy)?;
+        let mut run = Run::start(self, target, permit).await?;
+        let part_size = self.settings.part_size;
+        let started = Instant::now();
+        let mut whole = Sha256::new();
+        let mut received: u64 = 0;
+        let mut buf = BytesMut::new();
+        loop {
+            let next = tokio::time::timeout(self.wait_for_more(started, received), body.next())
+                .await
+                .map_err(|_| IngestError::TooSlow)?;
+            let chunk = match next {
+                None => break,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => return Err(IngestError::Body(e.to_string())),
+            };
+            received = received.saturating_add(chunk.len() as u64);
+            if received > limit {
+                return Err(IngestError::TooLarge { limit });
+            }
+            whole.update(&chunk);
+            buf.extend_from_slice(&chunk);
+            // A part goes only once more bytes than a part are here: a body that ends
+            // at a part's length is one PutObject, and a last part is never empty.
+            while buf.len() > part_size {
+                let part = buf.split_to(part_size).freeze();
+                run.write_part(part).await?;
+            }
+            run.renew_if_due(LEASE).await?;
+        }
+        let size = i64::try_from(received).unwrap_or(i64::MAX);
+        // The write may take as long as its bytes need: the lease covers it.
+        run.renew(LEASE + self.storage_bound(size)).await?;
+        let checksum = Checksum::from_digest(whole.finalize().into());
+        let etag = run.finish(buf.freeze(), checksum).await?;
+        Ok(Stored {
+            size,
+            checksum,
+            etag,
+        })
+    }
+
+    /// How long to wait for the next bytes: the idle timeout, or less when the body is
+    /// behind the minimum rate's schedule.
+    fn wait_for_more(&self, started: Instant, received: u64) -> Duration {
+        let s = &self.settings;
+        #[allow(clippy::cast_precision_loss)] // A schedule need not be exact to the byte.
+        let due = s.rate_grace
+            + Duration::from_secs_f64(received as f64 / s.min_bytes_per_sec.max(1) as f64);
+        let left = due.saturating_sub(started.elapsed());
+        s.idle_timeout.min(left)
+    }
+
+    /// Time for the store to take `bytes` written by filegate.
+    fn storage_bound(&self, bytes: i64) -> Duration {
+        #[allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
+        Duration::from_secs_f64(bytes.max(0) as f64 / (8.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// One upload under way: its lease, and the multipart upload it started, if any. When
+/// dropped before it finished, it aborts that upload and gives the lease back on a
+/// task of its own.
+struct Run<'a> {
+    ingest: &'a Ingest,
+    target: &'a IngestTarget,
+    token: Uuid,
+    renewed: Instant,
+    multipart: Option<(String, Vec<StoredPart>)>,
+    done: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<'a> Run<'a> {
+    async fn start(
+        ingest: &'a Ingest,
+        target: &'a IngestTarget,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Self, IngestError> {
+        let token = Uuid::new_v4();
+        let mut run = Self {
+            ingest,
+            target,
+            token,
+            renewed: Instant::now(),
+            multipart: None,
+            done: false,
+            _permit: permit,
+        };
+        run.renew(LEASE).await.map_err(|e| match e {
+            // Taking it: another holder is an upload under way, not a lost lease.
+            IngestError::Settled(FileStatus::Pending) => IngestError::InProgress,
+            e => e,
+        })?;
+        Ok(run)
+    }
+
+    /// Holds the lease for `length` from now; an error when the file is settled, gone
+    /// or (after a lapse) another upload's.
+    async fn renew(&mut self, length: Duration) -> Result<(), IngestError> {
+        let lease =
+            filegate_db::files::lease_ingest(&self.ingest.pool, self.target.id, self.token, length)
+                .await?;
+        self.renewed = Instant::now();
+        match lease {
+            Lease::Held(_) => Ok(()),
+            Lease::Busy => Err(IngestError::Settled(FileStatus::Pending)),
+            Lease::Settled(status) => Err(IngestError::Settled(status)),
+            Lease::Gone => Err(IngestError::Gone),
+        }
+    }
+
+    async fn renew_if_due(&mut self, length: Duration) -> Result<(), IngestError> {
+        if self.renewed.elapsed() < length / 3 {
+            return Ok(());
+        }
+        self.renew(length).await.map_err(|e| match e {
+            // A lease that lapsed to another upload: this one stops.
+            IngestError::Settled(FileStatus::Pending) => IngestError::InProgress,
+            e => e,
+        })
+    }
+
+    /// Writes one part (starting the multipart upload with the first).
+    async fn write_part(&mut self, part: Bytes) -> Result<(), IngestError> {
+        let storage = &self.ingest.storage;
+        let key = &self.target.upload_key;
+        if self.multipart.is_none() {
+            let id = storage
+                .create_multipart(key, self.target.content_type.mime())
+                .await?;
+            self.multipart = Some((id, Vec::new()));
+        }
+        let Some((upload_id, parts)) = &mut self.multipart else {
+            return Err(IngestError::Store(filegate_storage::misbehaved(
+                "no multipart upload".into(),
+            )));
+        };
+        let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
+        let checksum = Checksum::from_digest(Sha256::digest(&part).into());
+        let stored = storage
+            .upload_part(key, upload_id, number, part, checksum)
+            .await?;
+        parts.push(stored);
+        Ok(())
+    }
+
+    /// Writes what is left: the whole body in one `PutObject`, or the last part and
+    /// the assembly. Then gives the lease back and, when the file was settled or
+    /// deleted meanwhile, deletes what it wrote (nobody will complete it).
+    async fn finish(
+        mut self,
+        rest: Bytes,
+        checksum: Checksum,
+    ) -> Result<Option<String>, IngestError> {
+        let storage = &self.ingest.storage;
+        let key = self.target.upload_key.clone();
+        let etag = if self.multipart.is_none() {
+            storage
+                .put_object(&key, rest, self.target.content_type.mime(), checksum)
+                .await?
+        } else {
+            self.write_part(rest).await?;
+            let Some((upload_id, parts)) = &self.multipart else {
+                return Err(IngestError::Store(filegate_storage::misbehaved(
+                    "no multipart upload".into(),
+                )));
+            };
+            match storage.complete_multipart(&key, upload_id, parts).await? {
+                filegate_storage::Assembled::Done => {}
+                other => {
+                    return Err(IngestError::Store(filegate_storage::misbehaved(format!(
+                        "the store did not assemble the parts it took: {other:?}"
+                    ))));
+                }
+            }
+            None
+        };
+        self.multipart = None;
+        self.done = true;
+        let now =
+            filegate_db::files::release_ingest(&self.ingest.pool, self.target.id, self.token).await;
+        match now {
+            Ok(Some(FileStatus::Pending)) => Ok(etag),
+            Ok(settled) => {
+                // Written after the file left pending: nobody completes it, and its
+                // queued deletion may have run already.
+                if KeyKind::of(&key) == KeyKind::Upload
+                    && let Err(e) = storage.delete(&key).await
+                {
+                    tracing::warn!(error = %e, key, "could not delete an upload that landed after its file settled; reconciliation will");
+                }
+                Err(settled.map_or(IngestError::Gone, IngestError::Settled))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for Run<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // No runtime left: the lease lapses; the sweep aborts the upload.
+        };
+        let (pool, storage) = (self.ingest.pool.clone(), self.ingest.storage.clone());
+        let (id, token, key) = (self.target.id, self.token, self.target.upload_key.clone());
+        let multipart = self.multipart.take().map(|(upload_id, _)| upload_id);
+        runtime.spawn(async move {
+            if let Some(upload_id) = multipart
+                && let Err(e) = storage.abort_multipart(&key, &upload_id).await
+            {
+                tracing::warn!(error = %e, key, "could not abort a failed upload's parts; the sweep of uploads no file owns will");
+            }
+            if let Err(e) = filegate_db::files::release_ingest(&pool, id, token).await {
+                tracing::warn!(error = %e, file = %id, "could not give back an upload's lease; it lapses by itself");
+            }
+        });
+    }
+}
