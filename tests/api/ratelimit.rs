@@ -276,6 +276,45 @@ async fn a_workspace_override_applies_to_keys_defaulting_to_it() {
     );
 }
 
+#[tokio::test]
+async fn a_key_reaching_many_workspaces_gets_its_own_rate_in_all_not_one_per_workspace() {
+    // An organization-wide key once got a full bucket for every workspace it named:
+    // twelve workspaces, twelve times the rate. Every request draws from the key's own
+    // bucket, whichever workspace it addresses.
+    let app = spawn_app_with(limited(0.01, 10)).await;
+    let mut workspaces = Vec::new();
+    for _ in 0..12 {
+        workspaces.push(
+            app.create_workspace(app.tenant.org, &Limits::default())
+                .await,
+        );
+    }
+    let (key, _) = app.create_key(app.tenant.org, None, None).await;
+    let mut statuses = Vec::new();
+    for round in 0..2 {
+        for ws in &workspaces {
+            let res = charged(
+                &app,
+                &app.address,
+                &key,
+                Method::GET,
+                &format!("/v2/workspaces/{ws}/usage"),
+            )
+            .await;
+            statuses.push((round, res.status));
+        }
+    }
+    let served = statuses.iter().filter(|(_, s)| *s == 200).count();
+    assert!(
+        served <= 10,
+        "at most the key's burst of 10 was served across 12 workspaces, twice: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|(_, s)| *s == 429).count() >= 14,
+        "{statuses:?}"
+    );
+}
+
 /// `METHOD path` as `key` against `base`, with the limit and remaining tokens it reports.
 async fn charged(app: &TestApp, base: &str, key: &str, method: Method, path: &str) -> Answer {
     Answer::of(

@@ -28,9 +28,10 @@ use crate::metrics::Bucket;
 
 /// The `/v2` scope's middleware, in this order: authenticate the presented key (an id
 /// this process has never seen valid costs the client's IP a token before the
-/// database is asked), then charge the bucket the request addresses (the key's, per
-/// workspace; the client IP's when authentication failed), then call the route with
-/// the `Caller` in the request's extensions, or answer `401`/`429` without calling it.
+/// database is asked), then charge the key's bucket (and the bucket of the workspace
+/// the request addresses, when that workspace has a rate of its own; the client IP's
+/// when authentication failed), then call the route with the `Caller` in the
+/// request's extensions, or answer `401`/`429` without calling it.
 /// With the limiter off it calls the route directly, whose `Caller` extractor then
 /// authenticates.
 ///
@@ -98,26 +99,40 @@ pub async fn authenticate_and_limit(
         Err(e) if e.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
             return Ok(req.into_response(e.error_response()).map_into_boxed_body());
         }
-        Err(e) => (Charge::Bucket(ip_bucket(), default), Some(e)),
+        // A token the IP paid already (for a failed key look-up) is this request's.
+        Err(e) => (
+            Charge {
+                bucket: ip_bucket(),
+                quota: default,
+                paid: ip_decision,
+                workspace: None,
+            },
+            Some(e),
+        ),
     };
-    // A token paid already (by the IP for a failed key look-up, or by the key for
-    // a scope look-up) is this request's: charge nothing twice.
-    let decision = match (charge, refused.is_some(), ip_decision) {
-        (Charge::Paid(paid), ..) | (Charge::Bucket(..), true, Some(paid)) => Some(paid),
-        (Charge::Bucket(bucket, quota), ..) => state.limiter.check(bucket, quota).await,
+    let kind = if refused.is_some() {
+        Bucket::Ip
+    } else {
+        Bucket::Key
     };
-    let Some(decision) = decision else {
+    let own = match charge.paid {
+        Some(paid) => Some(paid),
+        None => state.limiter.check(charge.bucket, charge.quota).await,
+    };
+    let Some(mut decision) = own else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
+    // A workspace's own rate caps what any key does in it, on top of the key's.
+    if decision.allowed
+        && let Some((bucket, quota)) = charge.workspace
+        && let Some(there) = state.limiter.check(bucket, quota).await
+    {
+        decision = tighter(decision, there);
+    }
     if !decision.allowed {
-        let kind = if refused.is_some() {
-            Bucket::Ip
-        } else {
-            Bucket::Key
-        };
         let res = refuse(kind, &decision);
         return Ok(req.into_response(res).map_into_boxed_body());
     }
@@ -131,55 +146,76 @@ pub async fn authenticate_and_limit(
     Ok(res.map_into_boxed_body())
 }
 
-/// What a request costs: a token from this bucket, or the token it already paid.
+/// What a request costs: a token of `bucket` (the key's own, or the client IP's when
+/// authentication failed), unless one was `paid` already for a look-up, and a token
+/// of the bucket of the workspace it addresses when that workspace has a rate of its
+/// own.
 #[derive(Debug)]
-enum Charge {
-    Bucket(BucketKey, Quota),
-    Paid(Decision),
+struct Charge {
+    bucket: BucketKey,
+    quota: Quota,
+    paid: Option<Decision>,
+    workspace: Option<(BucketKey, Quota)>,
 }
 
-/// The key's own bucket: its default workspace's (with that workspace's override).
-fn own_bucket(caller: &Caller, default: Quota) -> (BucketKey, Quota) {
-    (
-        BucketKey::Key(caller.key_id),
-        caller.rate_limit.unwrap_or(default),
-    )
-}
-
-/// The bucket of the workspace `scope` describes, when the caller may address it;
-/// otherwise the key's own bucket (the route refuses the request, and the key pays).
-fn bucket_of(caller: &Caller, scope: Option<&RateScope>, default: Quota) -> (BucketKey, Quota) {
-    match scope {
-        Some(s)
-            if s.organization_id == caller.organization_id
-                && caller.scope_admits(s.workspace_id)
-                && Some(s.workspace_id) != caller.default_workspace =>
-        {
-            let quota = s
-                .rate_limit
-                .and_then(|(per_second, burst)| {
-                    Some(Quota {
-                        per_second,
-                        burst: u32::try_from(burst).ok()?,
-                    })
-                })
-                .unwrap_or(default);
-            (
-                BucketKey::KeyInWorkspace {
-                    key: caller.key_id,
-                    workspace: s.workspace_id,
-                },
-                quota,
-            )
+impl Charge {
+    /// The key's own bucket (its default workspace's, with that workspace's override),
+    /// with the workspace `scope` describes when it has a rate of its own.
+    fn key(
+        caller: &Caller,
+        default: Quota,
+        paid: Option<Decision>,
+        scope: Option<&RateScope>,
+    ) -> Self {
+        Self {
+            bucket: BucketKey::Key(caller.key_id),
+            quota: caller.rate_limit.unwrap_or(default),
+            paid,
+            workspace: scope.and_then(|s| workspace_bucket(caller, s)),
         }
-        _ => own_bucket(caller, default),
     }
 }
 
-/// The bucket an authenticated request is charged to: that of the workspace it
-/// addresses (in its path, query or body, or through the file it names), for the key.
-/// A workspace or file this process does not know yet is looked up once, and that
-/// look-up is paid with a token of the key's own bucket.
+/// Of two decisions for one request, the one that binds: a refusal, else the bucket
+/// with fewer tokens left (its headers are the ones that matter to the client).
+fn tighter(a: Decision, b: Decision) -> Decision {
+    match (a.allowed, b.allowed) {
+        (true, false) => b,
+        (false, _) => a,
+        _ if b.remaining < a.remaining => b,
+        _ => a,
+    }
+}
+
+/// The key's bucket for the workspace `scope` describes, when the workspace has a rate
+/// of its own and the caller may address it (and it is not the key's default, whose
+/// override sizes the key's own bucket). Every request draws from the key's own bucket
+/// too, so naming many workspaces never multiplies a key's rate.
+fn workspace_bucket(caller: &Caller, scope: &RateScope) -> Option<(BucketKey, Quota)> {
+    if scope.organization_id != caller.organization_id
+        || !caller.scope_admits(scope.workspace_id)
+        || Some(scope.workspace_id) == caller.default_workspace
+    {
+        return None;
+    }
+    let (per_second, burst) = scope.rate_limit?;
+    Some((
+        BucketKey::KeyInWorkspace {
+            key: caller.key_id,
+            workspace: scope.workspace_id,
+        },
+        Quota {
+            per_second,
+            burst: u32::try_from(burst).ok()?,
+        },
+    ))
+}
+
+/// What an authenticated request costs: a token of the key's own bucket, and of the
+/// bucket of the workspace it addresses (in its path, query or body, or through the
+/// file it names) when that workspace has a rate of its own. A workspace or file this
+/// process does not know yet is looked up once, and the key's own token this request
+/// pays is taken before that look-up.
 async fn charge_for(
     state: &AppState,
     req: &mut ServiceRequest,
@@ -202,50 +238,35 @@ async fn charge_for(
                     scopes.remember_files(s.workspace_id, [id]);
                     scopes.remember_workspace(s.workspace_id, Some(s));
                 }
-                return Ok(settle(caller, scope.as_ref(), default, paid));
+                return Ok(Charge::key(caller, default, paid, scope.as_ref()));
             }
         },
     };
     let Some(ws) =
         named.filter(|ws| Some(*ws) != caller.default_workspace && caller.scope_admits(*ws))
     else {
-        let (bucket, quota) = own_bucket(caller, default);
-        return Ok(Charge::Bucket(bucket, quota));
+        return Ok(Charge::key(caller, default, None, None));
     };
     if let Some(scope) = scopes.workspace(ws) {
-        let (bucket, quota) = bucket_of(caller, scope.as_ref(), default);
-        return Ok(Charge::Bucket(bucket, quota));
+        return Ok(Charge::key(caller, default, None, scope.as_ref()));
     }
     let paid = pay_for_lookup(state, caller, default).await?;
     let scope = filegate_db::workspaces::rate_scope(&state.pool, ws)
         .await
         .map_err(|e| ApiError::from(e).error_response())?;
     scopes.remember_workspace(ws, scope);
-    Ok(settle(caller, scope.as_ref(), default, paid))
+    Ok(Charge::key(caller, default, paid, scope.as_ref()))
 }
 
-/// After a paid look-up: the workspace's bucket, or the token already paid when the
-/// request falls to the key's own bucket anyway.
-fn settle(
-    caller: &Caller,
-    scope: Option<&RateScope>,
-    default: Quota,
-    paid: Option<Decision>,
-) -> Charge {
-    let (bucket, quota) = bucket_of(caller, scope, default);
-    match paid {
-        Some(paid) if bucket == own_bucket(caller, default).0 => Charge::Paid(paid),
-        _ => Charge::Bucket(bucket, quota),
-    }
-}
-
-/// Takes a token from the key's own bucket for a look-up; `Err` is the 429 to send.
+/// Takes the request's token from the key's own bucket before a look-up; `Err` is the
+/// 429 to send.
 async fn pay_for_lookup(
     state: &AppState,
     caller: &Caller,
     default: Quota,
 ) -> Result<Option<Decision>, HttpResponse> {
-    let (bucket, quota) = own_bucket(caller, default);
+    let bucket = BucketKey::Key(caller.key_id);
+    let quota = caller.rate_limit.unwrap_or(default);
     let decision = state.limiter.check(bucket, quota).await;
     if let Some(d) = decision.filter(|d| !d.allowed) {
         return Err(refuse(Bucket::Key, &d));
