@@ -1,25 +1,30 @@
 //! What the limiter remembers of workspaces (their organization and override, for the
 //! auth cache's TTL, like key rows) and of files (the workspace each lives in; a file
-//! never moves, so that is kept until the map is full).
+//! never moves, so that is kept while it is used).
+//!
+//! Both maps are bounded caches with a scan-resistant policy (`quick_cache`'s S3-FIFO):
+//! an entry seen once waits in a small probation queue and goes first, while entries
+//! that are used again stay. A client naming a flood of new files or workspaces (each
+//! look-up paid with a token) churns only that queue; it cannot empty the cache that
+//! other clients' requests are charged with.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use filegate_db::workspaces::RateScope;
+use quick_cache::sync::Cache;
 use uuid::Uuid;
 
-/// Workspaces remembered before the map is swept.
+/// Workspaces remembered at most.
 const WORKSPACE_CAPACITY: usize = 10_000;
-/// Files remembered before the map is emptied.
+/// Files remembered at most.
 const FILE_CAPACITY: usize = 100_000;
 
 /// Per-process cache of rate scopes; see the module docs.
 #[derive(Debug)]
 pub struct Scopes {
     ttl: Duration,
-    workspaces: Mutex<HashMap<Uuid, (Instant, Option<RateScope>)>>,
-    files: Mutex<HashMap<Uuid, Uuid>>,
+    workspaces: Cache<Uuid, (Instant, Option<RateScope>)>,
+    files: Cache<Uuid, Uuid>,
 }
 
 impl Scopes {
@@ -27,24 +32,23 @@ impl Scopes {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            workspaces: Mutex::new(HashMap::new()),
-            files: Mutex::new(HashMap::new()),
+            workspaces: Cache::new(WORKSPACE_CAPACITY),
+            files: Cache::new(FILE_CAPACITY),
         }
     }
 
     /// What is known of a workspace: `Some(None)` when it does not exist, `None` when it
     /// must be looked up.
     pub fn workspace(&self, id: Uuid) -> Option<Option<RateScope>> {
-        let entries = self.workspaces.lock().ok()?;
-        entries
+        self.workspaces
             .get(&id)
             .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, scope)| *scope)
+            .map(|(_, scope)| scope)
     }
 
     /// The workspace a file lives in, if known.
     pub fn file(&self, id: Uuid) -> Option<Uuid> {
-        self.files.lock().ok()?.get(&id).copied()
+        self.files.get(&id)
     }
 
     /// Remembers a look-up of workspace `id` (`None`: there is no such workspace).
@@ -52,39 +56,20 @@ impl Scopes {
         if self.ttl.is_zero() {
             return;
         }
-        let Ok(mut entries) = self.workspaces.lock() else {
-            return;
-        };
-        if entries.len() >= WORKSPACE_CAPACITY {
-            let ttl = self.ttl;
-            entries.retain(|_, (at, scope)| scope.is_some() && at.elapsed() < ttl);
-            if entries.len() >= WORKSPACE_CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(id, (Instant::now(), scope));
+        self.workspaces.insert(id, (Instant::now(), scope));
     }
 
     /// Remembers that `files` live in `workspace`.
     pub fn remember_files(&self, workspace: Uuid, files: impl IntoIterator<Item = Uuid>) {
-        let Ok(mut entries) = self.files.lock() else {
-            return;
-        };
         for file in files {
-            if entries.len() >= FILE_CAPACITY {
-                entries.clear();
-            }
-            entries.insert(file, workspace);
+            self.files.insert(file, workspace);
         }
     }
 
     /// Workspaces and files held, for tests.
     #[must_use]
     pub fn len(&self) -> (usize, usize) {
-        (
-            self.workspaces.lock().map_or(0, |e| e.len()),
-            self.files.lock().map_or(0, |e| e.len()),
-        )
+        (self.workspaces.len(), self.files.len())
     }
 }
 
@@ -135,5 +120,44 @@ mod tests {
         }
         let (workspaces, files) = scopes.len();
         assert!(workspaces <= WORKSPACE_CAPACITY && files <= FILE_CAPACITY);
+    }
+
+    #[test]
+    fn a_flood_of_new_entries_does_not_push_out_the_ones_in_use() {
+        // Once, the maps were emptied when full: one client reserving or naming enough
+        // new files and workspaces made every other client's requests look theirs up
+        // again.
+        let scopes = Scopes::new(Duration::from_secs(60));
+        let ws = Uuid::new_v4();
+        let hot_files: Vec<Uuid> = (0..1000).map(|_| Uuid::new_v4()).collect();
+        let hot_workspaces: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();
+        scopes.remember_files(ws, hot_files.iter().copied());
+        for w in &hot_workspaces {
+            scopes.remember_workspace(*w, Some(scope(*w)));
+        }
+        for round in 0..3 {
+            // Other clients keep using theirs...
+            for f in &hot_files {
+                assert_eq!(scopes.file(*f), Some(ws), "round {round}");
+            }
+            for w in &hot_workspaces {
+                assert!(scopes.workspace(*w).is_some(), "round {round}");
+            }
+            // ...while one floods both maps with entries it never names again.
+            scopes.remember_files(ws, (0..2 * FILE_CAPACITY).map(|_| Uuid::new_v4()));
+            for _ in 0..2 * WORKSPACE_CAPACITY {
+                scopes.remember_workspace(Uuid::new_v4(), None);
+            }
+        }
+        let kept = hot_files
+            .iter()
+            .filter(|f| scopes.file(**f).is_some())
+            .count();
+        assert_eq!(kept, hot_files.len(), "every file in use is still known");
+        let kept = hot_workspaces
+            .iter()
+            .filter(|w| scopes.workspace(**w).is_some())
+            .count();
+        assert_eq!(kept, hot_workspaces.len());
     }
 }
