@@ -85,14 +85,16 @@ contract_checks() {
 # cluster of their own that they restart, the Garage above that they stop and start.
 fault_checks() {
   local port fault_pg; port=$(free_port)
+  # Three replicas behind a load balancer, one of them killed: Debian's haproxy.
+  ensure_apt_package haproxy haproxy
   fault_pg=$(start_private_postgres "$WORK/fault-pg" "$port") || die "the fault tests' Postgres did not start"
-  log "running the fault tests (Postgres restarted, Garage stopped, filegate killed)"
+  log "running the fault tests (Postgres restarted, Garage stopped, filegate killed, a replica killed behind haproxy)"
   FILEGATE_TEST_DATABASE_URL="$fault_pg" FILEGATE_FAULT_PG_DIR="$WORK/fault-pg" FILEGATE_FAULT_PG_PORT="$port" \
   FILEGATE_FAULT_GARAGE_DIR="$WORK/garage" FILEGATE_FAULT_GARAGE_PORTS="$S3_PORT $RPC_PORT $ADMIN_PORT" \
   FILEGATE_TEST_STORE=garage FILEGATE_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" \
   FILEGATE_TEST_S3_REGION="$S3_REGION" FILEGATE_TEST_S3_ACCESS_KEY_ID="$S3_KEY_ID" \
   FILEGATE_TEST_S3_SECRET_ACCESS_KEY="$S3_SECRET" \
-  FILEGATE_FAULT_CTL="$ROOT/scripts/fault-ctl" \
+  FILEGATE_FAULT_CTL="$ROOT/scripts/fault-ctl" FILEGATE_FAULT_HAPROXY="$(command -v haproxy)" \
     "${runner[@]}" -p filegate-tests --test faults --no-fail-fast "${include_ignored[@]}"
 }
 
