@@ -238,7 +238,7 @@ struct Row {
     cpu_ms: Option<f64>,
 }
 
-/// Whether `BENCH_ONLY` (a comma-separated list of scenario letters: a, b, c, d, e, f)
+/// Whether `BENCH_ONLY` (a comma-separated list of scenario letters: a, b, c, d, e, f, j)
 /// asks for this scenario; all run when it is unset.
 fn runs(letter: &str) -> bool {
     std::env::var("BENCH_ONLY")
@@ -622,7 +622,7 @@ async fn main() {
         .unwrap();
     let mut rows: Vec<Row> = Vec::new();
 
-    let reserve = |n_files: usize, spread: bool| {
+    let reserve = |n_files: usize, spread: bool, declared: bool| {
         let (http, key, ws, url) = (http.clone(), key.clone(), ws.clone(), url_on.clone());
         move |w: usize, n: u64| {
             let (http, key, url) = (http.clone(), key.clone(), url.clone());
@@ -633,7 +633,15 @@ async fn main() {
             };
             async move {
                 let files: Vec<Value> = (0..n_files)
-                    .map(|i| json!({ "name": format!("{}-{i}.txt", Uuid::new_v4().simple()), "size_bytes": 1000 }))
+                    .map(|i| {
+                        let name = format!("{}-{i}.txt", Uuid::new_v4().simple());
+                        if declared {
+                            json!({ "name": name, "size_bytes": 1000 })
+                        } else {
+                            // No size: an upload URL of filegate's own (an HMAC).
+                            json!({ "name": name })
+                        }
+                    })
                     .collect();
                 let res = http
                     .post(format!("{url}/v2/files"))
@@ -645,22 +653,32 @@ async fn main() {
             }
         }
     };
-    for (name, n_files, spread, target) in [
+    for (name, n_files, spread, declared, target) in [
         (
             "(a) 1-file reservations, 1000 workspaces",
             1,
             true,
+            true,
+            "≥ 0.6 of pgbench",
+        ),
+        (
+            "(a') 1-file reservations, size undeclared, 1000 workspaces",
+            1,
+            true,
+            false,
             "≥ 0.6 of pgbench",
         ),
         (
             "(b) 1-file reservations, one workspace",
             1,
             false,
+            true,
             "≥ 0.8 of pgbench",
         ),
         (
             "(c) 50-file reservations, 1000 workspaces",
             50,
+            true,
             true,
             "≥ 20,000 files/s",
         ),
@@ -669,7 +687,7 @@ async fn main() {
     .filter(|(name, ..)| runs(&name[1..2]))
     {
         reset_rss(&pid_on);
-        let stats = drive(conc, seconds, reserve(n_files, spread)).await;
+        let stats = drive(conc, seconds, reserve(n_files, spread, declared)).await;
         let rss = peak_rss_mib(&pid_on);
         let hot = format!("'{}'::uuid", ws[0]);
         let target_ws = if spread {
@@ -856,6 +874,12 @@ async fn main() {
     }
 
     let mut saturation = Vec::new();
+    // (j) background jobs at scale: a reaper pass at 100,000 pending files, and the
+    // store requests per reserved file at 1, 100 and 10,000 pending files a workspace
+    // (never uploaded; uploaded and found by the finalizer; completed by the client).
+    if runs("j") {
+        saturation.extend(background_costs(&db, org, minted.id).await);
+    }
     // (e) list on a workspace of 1,000,000 files: first page and a deep page.
     if runs("e") {
         let big = ws[999];
@@ -1047,4 +1071,261 @@ async fn main() {
     if let Ok(out) = std::env::var("BENCH_OUT") {
         std::fs::write(out, table).unwrap();
     }
+}
+
+/// A workspace of `org` (caps out of the way) holding `n` pending single-PUT text files
+/// of one byte, nothing uploaded, their upload keys in time order, first look due now;
+/// the workspace and the upload keys.
+async fn pending_workspace(
+    client: &tokio_postgres::Client,
+    org: Uuid,
+    key: Uuid,
+    n: usize,
+) -> (Uuid, Vec<(Uuid, String)>) {
+    let ws = Uuid::now_v7();
+    let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+    let count = i64::try_from(n).unwrap();
+    client
+        .execute(
+            "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types,
+                                     max_files, max_pending_files, reserved_bytes, live_files, pending_files)
+             VALUES ($1, $2, 'jobs', 1000000000000, 5242880, ARRAY['text/plain'], 1000000000, 1000000000, $3, $3, $3)",
+            &[&ws, &org, &count],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO files (id, workspace_id, name, content_type, size_bytes, reserved_bytes, object_key,
+                                upload_key, created_by, upload_expires_at, next_check_at)
+             SELECT id, $1, id::text || '.txt', 'text/plain', 1, 1, $4 || '/' || id,
+                    'uploads/' || $4 || '/' || id, $2, now() + interval '1 hour', now()
+               FROM unnest($3::uuid[]) AS id",
+            &[&ws, &key, &ids, &ws.to_string()],
+        )
+        .await
+        .unwrap();
+    let keys = ids
+        .into_iter()
+        .map(|id| (id, format!("uploads/{ws}/{id}")))
+        .collect();
+    (ws, keys)
+}
+
+/// Store requests made through a [`Storage`], by operation.
+#[derive(Clone, Default)]
+struct StoreCount(Arc<Mutex<std::collections::BTreeMap<&'static str, u64>>>);
+
+impl StoreCount {
+    fn observer(&self) -> filegate_storage::Observer {
+        let counts = self.0.clone();
+        Arc::new(move |op, _, _| *counts.lock().unwrap().entry(op).or_default() += 1)
+    }
+
+    /// The counts since the last take.
+    fn take(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// `{total} ({op n, …})` per `files`.
+fn per_file(counts: &std::collections::BTreeMap<&'static str, u64>, files: usize) -> String {
+    let total: u64 = counts.values().sum();
+    let ops = counts
+        .iter()
+        .map(|(op, n)| format!("{op} {:.3}", *n as f64 / files as f64))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{:.3} ({ops})", total as f64 / files as f64)
+}
+
+/// What (j) measured, one line each.
+async fn background_costs(db: &str, org: Uuid, key: Uuid) -> Vec<String> {
+    use filegate::jobs::Job as _;
+    let client = filegate_tests::connect(db).await;
+    let pool = filegate_db::connect(&filegate_db::PoolSettings {
+        url: db.to_owned().into(),
+        ca_file: None,
+        max_size: 8,
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(60),
+    })
+    .unwrap();
+    let counted = StoreCount::default();
+    let storage = Storage::new(&StorageSettings {
+        endpoint: Some(env("BENCH_S3_ENDPOINT")),
+        public_endpoint: None,
+        region: env("BENCH_S3_REGION"),
+        bucket: env("BENCH_BUCKET"),
+        access_key_id: Some(env("BENCH_S3_KEY")),
+        secret_access_key: Some(env("BENCH_S3_SECRET").into()),
+        path_style: true,
+        timeout: Duration::from_secs(10),
+    })
+    .await
+    .with_observer(counted.observer());
+    let mut settings = filegate_tests::reaper_settings(100);
+    settings.reaper_grace = Duration::from_secs(60);
+    settings.upload_margin = Duration::from_secs(900);
+    let mut lines = Vec::new();
+
+    // The reaper at 100,000 pending files: a pass with none due, then passes that
+    // expire them all (each bounded to 100 batches of 100 of each kind).
+    let (ws, _) = pending_workspace(&client, org, key, 100_000).await;
+    let reaper = filegate::jobs::Reaper::new(pool.clone(), storage.clone(), settings.clone());
+    let started = Instant::now();
+    reaper.run_once().await.unwrap();
+    let idle_ms = started.elapsed().as_secs_f64() * 1000.0;
+    client
+        .execute(
+            "UPDATE files SET upload_expires_at = now() - interval '2 hours' WHERE workspace_id = $1",
+            &[&ws],
+        )
+        .await
+        .unwrap();
+    let mut passes = Vec::new();
+    loop {
+        let started = Instant::now();
+        let report = reaper.run_once().await.unwrap();
+        passes.push((
+            started.elapsed().as_secs_f64(),
+            report.expired,
+            report.objects_deleted,
+        ));
+        if report.expired == 0 && report.objects_deleted == 0 {
+            break;
+        }
+    }
+    let worst = passes.iter().map(|p| p.0).fold(0.0, f64::max);
+    let expired: u64 = passes.iter().map(|p| p.1).sum();
+    let deleted: u64 = passes.iter().map(|p| p.2).sum();
+    lines.push(format!(
+        "(j) reaper at 100,000 pending files: a pass with none due took {idle_ms:.0} ms; expiring them all took {} passes \
+         (at most {} expiries and {} deletions each), the longest {worst:.1} s; {expired} expired, {deleted} upload keys deleted \
+         (DELETEs of keys never uploaded).",
+        passes.len(),
+        passes.iter().map(|p| p.1).max().unwrap_or(0),
+        passes.iter().map(|p| p.2).max().unwrap_or(0),
+    ));
+
+    // Store requests per reserved file. Every file of a workspace is due at once, as
+    // when a client reserved them together.
+    let group = filegate::service::group_commit::GroupCommit::new(
+        pool.clone(),
+        Duration::from_secs(900),
+        256,
+    );
+    // What a server on this store takes its word for: the start-up probe's.
+    let report = filegate::service::trust::probe(&storage, &[]).await;
+    let trust = filegate::service::trust::StoreTrust::from_probe(Some(&report), false);
+    counted.take();
+    let completer = Arc::new(filegate::service::completion::Completer::new(
+        storage.clone(),
+        filegate::service::completion::PgLedger::new(pool.clone(), group),
+        trust,
+        Duration::from_secs(10),
+    ));
+    let finalizer =
+        filegate::jobs::Finalizer::new(pool.clone(), completer.clone(), storage.clone(), &settings);
+    let upload_all = |keys: Vec<(Uuid, String)>| {
+        let storage = storage.clone();
+        async move {
+            let sum = filegate_domain::Checksum::from_digest(
+                <sha2::Sha256 as sha2::Digest>::digest(b"x").into(),
+            );
+            futures_util::stream::iter(keys)
+                .map(|(_, key)| {
+                    let storage = storage.clone();
+                    async move {
+                        storage
+                            .put_object(&key, bytes::Bytes::from_static(b"x"), "text/plain", sum)
+                            .await
+                            .unwrap();
+                    }
+                })
+                .buffer_unordered(16)
+                .collect::<Vec<()>>()
+                .await;
+        }
+    };
+    let mut never = Vec::new();
+    let mut found = Vec::new();
+    let mut client_done = Vec::new();
+    for n in [1usize, 100, 10_000] {
+        // Never uploaded: one look at each (a file has 20 over its window).
+        pending_workspace(&client, org, key, n).await;
+        counted.take();
+        let started = Instant::now();
+        let mut looked = 0;
+        while looked < n as u64 {
+            let report = finalizer.run_once().await.unwrap();
+            looked += report.looked;
+            if report.looked == 0 {
+                break;
+            }
+        }
+        let counts = counted.take();
+        let made: u64 = counts.values().sum();
+        never.push(format!(
+            "{n} a workspace: {} a look, {:.2} over 20 looks ({:.0} ms for the {looked} looks)",
+            per_file(&counts, looked.max(1) as usize),
+            20.0 * made as f64 / looked.max(1) as f64,
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
+
+        // Uploaded, never completed: the finalizer's first look finds them.
+        let (_, keys) = pending_workspace(&client, org, key, n).await;
+        upload_all(keys).await;
+        counted.take();
+        let mut ready = 0;
+        for _ in 0..10 * n.div_ceil(64) + 10 {
+            let report = finalizer.run_once().await.unwrap();
+            ready += report.ready;
+            if ready >= n as u64 {
+                break;
+            }
+        }
+        let counts = counted.take();
+        found.push(format!("{n} a workspace: {}", per_file(&counts, n)));
+        assert_eq!(ready, n as u64, "the finalizer made every upload ready");
+
+        // Completed by the client, in batches of 50 (before any look).
+        let (_, keys) = pending_workspace(&client, org, key, n).await;
+        let ids: Vec<Uuid> = keys.iter().map(|(id, _)| *id).collect();
+        upload_all(keys).await;
+        counted.take();
+        futures_util::stream::iter(ids.chunks(50))
+            .map(|chunk| {
+                let completer = completer.clone();
+                async move {
+                    completer
+                        .complete_many(
+                            chunk,
+                            filegate_db::completion::Reach::default(),
+                            filegate::service::completion::Trigger::Client,
+                            true,
+                        )
+                        .await
+                        .unwrap()
+                }
+            })
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await;
+        let counts = counted.take();
+        client_done.push(format!("{n} a workspace: {}", per_file(&counts, n)));
+    }
+    lines.push(format!(
+        "(j) store requests per file never uploaded (the finalizer's looks; one HEAD per look made 1.000 a look, 20 a file): {}.",
+        never.join("; ")
+    ));
+    lines.push(format!(
+        "(j) store requests per file uploaded and never completed (the finalizer's look that found it, then its completion): {}.",
+        found.join("; ")
+    ));
+    lines.push(format!(
+        "(j) store requests per file completed by the client before any look: {}. Each file's upload key is deleted once more by the reaper after its URL expired (+1).",
+        client_done.join("; ")
+    ));
+    lines
 }
