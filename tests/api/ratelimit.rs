@@ -315,6 +315,56 @@ async fn a_key_reaching_many_workspaces_gets_its_own_rate_in_all_not_one_per_wor
     );
 }
 
+#[tokio::test]
+async fn an_organization_without_overrides_costs_the_limiter_no_look_ups() {
+    // Only an override on another workspace can change what a request is charged, so
+    // without one the limiter reads no body and looks nothing up.
+    let app = spawn_app_with(limited(1000.0, 1000)).await;
+    let other = app
+        .create_workspace(app.tenant.org, &Limits::default())
+        .await;
+    let lookups = |text: &str| {
+        filegate_tests::metric_sample(text, "filegate_rate_scope_lookups_total{of=\"file\"}")
+            + filegate_tests::metric_sample(
+                text,
+                "filegate_rate_scope_lookups_total{of=\"workspace\"}",
+            )
+    };
+    let touch = || async {
+        let created = app
+            .create_files(&serde_json::json!({
+                "workspace_uuid": other, "files": [{ "name": format!("{}.txt", uuid::Uuid::new_v4()), "size_bytes": 3 }],
+            }))
+            .await;
+        assert_eq!(created.status, 200, "{:?}", created.body);
+        let id = created.body["files"][0]["file_uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for path in [
+            format!("/v2/files/{id}"),
+            format!("/v2/workspaces/{other}/usage"),
+            format!("/v2/files?workspace_uuid={other}"),
+        ] {
+            let res = charged(&app, &app.address, &app.tenant.key, Method::GET, &path).await;
+            assert_eq!(res.status, 200, "{path}");
+        }
+    };
+    touch().await;
+    assert_eq!(lookups(&app.metrics_text().await), 0.0);
+
+    // An override elsewhere (seen once the key's cached row is refreshed) brings the
+    // look-ups back, for the requests that name that workspace.
+    assert!(
+        filegate_db::workspaces::set_rate_limit(&app.pool, other, Some((500.0, 500)))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    touch().await;
+    assert!(lookups(&app.metrics_text().await) >= 1.0);
+}
+
 /// `METHOD path` as `key` against `base`, with the limit and remaining tokens it reports.
 async fn charged(app: &TestApp, base: &str, key: &str, method: Method, path: &str) -> Answer {
     Answer::of(

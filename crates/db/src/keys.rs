@@ -21,6 +21,9 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
     /// The rate-limit override (per second, burst) of the key's default workspace.
     pub rate_limit: Option<(f64, i32)>,
+    /// Whether another workspace of the organization has a rate-limit override (when
+    /// none has, a request's workspace never changes what it is charged).
+    pub overrides_elsewhere: bool,
 }
 
 /// What a new key is allowed to reach.
@@ -64,7 +67,10 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<ApiKey>, DbError> {
     let row = query::query_opt(
         pool,
         "SELECT k.id, k.organization_id, k.workspace_scope, k.default_workspace_id, k.secret_sha256, \
-                k.created_at, k.revoked_at, w.rate_limit_per_second, w.rate_limit_burst \
+                k.created_at, k.revoked_at, w.rate_limit_per_second, w.rate_limit_burst, \
+                EXISTS (SELECT 1 FROM workspaces o WHERE o.organization_id = k.organization_id \
+                          AND o.rate_limit_per_second IS NOT NULL \
+                          AND o.id IS DISTINCT FROM k.default_workspace_id) AS overrides_elsewhere \
          FROM api_keys k LEFT JOIN workspaces w ON w.id = k.default_workspace_id WHERE k.id = $1",
         &[&id],
     )
@@ -85,6 +91,7 @@ impl FromRow for ApiKey {
             created_at: col(row, "created_at")?,
             revoked_at: col(row, "revoked_at")?,
             rate_limit: rate.zip(burst),
+            overrides_elsewhere: col(row, "overrides_elsewhere")?,
         })
     }
 }

@@ -157,6 +157,16 @@ label!(
 );
 
 label!(
+    /// What the limiter looked up to charge a request (`filegate_rate_scope_lookups_total{of}`).
+    ScopeLookup {
+        /// A workspace's organization and override.
+        Workspace,
+        /// The workspace a file lives in.
+        File,
+    }
+);
+
+label!(
     /// What a database look-up of a key id found (`filegate_api_key_lookups_total{outcome}`).
     KeyLookup {
         Found,
@@ -215,6 +225,9 @@ pub struct Metrics {
     /// `filegate_api_key_lookups_total{outcome}`: found, unknown (database look-ups of
     /// key ids the cache could not answer)
     pub key_lookups: IntCounterVec,
+    /// `filegate_rate_scope_lookups_total{of}`: workspace, file (database look-ups the
+    /// limiter made, only for organizations with per-workspace overrides)
+    pub scope_lookups: IntCounterVec,
     /// `filegate_db_pool_connections{state}`: size, available, waiting (sampled at scrape)
     pub db_pool: IntGaugeVec,
     /// `filegate_object_store_call_duration_seconds{op,outcome}`
@@ -363,6 +376,11 @@ fn build() -> Metrics {
             "Database look-ups of API key ids",
             &["outcome"],
         ),
+        scope_lookups: counter(
+            "rate_scope_lookups_total",
+            "Database look-ups of workspaces and files the rate limiter made",
+            &["of"],
+        ),
         db_pool,
         store_calls: histogram(
             "object_store_call_duration_seconds",
@@ -392,6 +410,11 @@ pub fn get() -> &'static Metrics {
 /// A request was refused by an empty bucket of `kind`.
 pub fn rate_limited(kind: Bucket) {
     get().rate_limited.with_label_values(&[kind.as_str()]).inc();
+}
+
+/// The limiter looked up a workspace or a file.
+pub fn scope_lookup(of: ScopeLookup) {
+    get().scope_lookups.with_label_values(&[of.as_str()]).inc();
 }
 
 /// An upload through filegate ended with `outcome`, having written `bytes`.

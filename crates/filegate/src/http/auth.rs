@@ -29,6 +29,10 @@ pub struct Caller {
     pub default_workspace: Option<Uuid>,
     /// The rate-limit override of the key's default workspace.
     pub rate_limit: Option<Quota>,
+    /// Another workspace of the organization has an override of its own (as of the
+    /// key's cached row): only then does the workspace a request addresses matter to
+    /// the limiter.
+    pub overrides_elsewhere: bool,
 }
 
 impl Caller {
@@ -199,6 +203,7 @@ fn verify(row: &ApiKey, key: &str) -> Result<Caller, ApiError> {
                 burst: u32::try_from(burst).ok()?,
             })
         }),
+        overrides_elsewhere: row.overrides_elsewhere,
     })
 }
 

@@ -24,7 +24,7 @@ use crate::http::auth::{self, Caller};
 use crate::http::error::ApiError;
 use crate::http::routes::table::{Addressed, addressed, workspace_in_body};
 use crate::http::state::AppState;
-use crate::metrics::Bucket;
+use crate::metrics::{self, Bucket, ScopeLookup};
 
 /// The `/v2` scope's middleware, in this order: authenticate the presented key (an id
 /// this process has never seen valid costs the client's IP a token before the
@@ -222,6 +222,12 @@ async fn charge_for(
     caller: &Caller,
     default: Quota,
 ) -> Result<Charge, HttpResponse> {
+    // No other workspace of the organization has a rate of its own: whatever the
+    // request addresses, the key's bucket alone pays, and nothing is looked up (nor
+    // a body read).
+    if !caller.overrides_elsewhere {
+        return Ok(Charge::key(caller, default, None, None));
+    }
     let scopes: &Scopes = &state.rate_scopes;
     let named = match addressed(req.method(), req.path(), req.query_string()) {
         Addressed::Default => None,
@@ -231,6 +237,7 @@ async fn charge_for(
             Some(ws) => Some(ws),
             None => {
                 let paid = pay_for_lookup(state, caller, default).await?;
+                metrics::scope_lookup(ScopeLookup::File);
                 let scope = filegate_db::workspaces::rate_scope_of_file(&state.pool, id)
                     .await
                     .map_err(|e| ApiError::from(e).error_response())?;
@@ -251,6 +258,7 @@ async fn charge_for(
         return Ok(Charge::key(caller, default, None, scope.as_ref()));
     }
     let paid = pay_for_lookup(state, caller, default).await?;
+    metrics::scope_lookup(ScopeLookup::Workspace);
     let scope = filegate_db::workspaces::rate_scope(&state.pool, ws)
         .await
         .map_err(|e| ApiError::from(e).error_response())?;
