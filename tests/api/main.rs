@@ -12,6 +12,8 @@ mod create;
 mod errors;
 mod health;
 mod hostile_store;
+mod imports;
+mod ingest;
 mod integrity;
 mod library;
 mod migrations;

@@ -1,8 +1,11 @@
 //! A store that lies: an HTTP server on loopback that answers every S3 request with
 //! what the test scripts (a listing that repeats its marker, a ranged read answered
-//! with the whole of a huge object), for the checks a real store never fails.
+//! with the whole of a huge object), for the checks a real store never fails. Also the
+//! source server of the import tests, which counts the requests it gets.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use filegate_storage::{Storage, StorageSettings};
@@ -35,22 +38,39 @@ impl Reply {
     }
 }
 
+/// What a scripted server answers a request head with.
+pub type Answerer = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
+
 /// The server; it stops with the test's runtime.
 pub struct LiarStore {
     pub addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
 }
 
 impl LiarStore {
     /// Serves `answer(request head)` to every request.
     pub async fn start(answer: fn(&str) -> Reply) -> Self {
+        Self::serve(Arc::new(answer)).await
+    }
+
+    /// Serves `answer(request head)` to every request, counting them.
+    pub async fn serve(answer: Answerer) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
         tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(serve(conn, answer));
+                tokio::spawn(serve(conn, answer.clone(), counted.clone()));
             }
         });
-        Self { addr }
+        Self { addr, requests }
+    }
+
+    /// Requests served so far.
+    #[must_use]
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 
     /// A client of the bucket `b` on this store, with `timeout` per call.
@@ -69,7 +89,7 @@ impl LiarStore {
     }
 }
 
-async fn serve(mut conn: TcpStream, answer: fn(&str) -> Reply) {
+async fn serve(mut conn: TcpStream, answer: Answerer, requests: Arc<AtomicUsize>) {
     let mut buf = Vec::new();
     loop {
         let Some(end) = read_head(&mut conn, &mut buf).await else {
@@ -93,6 +113,7 @@ async fn serve(mut conn: TcpStream, answer: fn(&str) -> Reply) {
             }
         }
         buf.drain(..end + 4 + body_len);
+        requests.fetch_add(1, Ordering::SeqCst);
         let reply = answer(&head);
         let len = match &reply.body {
             Body::Bytes(b) => b.len() as u64,

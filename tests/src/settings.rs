@@ -93,6 +93,9 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             ingest_idle_timeout: std::time::Duration::from_secs(30),
             ingest_min_bytes_per_sec: 16_384,
             ingest_rate_grace: std::time::Duration::from_secs(10),
+            import_allowed_hosts: Vec::new(),
+            import_timeout: std::time::Duration::from_secs(30),
+            import_interval: std::time::Duration::from_secs(0),
         },
     }
 }

@@ -138,6 +138,9 @@ pub enum RejectionCheck {
     Content,
     /// It kept changing while it was being inspected.
     Changed,
+    /// Its bytes could not be had: an import whose source failed, refused or sent
+    /// more than the file may hold.
+    Source,
 }
 
 impl RejectionCheck {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use filegate_domain::multipart::UploadMethod;
-use filegate_domain::{FileInput, FileStatus};
+use filegate_domain::{FileInput, FileKind, FileStatus};
 
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
@@ -103,6 +103,16 @@ pub struct FileEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_items = 10000))]
     pub part_checksums_sha256: Option<Vec<String>>,
+    /// An http(s) URI filegate fetches the file from (an import), instead of an upload
+    /// by the client: SSRF-guarded (public addresses only, unless the operator allowed
+    /// the host), at most 2048 bytes. `name` defaults to its last path segment. The
+    /// file is `pending` (`processing_status: processing`) until the import ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, example = "https://example.com/q3.pdf")
+    )]
+    pub remote_uri: Option<String>,
 }
 
 impl FileEntry {
@@ -159,6 +169,20 @@ pub struct CreatedFile {
     /// The multipart upload (`upload_method: MULTIPART` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multipart: Option<MultipartUpload>,
+    /// The file's type (canonical MIME).
+    #[serde(default)]
+    pub content_type: String,
+    /// `pending` (waiting for the client's upload) or `processing` (an import filegate
+    /// runs); a replay tells where the file is now.
+    #[serde(default = "pending")]
+    pub processing_status: ProcessingStatus,
+    /// The URI an import fetches (imports only; no `file_url` then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_uri: Option<String>,
+}
+
+fn pending() -> ProcessingStatus {
+    ProcessingStatus::Pending
 }
 
 /// What a reservation's entry says of its file: `pending` when it is made; a replay
@@ -331,7 +355,19 @@ pub enum FileStatusSchema {
     Expired,
 }
 
-/// The file object of the API contract.
+/// What a file holds, as Aymara's `file_type` names it.
+#[cfg(feature = "openapi")]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKindSchema {
+    Text,
+    Image,
+    Video,
+    Audio,
+    Document,
+}
+
+/// The file object of the API contract (with the fields Aymara's SDK reads).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct File {
@@ -355,6 +391,17 @@ pub struct File {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// What the file holds, by its type: `text`, `image`, `video`, `audio` or
+    /// `document` (Aymara's `file_type`; `GET /v2/files?file_type=` filters by it).
+    #[cfg_attr(feature = "openapi", schema(value_type = FileKindSchema))]
+    pub file_type: FileKind,
+    /// The organization that owns the file (Aymara's `organization_uuid`).
+    pub organization_uuid: Uuid,
+    /// Its size in bytes: the real one once ready, else the declared one (Aymara's
+    /// `file_size_bytes`).
+    pub file_size_bytes: Option<i64>,
+    /// The id of the API key that created the file (Aymara's `uploaded_by_uuid`).
+    pub uploaded_by_uuid: Uuid,
 }
 
 /// A file, with a download URL when it is ready.
@@ -368,13 +415,77 @@ pub struct FileWithDownload {
     pub download_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_expires_at: Option<DateTime<Utc>>,
+    /// The download URL again, under the name Aymara's SDK reads (`null` until ready).
+    #[serde(default)]
+    pub file_url: Option<String>,
 }
 
-/// A page of files.
+/// A page of files, as filegate's clients read it (`files`, `next_cursor`) and as
+/// Aymara's SDK reads it (`items`, `count`): both sets of fields, one answer.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListResponse {
     pub files: Vec<File>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// The same page, under the name Aymara's SDK reads.
+    #[serde(default)]
+    pub items: Vec<File>,
+    /// How many files match the filters, over all pages (offset paging reads it).
+    #[serde(default)]
+    pub count: i64,
+}
+
+/// Where a file is in its processing, as Aymara's `processing_status` names it:
+/// `pending` (reserved, no bytes yet), `processing` (bytes streaming through filegate,
+/// or a `remote_uri` being fetched), `completed` (ready) or `failed` (rejected or
+/// expired; `error_message` says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessingStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl ProcessingStatus {
+    /// A file's processing status: its lifecycle state, and for a pending file whether
+    /// its bytes are on their way through filegate.
+    #[must_use]
+    pub fn of(status: FileStatus, in_flight: bool) -> Self {
+        match status {
+            FileStatus::Pending if in_flight => Self::Processing,
+            FileStatus::Pending => Self::Pending,
+            FileStatus::Ready => Self::Completed,
+            FileStatus::Rejected | FileStatus::Expired => Self::Failed,
+        }
+    }
+}
+
+/// `200` of `GET /v2/files/{file_uuid}/status` (Aymara's `FileStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileProcessing {
+    pub file_uuid: Uuid,
+    pub processing_status: ProcessingStatus,
+    /// Why it failed (`failed` only).
+    pub error_message: Option<String>,
+    /// The object key, once the file is ready.
+    pub remote_file_path: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `200` of `POST /v2/files/-/uploads`: the file, ready (Aymara's `FileUpload` fields
+/// with the whole file object).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UploadedFile {
+    #[serde(flatten)]
+    pub file: FileWithDownload,
+    pub processing_status: ProcessingStatus,
+    /// The form part's file name, as sent.
+    pub local_file_path: Option<String>,
 }

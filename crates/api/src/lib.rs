@@ -13,14 +13,14 @@ mod files;
 mod workspaces;
 
 pub use errors::{EntryFailure, ErrorCode, RejectionCheck};
-pub use filegate_domain::FileStatus;
 pub use filegate_domain::multipart::UploadMethod;
+pub use filegate_domain::{FileKind, FileStatus};
 pub use files::{
     CompleteFilesRequest, CompleteFilesResponse, CompletedFile, CreateFilesRequest,
-    CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileWithDownload,
-    ListResponse, MultipartUpload, PartToSign, PartUrl, ReservationStatus, SignPartsRequest,
-    StoredPart, StoredParts,
+    CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileProcessing,
+    FileWithDownload, ListResponse, MultipartUpload, PartToSign, PartUrl, ProcessingStatus,
+    ReservationStatus, SignPartsRequest, StoredPart, StoredParts, UploadedFile,
 };
 #[cfg(feature = "openapi")]
-pub use files::{FileStatusSchema, UploadMethodSchema};
+pub use files::{FileKindSchema, FileStatusSchema, UploadMethodSchema};
 pub use workspaces::UsageResponse;

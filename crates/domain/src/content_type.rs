@@ -31,6 +31,54 @@ pub enum ContentType {
     Webm,
 }
 
+/// What a type holds, as Aymara's `file_type` names it (its list filters by these).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum FileKind {
+    /// Plain text and text-based data: TXT, Markdown, CSV, TSV, JSON, JSON Lines.
+    Text,
+    Image,
+    Video,
+    Audio,
+    /// Documents: PDF, DOCX, XLSX, PPTX, HTML.
+    Document,
+}
+
+impl FileKind {
+    /// The lowercase name (`text`, `image`, …).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Parses the lowercase name.
+    #[must_use]
+    pub fn from_name(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+
+    /// Every registered type of this kind, by canonical MIME type.
+    pub fn mimes(self) -> impl Iterator<Item = &'static str> {
+        REGISTRY
+            .iter()
+            .filter(move |r| r.kind == self)
+            .map(|r| r.mime)
+    }
+}
+
 /// One entry of the registry.
 #[derive(Debug)]
 pub struct Registration {
@@ -45,6 +93,8 @@ pub struct Registration {
     pub label: &'static str,
     /// What the verifier checks, in a few words (the README's type table).
     pub verifier: &'static str,
+    /// Its kind (Aymara's `file_type`).
+    pub kind: FileKind,
 }
 
 const fn reg(
@@ -62,6 +112,29 @@ const fn reg(
         extensions,
         label,
         verifier,
+        kind: kind_of(ty),
+    }
+}
+
+/// The kind of each type.
+const fn kind_of(ty: ContentType) -> FileKind {
+    match ty {
+        ContentType::Pdf
+        | ContentType::Docx
+        | ContentType::Xlsx
+        | ContentType::Pptx
+        | ContentType::Html => FileKind::Document,
+        ContentType::Txt
+        | ContentType::Markdown
+        | ContentType::Csv
+        | ContentType::Tsv
+        | ContentType::Json
+        | ContentType::Jsonl => FileKind::Text,
+        ContentType::Png | ContentType::Jpeg | ContentType::Gif | ContentType::Webp => {
+            FileKind::Image
+        }
+        ContentType::Mp3 | ContentType::Wav => FileKind::Audio,
+        ContentType::Mp4 | ContentType::Webm => FileKind::Video,
     }
 }
 
@@ -250,9 +323,10 @@ impl Registration {
         }
         let extensions: Vec<String> = self.extensions.iter().map(|e| format!("`.{e}`")).collect();
         format!(
-            "| {} | {mimes} | {} | {} |",
+            "| {} | {mimes} | {} | {} | {} |",
             self.label,
             extensions.join(", "),
+            self.kind.as_str(),
             self.verifier
         )
     }
@@ -285,6 +359,12 @@ impl ContentType {
     #[must_use]
     pub fn mime(self) -> &'static str {
         self.registration().mime
+    }
+
+    /// What the type holds (Aymara's `file_type`).
+    #[must_use]
+    pub fn kind(self) -> FileKind {
+        kind_of(self)
     }
 
     /// A short human name used in messages ("PDF").

@@ -13,7 +13,7 @@ pub mod multipart;
 mod sniff;
 mod spec;
 
-pub use content_type::{ContentType, REGISTRY, Registration, names_an_executable};
+pub use content_type::{ContentType, FileKind, REGISTRY, Registration, names_an_executable};
 pub use file::{Checksum, FileName, FileStatus, Label, Labels, LibraryPath, PublicUrl};
 pub use limits::{Limits, MAX_FILES_PER_REQUEST};
 pub use sniff::SNIFF_BYTES;

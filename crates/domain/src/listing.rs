@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{FileStatus, Label, normalize_text};
+use crate::{FileKind, FileStatus, Label, normalize_text};
 
 /// Page size when the query names none.
 pub const DEFAULT_PAGE: i64 = 100;
@@ -23,6 +23,9 @@ pub const MAX_LABEL_FILTERS: usize = 100;
 pub const MAX_NAME_FILTER: usize = 255;
 /// Longest path filter, in bytes (a stored path's limit).
 pub const MAX_PATH_FILTER: usize = 1024;
+/// The deepest `offset` a query may ask for: offset pages (Aymara's) read and skip
+/// every row before them, so past this a client pages with `cursor`.
+pub const MAX_OFFSET: i64 = 100_000;
 
 const CURSOR_VERSION: u8 = 1;
 const CURSOR_BYTES: usize = 1 + 16 + 8 + 16;
@@ -44,9 +47,13 @@ pub struct ListParams {
     pub path: Option<String>,
     pub labels: Vec<String>,
     pub status: Option<FileStatus>,
+    /// Files of this kind (Aymara's `file_type`).
+    pub file_type: Option<FileKind>,
     pub limit: Option<i64>,
     /// The cursor as sent (decode it with [`decode_cursor`] once the workspace is known).
     pub cursor: Option<String>,
+    /// Rows skipped (Aymara's offset paging); never with a cursor.
+    pub offset: Option<i64>,
 }
 
 impl ListParams {
@@ -127,8 +134,32 @@ pub fn parse_list_query(query: &str) -> Result<ListParams, QueryError> {
                 // An empty cursor is the first page.
                 p.cursor = Some(value.into_owned()).filter(|c| !c.is_empty());
             }
+            "offset" => {
+                once(p.offset.is_some())?;
+                let offset = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|o| (0..=MAX_OFFSET).contains(o));
+                p.offset = Some(offset.ok_or_else(|| {
+                    bad(format!(
+                        "offset must be an integer from 0 to {MAX_OFFSET} (page further with cursor)"
+                    ))
+                })?);
+            }
+            "file_type" => {
+                once(p.file_type.is_some())?;
+                // Aymara's SDK sends an empty value for "any".
+                if !value.is_empty() {
+                    p.file_type = Some(FileKind::from_name(&value).ok_or_else(|| {
+                        bad("file_type must be one of text, image, video, audio, document")
+                    })?);
+                }
+            }
             other => return Err(bad(format!("unknown query parameter {other:?}"))),
         }
+    }
+    if p.offset.is_some_and(|o| o > 0) && p.cursor.is_some() {
+        return Err(bad("offset and cursor cannot be combined"));
     }
     Ok(p)
 }
@@ -224,9 +255,28 @@ mod tests {
             "workspace_uuid=1",
             "label=",
             "name=%E2%80%AEfdp",
+            "offset=-1",
+            "offset=100001",
+            "offset=x",
+            "file_type=pdf",
+            "offset=5&cursor=abc",
         ] {
             assert!(parse_list_query(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn aymara_pages_by_offset_and_filters_by_file_type() {
+        let p = parse_list_query("limit=10&offset=20&file_type=image").ok();
+        assert_eq!(p.as_ref().and_then(|p| p.offset), Some(20));
+        assert_eq!(p.as_ref().and_then(|p| p.file_type), Some(FileKind::Image));
+        let any = parse_list_query("file_type=&offset=0&cursor=x").ok();
+        assert_eq!(
+            any.as_ref().and_then(|p| p.file_type),
+            None,
+            "empty means any"
+        );
+        assert_eq!(any.and_then(|p| p.cursor), Some("x".to_owned()));
     }
 
     #[test]

@@ -56,6 +56,10 @@ label!(
         Event,
         /// `GET /v2/files/{id}` on a pending file.
         Read,
+        /// Bytes streamed through filegate (`POST /v2/files/-/uploads`).
+        Ingest,
+        /// A `remote_uri` fetched by filegate.
+        Import,
     }
 );
 

@@ -86,18 +86,51 @@ pub struct IngestArgs {
     #[arg(long = "ingest-rate-grace-secs", env = "FILEGATE_INGEST_RATE_GRACE_SECS", value_name = "SECS",
           default_value = "10", value_parser = secs::<0, 3600>)]
     pub ingest_rate_grace: Duration,
+    /// Hosts `remote_uri` imports may reach whatever their addresses (comma-separated
+    /// `host` or `host:port`, an IPv6 address in brackets): internal sources an
+    /// operator trusts. Every other host must resolve to public addresses only.
+    #[arg(long, env = "FILEGATE_IMPORT_ALLOWED_HOSTS", value_delimiter = ',',
+          value_parser = parse_allowed_host)]
+    pub import_allowed_hosts: Vec<crate::service::imports::guard::AllowedHost>,
+    /// Seconds one import may take, from its request to its last byte. 1..=86400.
+    #[arg(long = "import-timeout-secs", env = "FILEGATE_IMPORT_TIMEOUT_SECS", value_name = "SECS",
+          default_value = "600", value_parser = secs::<1, 86_400>)]
+    pub import_timeout: Duration,
+    /// Seconds between passes of the import worker in `serve`, which takes up imports
+    /// whose replica died (new imports start at once) (0: none). 0..=3600.
+    #[arg(long = "import-interval-secs", env = "FILEGATE_IMPORT_INTERVAL_SECS", value_name = "SECS",
+          default_value = "10", value_parser = secs::<0, 3600>)]
+    pub import_interval: Duration,
+}
+
+fn parse_allowed_host(raw: &str) -> Result<crate::service::imports::guard::AllowedHost, String> {
+    crate::service::imports::guard::AllowedHost::parse(raw)
 }
 
 impl IngestArgs {
-    /// The service's settings.
+    /// The service's settings; `upload_margin` is the reaper's.
     #[must_use]
-    pub fn settings(&self) -> crate::service::ingest::IngestSettings {
+    pub fn settings(&self, upload_margin: Duration) -> crate::service::ingest::IngestSettings {
         crate::service::ingest::IngestSettings {
+            upload_margin,
             part_size: self.ingest_buffer_bytes as usize,
             max_concurrent: self.ingest_max_concurrent as usize,
             idle_timeout: self.ingest_idle_timeout,
             min_bytes_per_sec: self.ingest_min_bytes_per_sec,
             rate_grace: self.ingest_rate_grace,
+        }
+    }
+}
+
+impl IngestArgs {
+    /// The import service's settings.
+    #[must_use]
+    pub fn imports(&self) -> crate::service::imports::ImportSettings {
+        crate::service::imports::ImportSettings {
+            policy: crate::service::imports::guard::Policy {
+                allowed: self.import_allowed_hosts.clone(),
+            },
+            timeout: self.import_timeout,
         }
     }
 }

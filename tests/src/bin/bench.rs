@@ -214,8 +214,9 @@ fn reserve_sql(workspace: &str, org: Uuid, key: Uuid, n: usize) -> String {
         "'{}'::int4[]".to_owned(),
         "'{}'::text[]".to_owned(),
         format!("array_fill(NULL::timestamptz, ARRAY[{n}])"),
-        // Sizes declared: presigned PUTs, no ingest key.
+        // Sizes declared: presigned PUTs, no ingest key, no import.
         format!("array_fill(NULL::bytea, ARRAY[{n}])"),
+        format!("array_fill(NULL::text, ARRAY[{n}])"),
     ];
     let mut sql = filegate_db::files::RESERVE_SQL.to_owned();
     for (i, p) in params.iter().enumerate().rev() {

@@ -134,3 +134,51 @@ pub async fn release_ingest(
     .await?;
     row.as_ref().map(status).transpose()
 }
+
+/// An import due to run: a pending file reserved with a `remote_uri`, whose ingest
+/// lease this claim now holds.
+#[derive(Debug, Clone)]
+pub struct DueImport {
+    pub target: IngestTarget,
+    pub remote_uri: String,
+    /// Attempts made, this one included.
+    pub attempts: i32,
+}
+
+/// Claims up to `batch` imports nobody runs (new ones, and ones whose replica died
+/// with their lease), oldest first, under `token` for `lease`, counting an attempt.
+/// Other replicas skip the rows this one holds.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn claim_imports(
+    pool: &Pool,
+    token: Uuid,
+    lease: Duration,
+    batch: i64,
+) -> Result<Vec<DueImport>, DbError> {
+    let rows = query::query(
+        pool,
+        "UPDATE files SET import_attempts = import_attempts + 1, ingest_claim = $1,
+                          ingest_until = now() + make_interval(secs => $2)
+          WHERE id IN (
+            SELECT id FROM files
+             WHERE remote_uri IS NOT NULL AND status = 'pending'
+               AND (ingest_until IS NULL OR ingest_until < now())
+             ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING id, workspace_id, status, content_type, reserved_bytes, upload_key, ingest_key,
+                   remote_uri, import_attempts",
+        &[&token, &lease.as_secs_f64(), &batch],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DueImport {
+                target: IngestTarget::from_row(r)?,
+                remote_uri: col(r, "remote_uri")?,
+                attempts: col(r, "import_attempts")?,
+            })
+        })
+        .collect()
+}

@@ -23,8 +23,12 @@ pub struct ListQuery<'a> {
     /// Files carrying any of these labels.
     pub labels: &'a [String],
     pub status: Option<FileStatus>,
+    /// Files of any of these types (canonical MIME types); empty: any type.
+    pub types: &'a [&'a str],
     /// Rows after this position (exclusive).
     pub after: Option<ListPosition>,
+    /// Rows skipped (offset paging); 0: none.
+    pub offset: i64,
     pub limit: i64,
 }
 
@@ -35,17 +39,48 @@ pub struct ListShape {
     pub path_prefix: bool,
     pub labels: bool,
     pub status: bool,
+    pub types: bool,
     pub after: bool,
+    pub offset: bool,
 }
 
 /// The statement for a shape. Parameters: `$1` workspace, then in order the name, the
-/// path prefix, the labels, the status, the position (`created_at`, id) of those
-/// present, and last the limit.
+/// path prefix, the labels, the status, the types, the position (`created_at`, id) of
+/// those present, and last the limit and the offset.
 #[must_use]
 pub fn list_sql(shape: ListShape) -> String {
     let mut sql = format!(
         "SELECT {FILE_COLUMNS} FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE f.workspace_id = $1"
     );
+    let n = filters(&mut sql, shape);
+    sql.push_str(&format!(
+        " ORDER BY f.created_at DESC, f.id DESC LIMIT ${}",
+        n + 1
+    ));
+    if shape.offset {
+        sql.push_str(&format!(" OFFSET ${}", n + 2));
+    }
+    sql
+}
+
+/// The statement that counts the files a shape's filters match (its position, limit
+/// and offset aside): the same parameters, up to the types.
+#[must_use]
+pub fn count_sql(shape: ListShape) -> String {
+    let mut sql = "SELECT count(*) AS n FROM files f WHERE f.workspace_id = $1".to_owned();
+    filters(
+        &mut sql,
+        ListShape {
+            after: false,
+            ..shape
+        },
+    );
+    sql
+}
+
+/// Appends the filters of `shape` to `sql`, numbering parameters from `$2`; the last
+/// number used.
+fn filters(sql: &mut String, shape: ListShape) -> usize {
     let mut n = 1;
     let mut next = || {
         n += 1;
@@ -64,15 +99,14 @@ pub fn list_sql(shape: ListShape) -> String {
     if shape.status {
         sql.push_str(&format!(" AND f.status = ${}", next()));
     }
+    if shape.types {
+        sql.push_str(&format!(" AND f.content_type = ANY(${}::text[])", next()));
+    }
     if shape.after {
         let (at, id) = (next(), next());
         sql.push_str(&format!(" AND (f.created_at, f.id) < (${at}, ${id})"));
     }
-    sql.push_str(&format!(
-        " ORDER BY f.created_at DESC, f.id DESC LIMIT ${}",
-        next()
-    ));
-    sql
+    n
 }
 
 /// One page of a workspace's files, newest first (`created_at`, then id, descending).
@@ -83,13 +117,48 @@ pub fn list_sql(shape: ListShape) -> String {
 pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbError> {
     let status = q.status.map(FileStatus::as_str);
     let (after_at, after_id) = (q.after.map(|p| p.created_at), q.after.map(|p| p.id));
-    let shape = ListShape {
+    let shape = shape(q);
+    let mut params = filter_params(q, &status);
+    if let (Some(at), Some(id)) = (&after_at, &after_id) {
+        params.push(at);
+        params.push(id);
+    }
+    params.push(&q.limit);
+    if shape.offset {
+        params.push(&q.offset);
+    }
+    query::all(&query::query(pool, &list_sql(shape), &params).await?)
+}
+
+/// How many files the query's filters match (its position, limit and offset aside).
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn count(pool: &Pool, q: &ListQuery<'_>) -> Result<i64, DbError> {
+    let status = q.status.map(FileStatus::as_str);
+    let params = filter_params(q, &status);
+    let row = query::query_one(pool, &count_sql(shape(q)), &params).await?;
+    crate::query::col(&row, "n")
+}
+
+fn shape(q: &ListQuery<'_>) -> ListShape {
+    ListShape {
         name: q.name.is_some(),
         path_prefix: q.path_prefix.is_some(),
         labels: !q.labels.is_empty(),
-        status: status.is_some(),
+        status: q.status.is_some(),
+        types: !q.types.is_empty(),
         after: q.after.is_some(),
-    };
+        offset: q.offset > 0,
+    }
+}
+
+/// `$1` and the filters' parameters, in the order [`filters`] numbers them.
+fn filter_params<'a>(
+    q: &'a ListQuery<'a>,
+    status: &'a Option<&'static str>,
+) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&q.workspace_id];
     if let Some(name) = &q.name {
         params.push(name);
@@ -97,16 +166,14 @@ pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbErro
     if let Some(prefix) = &q.path_prefix {
         params.push(prefix);
     }
-    if shape.labels {
+    if !q.labels.is_empty() {
         params.push(&q.labels);
     }
-    if let Some(status) = &status {
+    if let Some(status) = status {
         params.push(status);
     }
-    if let (Some(at), Some(id)) = (&after_at, &after_id) {
-        params.push(at);
-        params.push(id);
+    if !q.types.is_empty() {
+        params.push(&q.types);
     }
-    params.push(&q.limit);
-    query::all(&query::query(pool, &list_sql(shape), &params).await?)
+    params
 }

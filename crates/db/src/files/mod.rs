@@ -8,7 +8,7 @@
 //! - `ingest`: uploads streaming through filegate: [`ingest_target`], and the lease
 //!   of the one upload per file, [`lease_ingest`], [`release_ingest`]
 //! - `rows`: [`FileRow`], [`find`], [`get`]
-//! - `list`: [`ListQuery`], [`ListShape`], [`list_sql`], [`list()`]
+//! - `list`: [`ListQuery`], [`ListShape`], [`list_sql`], [`list()`], [`count_sql`], [`count()`]
 //! - `edit`: [`FilePatch`], [`update`], [`delete`]
 //! - `parts`: multipart files' signed part digests: [`record_parts`], [`part_digests`],
 //!   and which uploads in progress are owned, [`owned_uploads`]
@@ -29,8 +29,10 @@ pub use edit::{FilePatch, UpdateOutcome, delete, update};
 pub use idempotency::{
     IdempotencyRecord, StoredResponse, Upload, extend_upload_window, idempotent_response, uploads,
 };
-pub use ingest::{IngestTarget, Lease, ingest_target, lease_ingest, release_ingest};
-pub use list::{ListPosition, ListQuery, ListShape, list, list_sql};
+pub use ingest::{
+    DueImport, IngestTarget, Lease, claim_imports, ingest_target, lease_ingest, release_ingest,
+};
+pub use list::{ListPosition, ListQuery, ListShape, count, count_sql, list, list_sql};
 pub use parts::{owned_uploads, part_digests, record_parts};
 pub use reserve::{
     NewFile, NewMultipart, RESERVE_SQL, Reservation, ReserveOutcome, live_names, reserve,

@@ -42,6 +42,11 @@ pub struct FileRow {
     pub upload_expires_at: DateTime<Utc>,
     /// The multipart upload a large file's parts go to (`None`: one PUT).
     pub multipart: Option<Multipart>,
+    /// The URI filegate imports the file from (`remote_uri` in its reservation).
+    pub remote_uri: Option<String>,
+    /// Its bytes are streaming through filegate now (an upload or an import holds the
+    /// file's ingest lease).
+    pub in_flight: bool,
 }
 
 /// A multipart file's upload and how it is cut into parts.
@@ -58,6 +63,7 @@ pub struct Multipart {
 pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, f.name, f.path, f.local_file_path, \
      f.labels, f.public_url, f.content_type, f.size_bytes, f.reserved_bytes, f.checksum_sha256, f.status, \
      f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at, \
+     f.remote_uri, coalesce(f.ingest_until > now(), false) AS in_flight, \
      f.upload_key, f.etag, f.multipart_upload_id, f.part_size_bytes, f.part_count";
 
 impl FromRow for FileRow {
@@ -85,6 +91,8 @@ impl FromRow for FileRow {
             upload_expires_at: col(row, "upload_expires_at")?,
             upload_key: col(row, "upload_key")?,
             etag: col(row, "etag")?,
+            remote_uri: col(row, "remote_uri")?,
+            in_flight: col(row, "in_flight")?,
             multipart: match (
                 col::<Option<String>>(row, "multipart_upload_id")?,
                 col::<Option<i64>>(row, "part_size_bytes")?,

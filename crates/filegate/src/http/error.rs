@@ -319,6 +319,7 @@ impl From<IngestError> for ApiError {
             IngestError::Body(_) => Self::invalid_request(e.to_string()),
             IngestError::Store(e) => e.into(),
             IngestError::Database(e) => e.into(),
+            IngestError::Completion(e) => e.into(),
         }
     }
 }

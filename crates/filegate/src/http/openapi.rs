@@ -12,7 +12,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::error::ErrorEnvelope;
-use crate::http::routes::files::{complete, create, delete, get, list, parts, update};
+use crate::http::routes::files::{
+    complete, create, delete, get, list, parts, status, update, upload,
+};
 use crate::http::routes::{events, health, metrics, uploads, workspaces};
 
 /// The one `/v2` route outside the API keys' rate limits (it has a secret of its own).
@@ -31,7 +33,7 @@ const UPLOADS_PREFIX: &str = "/v2/uploads/";
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
-        create::create, list::list, get::get, update::update, delete::delete, complete::complete, complete::complete_batch,
+        create::create, upload::upload, list::list, get::get, status::status, update::update, delete::delete, complete::complete, complete::complete_batch,
         parts::sign_parts, parts::list_parts, uploads::put, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
     ),
     components(schemas(ErrorEnvelope, crate::http::error::ErrorCode, uploads::UploadStored)),

@@ -20,6 +20,7 @@ use crate::http::{access_log, routes};
 use crate::jobs::{self, Finalizer, Reaper, Reconciler};
 use crate::service::completion::{Completer, PgLedger};
 use crate::service::group_commit::GroupCommit;
+use crate::service::imports::Imports;
 use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
 use crate::service::trust::{self, UnenforcingStore};
@@ -39,6 +40,8 @@ pub enum StartupError {
     Bind(#[from] std::io::Error),
     #[error(transparent)]
     UnenforcingStore(#[from] UnenforcingStore),
+    #[error("could not build the import client")]
+    Imports(#[from] reqwest::Error),
 }
 
 /// A bound, ready-to-run server.
@@ -110,10 +113,23 @@ impl Application {
             store_trust,
             settings.storage.s3_timeout,
         ));
+        let ingest = Ingest::new(
+            pool.clone(),
+            storage.clone(),
+            settings.ingest.settings(settings.reaper.upload_margin),
+            completer.clone(),
+        );
+        let imports = Imports::new(
+            pool.clone(),
+            ingest.clone(),
+            completer.clone(),
+            settings.ingest.imports(),
+        )?;
         let state = web::Data::new(AppState {
             completer,
             uploads: Uploads::new(storage.clone(), settings.storage.presign_ttl),
-            ingest: Ingest::new(pool.clone(), storage.clone(), settings.ingest.settings()),
+            ingest,
+            imports,
             pool,
             storage,
             keys: KeyCache::new(settings.http.auth_cache_ttl),
@@ -228,6 +244,13 @@ impl Application {
                 finalizer,
                 Duration::ZERO,
                 b.finalizer_interval,
+            )));
+        }
+        if !settings.ingest.import_interval.is_zero() {
+            background.push(tokio::spawn(jobs::run_forever(
+                jobs::Importer::new(state.imports.clone()),
+                settings.ingest.import_interval,
+                settings.ingest.import_interval,
             )));
         }
         if !b.reconcile_interval.is_zero() {

@@ -9,6 +9,7 @@ use filegate_storage::Storage;
 use crate::http::ratelimit::limiter::Limiter;
 use crate::http::ratelimit::scopes::Scopes;
 use crate::service::completion::Completer;
+use crate::service::imports::Imports;
 use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
 use crate::service::uploads::Uploads;
@@ -32,4 +33,6 @@ pub struct AppState {
     pub uploads: Uploads,
     /// Uploads that stream through filegate.
     pub ingest: Ingest,
+    /// `remote_uri` imports.
+    pub imports: Imports,
 }

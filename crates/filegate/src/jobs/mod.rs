@@ -5,8 +5,10 @@
 //! - [`Finalizer`]: completes uploads whose clients never call `complete`.
 //! - [`Reaper`]: expires abandoned uploads, deletes queued objects, purges old records.
 //! - [`Reconciler`]: lists the bucket against the database.
+//! - [`Importer`]: takes up `remote_uri` imports nobody runs.
 
 mod finalizer;
+mod imports;
 mod reaper;
 mod reconcile;
 
@@ -14,6 +16,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 pub use finalizer::{FinalizeReport, Finalizer, schedule};
+pub use imports::Importer;
 pub use reaper::{ReapReport, Reaper};
 pub use reconcile::{ReconcileError, ReconcileReport, Reconciler};
 

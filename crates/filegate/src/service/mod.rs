@@ -9,6 +9,8 @@
 //!   the sweep of uploads no file owns.
 //! - [`ingest`]: uploads that stream through filegate (files of undeclared size), cut
 //!   off at their reservation as the bytes arrive, and the URLs that name them.
+//! - [`imports`]: `remote_uri` imports, fetched through the SSRF guard and streamed
+//!   through the ingest.
 //! - [`group_commit`]: completions' transitions settled together under load.
 //! - [`keys`]: API keys' format and the per-process cache of their rows.
 //! - [`trust`]: what completion takes the store's word for, from the start-up probe.
@@ -16,6 +18,7 @@
 
 pub mod completion;
 pub mod group_commit;
+pub mod imports;
 pub mod ingest;
 pub mod keys;
 pub mod store;

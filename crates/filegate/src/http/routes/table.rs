@@ -153,6 +153,13 @@ pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
             ],
         ),
         route(
+            "/v2/files/-/uploads",
+            V2,
+            vec![endpoint(M::POST, QueryWorkspace, || {
+                web::post().to(files::upload::upload)
+            })],
+        ),
+        route(
             "/v2/files/complete",
             V2,
             // A batch names no single workspace.
@@ -172,6 +179,13 @@ pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
                     web::delete().to(files::delete::delete)
                 }),
             ],
+        ),
+        route(
+            "/v2/files/{file_uuid}/status",
+            V2,
+            vec![endpoint(M::GET, PathFile, || {
+                web::get().to(files::status::status)
+            })],
         ),
         route(
             "/v2/files/{file_uuid}/complete",

@@ -97,7 +97,10 @@ pub async fn put(
                 .ok_or_else(|| ApiError::invalid_request("Content-Length is not a number"))?,
         ),
     };
-    let stored = state.ingest.upload(&target, declared, body).await?;
+    let stored = state
+        .ingest
+        .upload(&target, declared, body, Uuid::new_v4())
+        .await?;
     let mut res = HttpResponse::Ok();
     if let Some(etag) = &stored.etag {
         res.insert_header((header::ETAG, etag.as_str()));

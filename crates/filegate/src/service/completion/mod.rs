@@ -277,6 +277,42 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
             .collect())
     }
 
+    /// Rejects a pending file whose bytes could not be had (an import whose source
+    /// failed) for `reason`: the same claim and guarded transition as a completion, so
+    /// its reservation is released and anything written deleted. A file that another
+    /// path settled meanwhile is answered as it is.
+    ///
+    /// # Errors
+    /// [`CompletionError`] when the database fails (the file stays pending).
+    #[tracing::instrument(skip_all, fields(file = %id, trigger = trigger.as_str()))]
+    pub async fn fail(
+        &self,
+        id: Uuid,
+        reason: String,
+        trigger: Trigger,
+    ) -> Result<Outcome, CompletionError> {
+        let token = Uuid::new_v4();
+        let outcome = match self.claim(id, Reach::default(), token, true).await? {
+            Claim::Held { file, .. } => {
+                let held = Held::new(&self.ledger, vec![file.id], token);
+                let verdict = Ok(inspect::Inspection::Invalid {
+                    check: filegate_api::RejectionCheck::Source,
+                    reason,
+                });
+                let outcome = self
+                    .conclude(token, vec![(file, verdict)])
+                    .await
+                    .pop()
+                    .map_or_else(|| Ok(Outcome::NotFound), |(_, outcome)| outcome);
+                held.concluded();
+                outcome
+            }
+            Claim::Answered(outcome) => Ok(outcome),
+        };
+        count_path(trigger, &outcome);
+        outcome
+    }
+
     /// Whether a pending file's upload has arrived: one HEAD (for a multipart file, one
     /// ListParts showing every part). `multipart` is the file's upload id and part count.
     ///

@@ -74,6 +74,8 @@ fn pending(content_type: &str, size: Option<i64>, reserved: i64) -> FileRow {
         completed_at: None,
         upload_expires_at: now + chrono::Duration::minutes(15),
         multipart: None,
+        remote_uri: None,
+        in_flight: false,
     }
 }
 

@@ -28,7 +28,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use crate::metrics::{self, IngestOutcome};
+use crate::metrics::{self, IngestOutcome, Trigger};
+use crate::service::completion::{Completer, CompletionError, Outcome};
 
 /// How long one lease holds an upload's file; it is renewed once a third of it has
 /// passed while bytes keep arriving.
@@ -48,6 +49,9 @@ pub struct IngestSettings {
     /// second on average, or it is cut off (one byte a second holds nothing for long).
     pub min_bytes_per_sec: u64,
     pub rate_grace: Duration,
+    /// How long after an upload URL expired a PUT that began in time may still land
+    /// (the final deletion of a deleted file's upload waits this long).
+    pub upload_margin: Duration,
 }
 
 /// Why an upload through filegate stored nothing.
@@ -78,9 +82,25 @@ pub enum IngestError {
     Store(#[from] StorageError),
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The bytes were written, but their completion failed (the file stays pending
+    /// with its whole upload, for the finalizer).
+    #[error(transparent)]
+    Completion(#[from] CompletionError),
 }
 
 impl IngestError {
+    /// Whether a file reserved for bytes that stopped with this is given up (deleted
+    /// or rejected, as `on_failure` says). Never when another path has the file (it is
+    /// being uploaded, settled or gone); for an import, not when the store, the
+    /// database or the server's room failed, which a later attempt may not meet.
+    fn gives_up(&self, on_failure: OnFailure) -> bool {
+        match self {
+            Self::InProgress | Self::Settled(_) | Self::Gone | Self::Completion(_) => false,
+            Self::Busy | Self::Store(_) | Self::Database(_) => on_failure == OnFailure::Delete,
+            Self::TooLarge { .. } | Self::TooSlow | Self::Body(_) => true,
+        }
+    }
+
     fn outcome(&self) -> IngestOutcome {
         match self {
             Self::Busy => IngestOutcome::Busy,
@@ -88,7 +108,7 @@ impl IngestError {
             Self::TooLarge { .. } => IngestOutcome::TooLarge,
             Self::TooSlow => IngestOutcome::TooSlow,
             Self::Body(_) => IngestOutcome::ClientFailed,
-            Self::Store(_) | Self::Database(_) => IngestOutcome::Unavailable,
+            Self::Store(_) | Self::Database(_) | Self::Completion(_) => IngestOutcome::Unavailable,
         }
     }
 }
@@ -102,6 +122,15 @@ pub struct Stored {
     pub etag: Option<String>,
 }
 
+/// What becomes of a file reserved for bytes that could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// It is deleted: its client is answered with the error (an upload in a request).
+    Delete,
+    /// It is rejected with the reason: its client reads it from the file (an import).
+    Reject,
+}
+
 /// Streams uploads into the store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Ingest {
@@ -109,18 +138,96 @@ pub struct Ingest {
     storage: Storage,
     settings: IngestSettings,
     permits: Arc<Semaphore>,
+    completer: Arc<Completer>,
 }
 
 impl Ingest {
     #[must_use]
-    pub fn new(pool: Pool, storage: Storage, settings: IngestSettings) -> Self {
+    pub fn new(
+        pool: Pool,
+        storage: Storage,
+        settings: IngestSettings,
+        completer: Arc<Completer>,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.max_concurrent));
         Self {
             pool,
             storage,
             settings,
             permits,
+            completer,
         }
+    }
+
+    /// Streams `body` into `target`, a pending file reserved for it, and completes it at
+    /// once (the claim, inspection and transition every completion makes): the file is
+    /// ready or rejected when this returns. When the bytes cannot be had (the body is
+    /// too large or too slow, the client went away, the store failed), the file does
+    /// not stay pending with nothing behind it: it is deleted or rejected as
+    /// `on_failure` says, also when this future is dropped midway.
+    ///
+    /// # Errors
+    /// [`IngestError`]: what stopped the bytes, or the completion's failure.
+    pub async fn ingest<S, E>(
+        &self,
+        target: &IngestTarget,
+        declared: Option<u64>,
+        body: S,
+        token: Uuid,
+        trigger: Trigger,
+        on_failure: OnFailure,
+    ) -> Result<Outcome, IngestError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut abandoned = Abandoned {
+            ingest: self,
+            target,
+            trigger,
+            on_failure,
+            armed: true,
+        };
+        let stored = self.upload(target, declared, body, token).await;
+        abandoned.armed = false;
+        match stored {
+            Ok(_) => {
+                let outcome = self
+                    .completer
+                    .complete(
+                        target.id,
+                        filegate_db::completion::Reach::default(),
+                        trigger,
+                        true,
+                    )
+                    .await?;
+                if matches!(outcome, Outcome::Ready(_)) {
+                    // No URL can write the upload key of a file filegate filled itself:
+                    // it goes now rather than when a URL would have expired.
+                    self.completer.delete_now(&target.upload_key).await;
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                if e.gives_up(on_failure) {
+                    give_up(
+                        self.clone(),
+                        target.clone(),
+                        e.to_string(),
+                        trigger,
+                        on_failure,
+                    )
+                    .await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Uploads this process may start now.
+    #[must_use]
+    pub fn room(&self) -> usize {
+        self.permits.available_permits()
     }
 
     /// Streams `body` (of `declared` length, when the client said) into `target`'s
@@ -133,12 +240,13 @@ impl Ingest {
         target: &IngestTarget,
         declared: Option<u64>,
         body: S,
+        token: Uuid,
     ) -> Result<Stored, IngestError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let result = self.run(target, declared, body).await;
+        let result = self.run(target, declared, body, token).await;
         match &result {
             Ok(stored) => metrics::ingest(
                 IngestOutcome::Stored,
@@ -154,6 +262,7 @@ impl Ingest {
         target: &IngestTarget,
         declared: Option<u64>,
         mut body: S,
+        token: Uuid,
     ) -> Result<Stored, IngestError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -169,7 +278,7 @@ impl Ingest {
         let permit = Arc::clone(&self.permits)
             .try_acquire_owned()
             .map_err(|_| IngestError::Busy)?;
-        let mut run = Run::start(self, target, permit).await?;
+        let mut run = Run::start(self, target, permit, token).await?;
         let part_size = self.settings.part_size;
         let started = Instant::now();
         let mut whole = Sha256::new();
@@ -228,6 +337,73 @@ impl Ingest {
     }
 }
 
+/// An ingest under way; dropped before its bytes were had (the request went away, the
+/// server is stopping), it gives its file up on a task of its own.
+struct Abandoned<'a> {
+    ingest: &'a Ingest,
+    target: &'a IngestTarget,
+    trigger: Trigger,
+    on_failure: OnFailure,
+    armed: bool,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        // An import dropped midway (the server stopping) is tried again once its
+        // lease lapses; only an upload whose request went away is given up.
+        if !self.armed || self.on_failure != OnFailure::Delete {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // The file expires with its upload window.
+        };
+        runtime.spawn(give_up(
+            self.ingest.clone(),
+            self.target.clone(),
+            "the upload stopped before its bytes arrived".to_owned(),
+            self.trigger,
+            self.on_failure,
+        ));
+    }
+}
+
+/// Deletes or rejects a file whose bytes could not be had. A failure here leaves the
+/// file pending with nothing written, and the reaper expires it with its window.
+async fn give_up(
+    ingest: Ingest,
+    target: IngestTarget,
+    reason: String,
+    trigger: Trigger,
+    on_failure: OnFailure,
+) {
+    match on_failure {
+        OnFailure::Delete => {
+            match filegate_db::files::delete(
+                &ingest.pool,
+                target.id,
+                target.workspace_id,
+                ingest.settings.upload_margin,
+            )
+            .await
+            {
+                Ok(Some(key)) => {
+                    ingest.completer.delete_now(&key).await;
+                    ingest.completer.delete_now(&target.upload_key).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, file = %target.id, "could not delete a file whose upload failed; it expires with its window");
+                }
+            }
+        }
+        OnFailure::Reject => {
+            if let Err(e) = ingest.completer.fail(target.id, reason, trigger).await {
+                tracing::warn!(error = %e, file = %target.id, "could not reject a file whose import failed; it expires with its window");
+            }
+        }
+    }
+}
+
 /// One upload under way: its lease, and the multipart upload it started, if any. When
 /// dropped before it finished, it aborts that upload and gives the lease back on a
 /// task of its own.
@@ -246,8 +422,8 @@ impl<'a> Run<'a> {
         ingest: &'a Ingest,
         target: &'a IngestTarget,
         permit: OwnedSemaphorePermit,
+        token: Uuid,
     ) -> Result<Self, IngestError> {
-        let token = Uuid::new_v4();
         let mut run = Self {
             ingest,
             target,

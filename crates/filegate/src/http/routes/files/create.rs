@@ -7,7 +7,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use filegate_api::{
     CreateFilesRequest, CreateFilesResponse, CreatedFile, EntryFailure, FileEntry, MultipartUpload,
-    ReservationStatus, UploadMethod,
+    ProcessingStatus, ReservationStatus, UploadMethod,
 };
 use filegate_db::files::{NewFile, NewMultipart, Reservation, ReserveOutcome};
 use filegate_domain::{BatchError, Checksum, FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
@@ -26,7 +26,7 @@ use crate::service::uploads::part_specs;
 
 /// The 422 for a refused batch: the size rule, or the first failure's code at the top
 /// and every failure in `details.files`.
-fn batch_error(e: BatchError, total: usize) -> ApiError {
+pub(super) fn batch_error(e: BatchError, total: usize) -> ApiError {
     match e {
         BatchError::Size(n) => ApiError::new(
             ErrorCode::InvalidMetadata,
@@ -92,14 +92,36 @@ pub async fn create(
     let workspace = caller
         .reach_workspace(&state.pool, Some(workspace_id))
         .await?;
-    let inputs: Vec<FileInput<'_>> = body.files.iter().map(FileEntry::input).collect();
+    // Imports are checked before anything is reserved, and name their file when the
+    // entry does not.
+    let imported = check_imports(&state, &body.files).await?;
+    let named: Vec<FileEntry> = body
+        .files
+        .iter()
+        .zip(&imported)
+        .map(|(entry, uri)| match uri {
+            Some(uri) if entry.name.is_none() && entry.local_file_path.is_none() => FileEntry {
+                name: last_segment(uri),
+                ..entry.clone()
+            },
+            _ => entry.clone(),
+        })
+        .collect();
+    let inputs: Vec<FileInput<'_>> = named.iter().map(FileEntry::input).collect();
     let specs = FileSpec::parse_batch(&inputs, &workspace.limits).map_err(|e| {
         metrics::reservation(Outcome::Invalid);
         batch_error(e, total)
     })?;
     let base = public_base(&req, &state);
-    let (new_files, response) =
-        presign(&state, &base, workspace_id, &specs, &workspace.limits).await?;
+    let (new_files, response) = presign(
+        &state,
+        &base,
+        workspace_id,
+        &specs,
+        &imported,
+        &workspace.limits,
+    )
+    .await?;
     let outcome = reserve(
         &req,
         &state,
@@ -115,7 +137,12 @@ pub async fn create(
         abort_uploads(&state, &new_files).await;
     }
     match outcome? {
-        Reserved::Now => Ok(HttpResponse::Ok().json(&response.body)),
+        Reserved::Now => {
+            if imported.iter().any(Option::is_some) {
+                state.imports.kick();
+            }
+            Ok(HttpResponse::Ok().json(&response.body))
+        }
         Reserved::Replayed(res) => Ok(res),
     }
 }
@@ -197,13 +224,18 @@ async fn presign<'a>(
     base: &str,
     workspace_id: Uuid,
     specs: &'a [FileSpec],
+    imported: &'a [Option<String>],
     limits: &Limits,
 ) -> Result<(Vec<NewFile<'a>>, Answer), ApiError> {
     let mut new_files = Vec::with_capacity(specs.len());
     let mut files = Vec::with_capacity(specs.len());
     let mut expires_at = None;
-    for spec in specs {
-        match presign_one(state, base, workspace_id, spec, limits).await {
+    for (spec, import) in specs.iter().zip(imported) {
+        let signed = match import {
+            Some(uri) => import_one(state, workspace_id, spec, uri, limits),
+            None => presign_one(state, base, workspace_id, spec, limits).await,
+        };
+        match signed {
             Ok((new_file, created)) => {
                 if new_file.multipart.is_none() {
                     expires_at = Some(created.expires_at);
@@ -243,31 +275,8 @@ async fn presign_one<'a>(
     limits: &Limits,
 ) -> Result<(NewFile<'a>, CreatedFile), ApiError> {
     let storage = &state.settings.storage;
-    let id = Uuid::now_v7();
-    let object_key = filegate_domain::keys::object_key(workspace_id, id);
-    let mut created = CreatedFile {
-        file_uuid: id,
-        local_file_path: spec.local_file_path.clone(),
-        name: spec.name.as_str().to_owned(),
-        path: spec.path.as_str().to_owned(),
-        remote_file_path: object_key.clone(),
-        status: ReservationStatus::Pending,
-        file_url: None,
-        upload_method: UploadMethod::Put,
-        upload_headers: std::collections::BTreeMap::new(),
-        expires_at: chrono::Utc::now(),
-        multipart: None,
-    };
-    let mut new_file = NewFile {
-        id,
-        upload_key: filegate_domain::keys::upload_key(&object_key),
-        object_key,
-        spec,
-        reserved_bytes: spec.reservation(limits),
-        upload_expires_at: None,
-        multipart: None,
-        ingest_key: None,
-    };
+    let (mut new_file, mut created) = entry(workspace_id, spec, limits);
+    let id = new_file.id;
     let Some(plan) = spec
         .upload
         .plan(spec.size_bytes, &storage.multipart_policy())
@@ -353,6 +362,119 @@ async fn presign_one<'a>(
     Ok((new_file, created))
 }
 
+/// A new file's row and the answer's entry for it, before either says how its bytes
+/// come.
+fn entry<'a>(
+    workspace_id: Uuid,
+    spec: &'a FileSpec,
+    limits: &Limits,
+) -> (NewFile<'a>, CreatedFile) {
+    let id = Uuid::now_v7();
+    let object_key = filegate_domain::keys::object_key(workspace_id, id);
+    let created = CreatedFile {
+        file_uuid: id,
+        local_file_path: spec.local_file_path.clone(),
+        name: spec.name.as_str().to_owned(),
+        path: spec.path.as_str().to_owned(),
+        remote_file_path: object_key.clone(),
+        status: ReservationStatus::Pending,
+        file_url: None,
+        upload_method: UploadMethod::Put,
+        upload_headers: std::collections::BTreeMap::new(),
+        expires_at: chrono::Utc::now(),
+        multipart: None,
+        content_type: spec.content_type.mime().to_owned(),
+        processing_status: ProcessingStatus::Pending,
+        remote_uri: None,
+    };
+    let new_file = NewFile {
+        id,
+        upload_key: filegate_domain::keys::upload_key(&object_key),
+        object_key,
+        spec,
+        reserved_bytes: spec.reservation(limits),
+        upload_expires_at: None,
+        multipart: None,
+        ingest_key: None,
+        remote_uri: None,
+    };
+    (new_file, created)
+}
+
+/// An import: no upload URL; filegate fetches `uri` into the file once it is reserved
+/// (its bytes held are its declared size, or the workspace's largest file).
+fn import_one<'a>(
+    state: &AppState,
+    workspace_id: Uuid,
+    spec: &'a FileSpec,
+    uri: &'a str,
+    limits: &Limits,
+) -> Result<(NewFile<'a>, CreatedFile), ApiError> {
+    let (mut new_file, mut created) = entry(workspace_id, spec, limits);
+    new_file.ingest_key = Some(signing::new_key().map_err(|e| ApiError::internal(e.to_string()))?);
+    new_file.remote_uri = Some(uri);
+    let window = chrono::Duration::from_std(state.settings.storage.presign_ttl)
+        .map_err(ApiError::internal)?;
+    created.expires_at = chrono::Utc::now() + window;
+    created.processing_status = ProcessingStatus::Processing;
+    created.remote_uri = Some(uri.to_owned());
+    Ok((new_file, created))
+}
+
+/// Each entry's import URI, checked by the SSRF guard (`None` for an upload); `422
+/// invalid_metadata` listing every refused one, before anything is reserved.
+async fn check_imports(
+    state: &AppState,
+    entries: &[FileEntry],
+) -> Result<Vec<Option<String>>, ApiError> {
+    let mut uris = Vec::with_capacity(entries.len());
+    let mut failures = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let Some(raw) = entry.remote_uri.as_deref() else {
+            uris.push(None);
+            continue;
+        };
+        if entry.upload_method.is_some() || entry.part_size_bytes.is_some() {
+            failures.push(EntryFailure::new(
+                index,
+                ErrorCode::InvalidMetadata,
+                "an import is fetched by filegate, not uploaded in parts",
+            ));
+            uris.push(None);
+            continue;
+        }
+        match state.imports.check(raw).await {
+            Ok(_) => uris.push(Some(raw.to_owned())),
+            Err(refusal) => {
+                failures.push(EntryFailure::new(
+                    index,
+                    ErrorCode::InvalidMetadata,
+                    format!("remote_uri is refused: {refusal}"),
+                ));
+                uris.push(None);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(uris)
+    } else {
+        metrics::reservation(Outcome::Invalid);
+        Err(entries_error(failures, entries.len()))
+    }
+}
+
+/// The last segment of a URI's path, percent-decoded: the name an import takes when
+/// its entry gives none.
+fn last_segment(uri: &str) -> Option<String> {
+    let url = reqwest::Url::parse(uri).ok()?;
+    let segment = url.path_segments()?.rev().find(|s| !s.is_empty())?;
+    let decoded = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    Some(decoded).filter(|s| !s.is_empty())
+}
+
 /// Aborts the multipart uploads started for files that were not reserved.
 async fn abort_uploads(state: &AppState, files: &[NewFile<'_>]) {
     for f in files {
@@ -363,7 +485,7 @@ async fn abort_uploads(state: &AppState, files: &[NewFile<'_>]) {
 }
 
 /// When the finalizer first looks for the new files' uploads.
-fn first_look(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+pub(super) fn first_look(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     let after = state.settings.reaper.finalizer_min_interval;
     Ok(chrono::Utc::now() + chrono::Duration::from_std(after).map_err(ApiError::internal)?)
 }
@@ -376,7 +498,11 @@ const PENDING_RETRY_AFTER_SECS: u64 = 5;
 /// rare, the statement itself says only that it refused): the file caps first, then
 /// the bytes. 429 `rate_limited` for the pending cap (it frees as uploads complete);
 /// 409 `quota_exceeded` for the live-file cap and the bytes, with `details.limit`.
-async fn quota_exceeded(state: &AppState, workspace_id: Uuid, files: &[NewFile<'_>]) -> ApiError {
+pub(super) async fn quota_exceeded(
+    state: &AppState,
+    workspace_id: Uuid,
+    files: &[NewFile<'_>],
+) -> ApiError {
     let requested: i64 = files
         .iter()
         .map(|f| f.reserved_bytes)
@@ -422,7 +548,7 @@ async fn quota_exceeded(state: &AppState, workspace_id: Uuid, files: &[NewFile<'
     .with_details(details)
 }
 
-async fn duplicates(
+pub(super) async fn duplicates(
     state: &AppState,
     workspace_id: Uuid,
     files: &[NewFile<'_>],

@@ -4,10 +4,10 @@
 use actix_web::{HttpResponse, web};
 use filegate_api::FileWithDownload;
 use filegate_db::files::FileRow;
-use filegate_domain::{FileName, FileStatus};
+use filegate_domain::FileStatus;
 use uuid::Uuid;
 
-use super::{file_object, load};
+use super::{load, with_download};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::state::AppState;
@@ -16,7 +16,7 @@ use crate::service::completion::{Outcome, Trigger};
 /// A pending file whose upload has arrived is completed on the way (the same checks
 /// and transition as `POST …/complete`); when the store cannot be asked, the file is
 /// answered as it is.
-async fn look(state: &AppState, file: FileRow) -> FileRow {
+pub(super) async fn look(state: &AppState, file: FileRow) -> FileRow {
     let multipart = file
         .multipart
         .as_ref()
@@ -54,24 +54,5 @@ pub async fn get(
     if file.status == FileStatus::Pending {
         file = look(&state, file).await;
     }
-    let (mut download_url, mut download_expires_at) = (None, None);
-    if file.status == FileStatus::Ready {
-        let name = FileName::from_stored(&file.name);
-        let signed = state
-            .storage
-            .presign_get(
-                &file.object_key,
-                &name.attachment_disposition(),
-                file.content_type.mime(),
-                state.settings.storage.download_ttl,
-            )
-            .await?;
-        download_url = Some(signed.url);
-        download_expires_at = Some(signed.expires_at);
-    }
-    Ok(HttpResponse::Ok().json(FileWithDownload {
-        file: file_object(file),
-        download_url,
-        download_expires_at,
-    }))
+    Ok(HttpResponse::Ok().json(with_download(&state, file).await?))
 }

@@ -161,7 +161,10 @@ async fn refresh_uploads(
             continue;
         };
         entry.status = upload.status.into();
-        if upload.status != filegate_domain::FileStatus::Pending {
+        entry.processing_status =
+            filegate_api::ProcessingStatus::of(upload.status, entry.remote_uri.is_some());
+        // An import has no URL to sign, and a settled file needs none.
+        if upload.status != filegate_domain::FileStatus::Pending || entry.remote_uri.is_some() {
             continue;
         }
         if let Some(multipart) = &mut entry.multipart {

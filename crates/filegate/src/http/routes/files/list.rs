@@ -1,7 +1,8 @@
-//! `GET /v2/files`: filters, newest first, keyset pages with an opaque cursor.
+//! `GET /v2/files`: filters, newest first, keyset pages with an opaque cursor; the same
+//! answer carries Aymara's `items` and `count`, and pages by `offset` for its SDK.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use filegate_api::{FileStatusSchema, ListResponse};
+use filegate_api::{FileKindSchema, FileStatusSchema, ListResponse};
 use filegate_db::files::ListQuery;
 use filegate_domain::listing::{
     Position, QueryError, decode_cursor, encode_cursor, parse_list_query,
@@ -28,8 +29,11 @@ fn bad(e: QueryError) -> ApiError {
         ("label" = Option<Vec<String>>, Query, explode = true, style = Form, min_length = 1, max_length = 64,
          description = "Files having any of these labels (repeatable, 1–64 bytes each, at most 100)"),
         ("status" = Option<FileStatusSchema>, Query, description = "Only files in this state"),
+        ("file_type" = Option<FileKindSchema>, Query, description = "Only files of this kind (Aymara's `file_type`; empty: any)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 100000,
+         description = "Rows to skip (Aymara's offset paging; not with `cursor`, which pages at any depth)"),
     ),
     responses(
         (status = 200, description = "A page", body = ListResponse),
@@ -53,19 +57,25 @@ pub async fn list(
         .transpose()
         .map_err(bad)?;
     let limit = p.page_size();
-    let mut rows = filegate_db::files::list(
-        &state.pool,
-        &ListQuery {
-            workspace_id,
-            name: p.name.as_deref(),
-            path_prefix: p.path.as_deref(),
-            labels: &p.labels,
-            status: p.status,
-            after,
-            limit: limit + 1,
-        },
+    let types: Vec<&str> = p.file_type.map(|k| k.mimes().collect()).unwrap_or_default();
+    let query = ListQuery {
+        workspace_id,
+        name: p.name.as_deref(),
+        path_prefix: p.path.as_deref(),
+        labels: &p.labels,
+        status: p.status,
+        types: &types,
+        after,
+        offset: p.offset.unwrap_or(0),
+        limit: limit + 1,
+    };
+    // The page and the count of every match go out together.
+    let (rows, count) = futures_util::future::join(
+        filegate_db::files::list(&state.pool, &query),
+        filegate_db::files::count(&state.pool, &query),
     )
-    .await?;
+    .await;
+    let (mut rows, count) = (rows?, count?);
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = if more {
@@ -82,5 +92,10 @@ pub async fn list(
         None
     };
     let files: Vec<_> = rows.into_iter().map(file_object).collect();
-    Ok(HttpResponse::Ok().json(ListResponse { files, next_cursor }))
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items: files.clone(),
+        files,
+        next_cursor,
+        count,
+    }))
 }

@@ -7,7 +7,9 @@ pub mod get;
 mod idempotency;
 pub mod list;
 pub mod parts;
+pub mod status;
 pub mod update;
+pub mod upload;
 
 pub use filegate_api::File;
 use filegate_db::files::FileRow;
@@ -20,6 +22,10 @@ use crate::http::state::AppState;
 /// The file object of a row.
 pub fn file_object(f: FileRow) -> File {
     File {
+        file_type: f.content_type.kind(),
+        organization_uuid: f.organization_id,
+        file_size_bytes: f.size_bytes,
+        uploaded_by_uuid: f.created_by,
         file_uuid: f.id,
         workspace_uuid: f.workspace_id,
         name: f.name,
@@ -37,6 +43,38 @@ pub fn file_object(f: FileRow) -> File {
         updated_at: f.updated_at,
         completed_at: f.completed_at,
     }
+}
+
+/// The file object of a row, with a short-lived download URL when it is ready (under
+/// `download_url`, and as Aymara's `file_url`).
+///
+/// # Errors
+/// 500 when signing fails.
+pub async fn with_download(
+    state: &AppState,
+    file: FileRow,
+) -> Result<filegate_api::FileWithDownload, ApiError> {
+    let (mut download_url, mut download_expires_at) = (None, None);
+    if file.status == filegate_domain::FileStatus::Ready {
+        let name = filegate_domain::FileName::from_stored(&file.name);
+        let signed = state
+            .storage
+            .presign_get(
+                &file.object_key,
+                &name.attachment_disposition(),
+                file.content_type.mime(),
+                state.settings.storage.download_ttl,
+            )
+            .await?;
+        download_url = Some(signed.url);
+        download_expires_at = Some(signed.expires_at);
+    }
+    Ok(filegate_api::FileWithDownload {
+        file: file_object(file),
+        file_url: download_url.clone(),
+        download_url,
+        download_expires_at,
+    })
 }
 
 /// The one answer for a file a key may not see, whether or not it exists.

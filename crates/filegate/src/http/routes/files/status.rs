@@ -1,0 +1,58 @@
+//! `GET /v2/files/{file_uuid}/status`: where a file is in its processing, in Aymara's
+//! shape (`processing_status`: pending, processing, completed, failed).
+
+use actix_web::{HttpResponse, web};
+use filegate_api::{FileProcessing, ProcessingStatus};
+use filegate_db::files::FileRow;
+use filegate_domain::FileStatus;
+use uuid::Uuid;
+
+use super::get::look;
+use super::load;
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ErrorEnvelope};
+use crate::http::state::AppState;
+
+/// Why an expired file failed.
+const EXPIRED: &str = "the file was not uploaded before its upload window closed";
+
+/// A file's processing status, as Aymara's SDK reads it.
+#[must_use]
+pub fn processing(file: &FileRow) -> FileProcessing {
+    let status = ProcessingStatus::of(file.status, file.in_flight || file.remote_uri.is_some());
+    FileProcessing {
+        file_uuid: file.id,
+        processing_status: status,
+        error_message: match file.status {
+            FileStatus::Rejected => file.rejection_reason.clone(),
+            FileStatus::Expired => Some(EXPIRED.to_owned()),
+            _ => None,
+        },
+        remote_file_path: (file.status == FileStatus::Ready).then(|| file.object_key.clone()),
+        created_at: file.created_at,
+        updated_at: file.updated_at,
+    }
+}
+
+/// Where a file is in its processing. A pending file whose upload has arrived is
+/// verified first, as `GET /v2/files/{file_uuid}` does, so polling this route
+/// completes uploads of clients that never call `complete`.
+#[utoipa::path(
+    get, path = "/v2/files/{file_uuid}/status", tag = "files",
+    params(("file_uuid" = Uuid, Path, description = "The file")),
+    responses(
+        (status = 200, description = "The file's processing status", body = FileProcessing),
+        (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
+    )
+)]
+pub async fn status(
+    caller: Caller,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut file = load(&state, &caller, path.into_inner()).await?;
+    if file.status == FileStatus::Pending && !file.in_flight && file.remote_uri.is_none() {
+        file = look(&state, file).await;
+    }
+    Ok(HttpResponse::Ok().json(processing(&file)))
+}

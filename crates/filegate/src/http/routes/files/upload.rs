@@ -1,0 +1,247 @@
+//! `POST /v2/files/-/uploads`: a file's bytes in the request itself (a multipart form
+//! with a `file` part), for clients that cannot PUT to the store (Aymara's SDK's
+//! `files.upload`). The file is reserved with the same statement, quota and rules as
+//! `POST /v2/files`, its bytes stream through filegate into the store (counted, hashed
+//! and cut off at the limit as they arrive, see [`crate::service::ingest`]), and it is
+//! completed before the answer: the answer is the file, ready, or its rejection.
+
+use actix_multipart::{Field, Multipart};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use filegate_api::{FileEntry, ProcessingStatus, UploadedFile};
+use filegate_db::files::{IngestTarget, NewFile, Reservation, ReserveOutcome};
+use filegate_domain::{FileSpec, FileStatus, Limits};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::create::{batch_error, duplicates, first_look, quota_exceeded};
+use super::with_download;
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ErrorCode, ErrorEnvelope};
+use crate::http::state::AppState;
+use crate::metrics::{self, Reservation as Outcome, Trigger};
+use crate::service::completion;
+use crate::service::ingest::{OnFailure, signing};
+
+/// The query of an upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The workspace (default: the key's default workspace).
+    workspace_uuid: Option<Uuid>,
+}
+
+/// The form of an upload: one `file` part.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct UploadForm {
+    /// The file's bytes; its file name (`filename` of the part) names the file, and its
+    /// `Content-Type` is its type (`application/octet-stream` or none: the type its
+    /// extension names).
+    #[allow(dead_code)] // Read by the OpenAPI document only.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Upload a file in the request (multipart form, part `file`): reserved, streamed into
+/// the store and verified before the answer.
+///
+/// The reservation is the request's `Content-Length` (at most the workspace's max file
+/// size), settled to the real size; the body is cut off with `413` the moment it passes
+/// it. A body that fails (too large, too slow, the client gone, the store failing)
+/// leaves no file behind.
+#[utoipa::path(
+    post, path = "/v2/files/-/uploads", tag = "files",
+    params(UploadQuery),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Stored and verified: the file, ready", body = UploadedFile),
+        (status = 403, description = "Workspace outside the key's reach", body = ErrorEnvelope),
+        (status = 408, description = "`request_timeout`: the body stopped or came too slowly", body = ErrorEnvelope),
+        (status = 409, description = "`quota_exceeded`", body = ErrorEnvelope),
+        (status = 413, description = "The file is larger than the workspace allows", body = ErrorEnvelope),
+        (status = 422, description = "A rule failed, or `upload_mismatch`: the bytes are not what the file says (rejected)", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`, or the workspace holds as many pending files as it may", body = ErrorEnvelope),
+    )
+)]
+pub async fn upload(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<UploadQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let workspace = caller
+        .reach_workspace(&state.pool, query.workspace_uuid)
+        .await?;
+    let mut form = Multipart::new(req.headers(), payload);
+    let field = file_part(&mut form).await?;
+    let filename = field
+        .content_disposition()
+        .and_then(|d| d.get_filename())
+        .map(str::to_owned);
+    let content_type = field
+        .content_type()
+        .map(|m| m.essence_str().to_owned())
+        .filter(|t| t != "application/octet-stream");
+    let entry = FileEntry {
+        local_file_path: filename.clone(),
+        content_type,
+        ..FileEntry::default()
+    };
+    let mut specs = FileSpec::parse_batch(&[entry.input()], &workspace.limits).map_err(|e| {
+        metrics::reservation(Outcome::Invalid);
+        batch_error(e, 1)
+    })?;
+    let Some(spec) = specs.pop() else {
+        return Err(ApiError::internal("a parsed batch of one lost its entry"));
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let target = reserve(
+        &state,
+        &caller,
+        workspace.id,
+        &spec,
+        &workspace.limits,
+        declared,
+    )
+    .await?;
+    let outcome = state
+        .ingest
+        .ingest(
+            &target,
+            None,
+            field,
+            Uuid::new_v4(),
+            Trigger::Ingest,
+            OnFailure::Delete,
+        )
+        .await?;
+    let file = match outcome {
+        completion::Outcome::Ready(file) => file,
+        completion::Outcome::Settled(file) if file.status == FileStatus::Ready => file,
+        completion::Outcome::Rejected(file) | completion::Outcome::Settled(file) => {
+            let reason = file.rejection_reason.clone().unwrap_or_default();
+            return Err(ApiError::new(
+                ErrorCode::UploadMismatch,
+                format!("the upload was rejected: {reason}"),
+            )
+            .with_details(serde_json::json!({
+                "file_uuid": file.id, "status": file.status.as_str(), "rejection_reason": reason,
+            })));
+        }
+        // Written whole, but not completed (the store or the database failed): the
+        // finalizer completes it.
+        other => {
+            return Err(ApiError::unavailable(
+                "this file's completion",
+                format!("the upload was stored but not completed: {other:?}"),
+            ));
+        }
+    };
+    Ok(HttpResponse::Ok().json(UploadedFile {
+        file: with_download(&state, file).await?,
+        processing_status: ProcessingStatus::Completed,
+        local_file_path: filename,
+    }))
+}
+
+/// The form's `file` part; parts before it (none, for Aymara's SDK) are read past.
+async fn file_part(form: &mut Multipart) -> Result<Field, ApiError> {
+    let bad = |what: String| {
+        ApiError::invalid_request(format!(
+            "expected a multipart/form-data body with a `file` part: {what}"
+        ))
+    };
+    loop {
+        match form.next().await {
+            None => return Err(bad("no `file` part".to_owned())),
+            Some(Err(e)) => return Err(bad(e.to_string())),
+            Some(Ok(field)) if field.name() == Some("file") => return Ok(field),
+            Some(Ok(mut other)) => {
+                // Another field: read past it (bounded: a form field is small).
+                let mut read = 0usize;
+                while let Some(chunk) = other.next().await {
+                    read += chunk.map_err(|e| bad(e.to_string()))?.len();
+                    if read > 64 << 10 {
+                        return Err(bad(
+                            "a form field other than `file` is over 64 KiB".to_owned()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reserves the file the upload fills, in the reservation statement every file goes
+/// through: its bytes held are the request's length when it has one (at most the
+/// workspace's largest file), the largest file otherwise.
+async fn reserve(
+    state: &AppState,
+    caller: &Caller,
+    workspace_id: Uuid,
+    spec: &FileSpec,
+    limits: &Limits,
+    declared: Option<i64>,
+) -> Result<IngestTarget, ApiError> {
+    let id = Uuid::now_v7();
+    let object_key = filegate_domain::keys::object_key(workspace_id, id);
+    let most = spec.reservation(limits);
+    let reserved = declared.map_or(most, |n| n.clamp(0, most));
+    let ingest_key = signing::new_key().map_err(|e| ApiError::internal(e.to_string()))?;
+    let new_file = NewFile {
+        id,
+        upload_key: filegate_domain::keys::upload_key(&object_key),
+        object_key,
+        spec,
+        reserved_bytes: reserved,
+        upload_expires_at: None,
+        multipart: None,
+        ingest_key: Some(ingest_key),
+        remote_uri: None,
+    };
+    let window = chrono::Duration::from_std(state.settings.storage.presign_ttl)
+        .map_err(ApiError::internal)?;
+    let reservation = Reservation {
+        workspace_id,
+        organization_id: caller.organization_id,
+        created_by: caller.key_id,
+        upload_expires_at: chrono::Utc::now() + window,
+        first_check_at: first_look(state)?,
+        files: vec![new_file.clone()],
+        idempotency: None,
+    };
+    match filegate_db::files::reserve(&state.pool, &reservation).await? {
+        ReserveOutcome::Reserved => {
+            state.rate_scopes.remember_files(workspace_id, [id]);
+            metrics::reserved(1, reserved);
+        }
+        ReserveOutcome::QuotaExceeded => {
+            metrics::reservation(Outcome::QuotaExceeded);
+            return Err(quota_exceeded(state, workspace_id, &[new_file]).await);
+        }
+        ReserveOutcome::Duplicate => {
+            metrics::reservation(Outcome::Duplicate);
+            return Err(duplicates(state, workspace_id, &[new_file]).await?);
+        }
+        ReserveOutcome::IdempotencyKeyTaken => {
+            return Err(ApiError::internal("an upload carries no Idempotency-Key"));
+        }
+    }
+    Ok(IngestTarget {
+        id,
+        workspace_id,
+        status: FileStatus::Pending,
+        content_type: spec.content_type,
+        reserved_bytes: reserved,
+        upload_key: new_file.upload_key,
+        ingest_key: ingest_key.to_vec(),
+    })
+}
