@@ -50,6 +50,9 @@ contract_checks() {
     export FILEGATE_S3_ACCESS_KEY_ID="$S3_KEY_ID" FILEGATE_S3_SECRET_ACCESS_KEY="$S3_SECRET"
     export FILEGATE_RATE_LIMIT_PER_SECOND=100000 FILEGATE_RATE_LIMIT_BURST=100000 FILEGATE_LOG=warn
     export FILEGATE_UPLOAD_PAGE=true FILEGATE_CORS_ORIGINS="http://127.0.0.1:$port"
+    # Aymara's flow imports from a loopback server of its own on this port.
+    local source_port; source_port=$(free_port)
+    export FILEGATE_IMPORT_ALLOWED_HOSTS="127.0.0.1:$source_port"
     "$BIN" migrate
     org=$("$BIN" admin create-org contract)
     ws=$("$BIN" admin create-workspace --org "$org")
@@ -76,7 +79,8 @@ contract_checks() {
     FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$browser_key" NODE_MODULES_DIR="$NODE_MODULES_DIR" \
       SCREENSHOT="$ROOT/target/browser/upload-page.png" node "$ROOT/tests/browser/upload.mjs"
     log "running Aymara's SDK (aymara-ai-sdk, unchanged) against filegate"
-    FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$eval_key" "$AYMARA_VENV/bin/python" "$ROOT/tests/aymara/flow.py"
+    FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$eval_key" FILEGATE_SOURCE_PORT="$source_port" \
+      "$AYMARA_VENV/bin/python" "$ROOT/tests/aymara/flow.py"
   ) || { stop_pidfile "$WORK/contract.pid"; tail -50 "$WORK/contract.log" >&2; die "contract checks failed"; }
   stop_pidfile "$WORK/contract.pid"
 }
