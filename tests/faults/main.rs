@@ -734,3 +734,71 @@ async fn a_replica_killed_under_mixed_load_behind_a_load_balancer_leaves_every_f
     drop(replicas);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stops shared services: run by scripts/test's fault stage"]
+async fn the_store_stopped_mid_upload_answers_503_and_leaves_no_file() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app().await;
+    let boundary = "fault-boundary";
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v2/files/-/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        app.tenant.key
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let chunk = |bytes: &[u8]| {
+        let mut out = format!("{:x}\r\n", bytes.len()).into_bytes();
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+        out
+    };
+    let part = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"mid.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+    );
+    socket.write_all(&chunk(part.as_bytes())).await.unwrap();
+    socket.write_all(&chunk(&[b'a'; 64 << 10])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ctl("garage-stop").await;
+    socket.write_all(&chunk(&[b'a'; 64 << 10])).await.unwrap();
+    socket
+        .write_all(&chunk(format!("\r\n--{boundary}--\r\n").as_bytes()))
+        .await
+        .unwrap();
+    socket.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    ctl("garage-start").await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("unavailable"), "{answer}");
+    // The file went with its failed upload: no row, nothing reserved.
+    let ws = app.tenant.workspace;
+    for _ in 0..50 {
+        if app.file_rows(ws).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.file_rows(ws).await, 0);
+    assert_counters_match_rows(&app).await;
+    // With the store back, an upload works again.
+    let ok = filegate_tests::Answer::of(
+        app.request(reqwest::Method::POST, "/v2/files/-/uploads")
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"after.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+}
