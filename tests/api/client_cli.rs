@@ -112,6 +112,67 @@ async fn upload_sends_a_folder_reports_the_spoofed_file_and_says_so_in_its_exit_
 }
 
 #[tokio::test]
+async fn upload_via_api_streams_each_file_through_filegate_and_reports_the_spoofed_one() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("fg-via-api-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), samples::txt()).unwrap();
+    std::fs::write(dir.join("paper.pdf"), samples::pdf()).unwrap();
+    std::fs::write(dir.join("spoofed.pdf"), samples::png()).unwrap();
+    let (code, stdout, stderr) = run(
+        &app,
+        &[
+            "upload",
+            "--via-api",
+            "--path",
+            "inbox/",
+            "--label",
+            "direct",
+            dir.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("2 ready, 1 rejected, 0 failed"), "{stdout}");
+    // Nothing was reserved for a client PUT: every byte came through the API.
+    let metrics = app.metrics_text().await;
+    let requests = |route: &str, method: &str| {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("filegate_http_requests_total")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("method=\"{method}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    assert_eq!(requests("/v2/files/-/uploads", "POST"), 3, "{metrics}");
+    assert_eq!(
+        requests("/v2/files", "POST"),
+        0,
+        "no reservation for a client PUT"
+    );
+    let page = app
+        .client()
+        .list(&ListQuery {
+            status: Some("ready".into()),
+            labels: vec!["direct".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.files.len(), 2);
+    assert!(page.files.iter().all(|f| f.path == "inbox/"));
+    let notes = page.files.iter().find(|f| f.name == "notes.txt").unwrap();
+    assert_eq!(
+        app.download(&serde_json::to_value(notes).unwrap()).await,
+        samples::txt()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn upload_reports_files_the_api_refuses_and_sends_the_rest() {
     let app = spawn_app().await;
     let dir = std::env::temp_dir().join(format!("fg-upload-{}", uuid::Uuid::new_v4()));

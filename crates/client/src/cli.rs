@@ -73,6 +73,12 @@ pub struct UploadArgs {
     /// Send at most about this many bytes per second (multipart uploads).
     #[arg(long)]
     pub limit_rate: Option<u64>,
+    /// Send the bytes through filegate (`POST /v2/files/-/uploads`), which stores and
+    /// verifies each file before it answers, instead of straight to the object store:
+    /// for hosts that cannot reach the bucket. Files are streamed from disk, one
+    /// request each.
+    #[arg(long)]
+    pub via_api: bool,
     /// Files, or folders to upload recursively.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -231,6 +237,9 @@ pub async fn upload(
     args: UploadArgs,
 ) -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
     let client = args.client.client()?;
+    if args.via_api {
+        return Ok(summarize(upload_via_api(&client, &args).await?));
+    }
     let mut files = Vec::new();
     for path in collect(&args.files)? {
         let meta = std::fs::metadata(&path)?;
@@ -344,6 +353,11 @@ pub async fn upload(
     }
     overall.finish();
     let _ = bars.clear();
+    Ok(summarize(outcomes))
+}
+
+/// Prints one line per file and the totals; failure when any file is not ready.
+fn summarize(mut outcomes: Vec<(String, Outcome)>) -> ExitCode {
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     let (mut ready, mut rejected, mut failed) = (0, 0, 0);
     for (name, outcome) in &outcomes {
@@ -368,11 +382,134 @@ pub async fn upload(
     say(&format!(
         "{ready} ready, {rejected} rejected, {failed} failed"
     ));
-    Ok(if rejected + failed == 0 {
+    if rejected + failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
+}
+
+/// `filegate upload --via-api`: each file streamed from disk through filegate, which
+/// answers once it is stored and verified; `--parallel` at once, with progress.
+async fn upload_via_api(
+    client: &Client,
+    args: &UploadArgs,
+) -> Result<Vec<(String, Outcome)>, Box<dyn std::error::Error + Send + Sync>> {
+    let paths = collect(&args.files)?;
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let size = std::fs::metadata(&path)?.len();
+        files.push((path, size));
+    }
+    let bars = MultiProgress::new();
+    let style =
+        ProgressStyle::with_template("{prefix:>24.bold} {bar:30} {bytes:>9}/{total_bytes:9} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let overall = bars.add(
+        ProgressBar::new(files.iter().map(|f| f.1).sum())
+            .with_style(style.clone())
+            .with_prefix("total"),
+    );
+    let jobs = files.iter().map(|(path, size)| {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bar = bars.insert_before(&overall, ProgressBar::new(*size).with_style(style.clone()));
+        bar.set_prefix(truncate(&name, 24));
+        let overall = overall.clone();
+        async move {
+            let outcome = send_via_api(client, args, path, &name, *size, &bar, &overall).await;
+            bar.finish_with_message(match &outcome {
+                Outcome::Ready { .. } => "ready",
+                Outcome::Rejected { .. } => "rejected",
+                Outcome::Failed { .. } => "failed",
+            });
+            (name, outcome)
+        }
+    });
+    let outcomes = futures_util::stream::iter(jobs)
+        .buffer_unordered(usize::from(args.parallel))
+        .collect()
+        .await;
+    overall.finish();
+    let _ = bars.clear();
+    Ok(outcomes)
+}
+
+/// One file through `POST /v2/files/-/uploads`, streamed from disk.
+async fn send_via_api(
+    client: &Client,
+    args: &UploadArgs,
+    path: &Path,
+    name: &str,
+    size: u64,
+    bar: &ProgressBar,
+    overall: &ProgressBar,
+) -> Outcome {
+    use tokio::io::AsyncReadExt as _;
+    let file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) => {
+            return Outcome::Failed {
+                reason: e.to_string(),
+            };
+        }
+    };
+    bar.set_message("sending");
+    let (sent, overall) = (bar.clone(), overall.clone());
+    let chunks = futures_util::stream::unfold(Some(file), move |file| {
+        let (bar, overall) = (sent.clone(), overall.clone());
+        async move {
+            let mut file = file?;
+            let mut buf = vec![0u8; 256 << 10];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    bar.inc(n as u64);
+                    overall.inc(n as u64);
+                    Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    });
+    let upload = crate::DirectUpload {
+        workspace_uuid: args.workspace,
+        name,
+        content_type: None,
+        path: &args.path,
+        labels: &args.labels,
+        public_url: None,
+    };
+    match client
+        .upload_direct(&upload, reqwest::Body::wrap_stream(chunks), size)
+        .await
+    {
+        Ok(uploaded) => Outcome::Ready {
+            id: uploaded.file.file.file_uuid,
+            size: uploaded.file.file.size_bytes.unwrap_or_default(),
+            parts: None,
+        },
+        Err(ClientError::Api {
+            code: Some(ErrorCode::UploadMismatch),
+            details,
+            message,
+            ..
+        }) => Outcome::Rejected {
+            id: details["file_uuid"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_default(),
+            reason: details["rejection_reason"]
+                .as_str()
+                .map_or(message, str::to_owned),
+        },
+        Err(e) => Outcome::Failed {
+            reason: e.to_string(),
+        },
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -135,6 +135,57 @@ impl Client {
         self.put(url, &file.upload_headers, body).await
     }
 
+    /// `POST /v2/files/-/uploads`: sends a file's `length` bytes through filegate, which
+    /// reserves, stores and verifies it before it answers (for hosts that cannot reach
+    /// the bucket). The answer is the file, ready.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`]: `upload_mismatch` (the bytes are not what the file says;
+    /// it is rejected), `payload_too_large`, `quota_exceeded`, the rules' codes.
+    pub async fn upload_direct(
+        &self,
+        upload: &DirectUpload<'_>,
+        body: reqwest::Body,
+        length: u64,
+    ) -> Result<UploadedFile, ClientError> {
+        let mut file = reqwest::multipart::Part::stream_with_length(body, length)
+            .file_name(upload.name.to_owned());
+        if let Some(content_type) = upload.content_type {
+            file = file.mime_str(content_type)?;
+        }
+        let mut form = reqwest::multipart::Form::new().text("path", upload.path.to_owned());
+        for label in upload.labels {
+            form = form.text("labels", label.clone());
+        }
+        if let Some(url) = upload.public_url {
+            form = form.text("public_url", url.to_owned());
+        }
+        let mut req = self
+            .http
+            .post(self.url("/v2/files/-/uploads"))
+            .bearer_auth(&self.key)
+            .multipart(form.part("file", file));
+        if let Some(ws) = upload.workspace_uuid {
+            req = req.query(&[("workspace_uuid", ws)]);
+        }
+        Self::read(req.send().await?).await
+    }
+
+    /// `GET /v2/files/{file_uuid}/status`.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] `not_found` for a file the key cannot see.
+    pub async fn status(&self, id: Uuid) -> Result<FileProcessing, ClientError> {
+        Self::read(
+            self.http
+                .get(self.url(&format!("/v2/files/{id}/status")))
+                .bearer_auth(&self.key)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
     /// PUTs one part to its presigned URL with exactly its headers.
     ///
     /// # Errors

@@ -34,15 +34,30 @@ pub struct UploadQuery {
     workspace_uuid: Option<Uuid>,
 }
 
-/// The form of an upload: one `file` part.
+/// The form of an upload: the file's fields, then its `file` part (fields after the
+/// file are not read).
 #[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // Read by the OpenAPI document only.
 pub struct UploadForm {
+    /// Library path (default `""`), as for a reservation.
+    path: Option<String>,
+    /// A label (repeat the field for more), as for a reservation.
+    labels: Option<Vec<String>>,
+    /// `public_url`, as for a reservation.
+    public_url: Option<String>,
     /// The file's bytes; its file name (`filename` of the part) names the file, and its
     /// `Content-Type` is its type (`application/octet-stream` or none: the type its
     /// extension names).
-    #[allow(dead_code)] // Read by the OpenAPI document only.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
+}
+
+/// The form fields that came before the file part.
+#[derive(Debug, Default)]
+struct Fields {
+    path: Option<String>,
+    labels: Vec<String>,
+    public_url: Option<String>,
 }
 
 /// Upload a file in the request (multipart form, part `file`): reserved, streamed into
@@ -77,7 +92,7 @@ pub async fn upload(
         .reach_workspace(&state.pool, query.workspace_uuid)
         .await?;
     let mut form = Multipart::new(req.headers(), payload);
-    let field = file_part(&mut form).await?;
+    let (fields, field) = file_part(&mut form).await?;
     let filename = field
         .content_disposition()
         .and_then(|d| d.get_filename())
@@ -89,6 +104,9 @@ pub async fn upload(
     let entry = FileEntry {
         local_file_path: filename.clone(),
         content_type,
+        path: fields.path,
+        labels: Some(fields.labels).filter(|l| !l.is_empty()),
+        public_url: fields.public_url,
         ..FileEntry::default()
     };
     let mut specs = FileSpec::parse_batch(&[entry.input()], &workspace.limits).map_err(|e| {
@@ -152,33 +170,54 @@ pub async fn upload(
     }))
 }
 
-/// The form's `file` part; parts before it (none, for Aymara's SDK) are read past.
-async fn file_part(form: &mut Multipart) -> Result<Field, ApiError> {
+/// The fields before the form's `file` part (none, for Aymara's SDK), and that part.
+async fn file_part(form: &mut Multipart) -> Result<(Fields, Field), ApiError> {
     let bad = |what: String| {
         ApiError::invalid_request(format!(
             "expected a multipart/form-data body with a `file` part: {what}"
         ))
     };
+    let mut fields = Fields::default();
+    let mut read = 0usize;
     loop {
-        match form.next().await {
+        let mut field = match form.next().await {
             None => return Err(bad("no `file` part".to_owned())),
             Some(Err(e)) => return Err(bad(e.to_string())),
-            Some(Ok(field)) if field.name() == Some("file") => return Ok(field),
-            Some(Ok(mut other)) => {
-                // Another field: read past it (bounded: a form field is small).
-                let mut read = 0usize;
-                while let Some(chunk) = other.next().await {
-                    read += chunk.map_err(|e| bad(e.to_string()))?.len();
-                    if read > 64 << 10 {
-                        return Err(bad(
-                            "a form field other than `file` is over 64 KiB".to_owned()
-                        ));
-                    }
-                }
+            Some(Ok(field)) => field,
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            return Ok((fields, field));
+        }
+        // Another field: its text, bounded (the fields of one file are small).
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| bad(e.to_string()))?;
+            read += chunk.len();
+            if read > FIELDS_MAX {
+                return Err(bad(format!(
+                    "the fields before `file` pass {FIELDS_MAX} bytes"
+                )));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let value = String::from_utf8(value)
+            .map_err(|_| bad(format!("the field {name:?} is not UTF-8 text")))?;
+        match name.as_str() {
+            "path" => fields.path = Some(value),
+            "labels" => fields.labels.push(value),
+            "public_url" => fields.public_url = Some(value).filter(|u| !u.is_empty()),
+            other => {
+                return Err(ApiError::invalid_request(format!(
+                    "unknown form field {other:?} (path, labels, public_url and file are known)"
+                )));
             }
         }
     }
 }
+
+/// The most bytes the fields before the file part may hold together.
+const FIELDS_MAX: usize = 64 << 10;
 
 /// Reserves the file the upload fills, in the reservation statement every file goes
 /// through: its bytes held are the request's length when it has one (at most the
