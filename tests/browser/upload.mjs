@@ -1,7 +1,9 @@
 // End-to-end: the upload page in headless Chromium uploads a real PDF, a mislabeled
-// file (a PNG named .pdf) and a 20 MiB text file that goes in three parts; the first
-// and the last must end ready, the second rejected, and the library list must show
-// them. Saves a screenshot.
+// file (a PNG named .pdf), a 20 MiB text file that goes in three parts and twelve
+// small notes; the PDF, the large file and the notes must end ready, the PNG
+// rejected, and the library must show them: sizes in binary units, the workspace's
+// usage against its quota, filters by status, path and label, pages of ten, and a
+// delete. Saves a screenshot.
 //
 // Env: FILEGATE_URL, FILEGATE_API_KEY, NODE_MODULES_DIR (where playwright-core is),
 // SCREENSHOT (png path), CHROMIUM (default /usr/bin/chromium).
@@ -47,10 +49,15 @@ try {
   await page.press("#key", "Tab");
   await page.fill("#path", "browser/");
   await page.fill("#labels", "e2e");
+  page.on("dialog", (d) => d.accept());
+  const notes = Array.from({ length: 12 }, (_, i) => ({
+    name: `note-${String(i + 1).padStart(2, "0")}.txt`, mimeType: "text/plain", buffer: Buffer.from(`note ${i + 1}\n`),
+  }));
   await page.setInputFiles("#files", [
     { name: "report.pdf", mimeType: "application/pdf", buffer: pdf() },
     { name: "photo.pdf", mimeType: "application/pdf", buffer: png },
     { name: "large.txt", mimeType: "text/plain", buffer: large },
+    ...notes,
   ]);
   const row = (table, name, status) => `#${table} tr[data-name="${name}"][data-status="${status}"]`;
   await page.waitForSelector(row("uploads", "report.pdf", "ready"), { timeout: 30000 });
@@ -68,6 +75,51 @@ try {
   const labels = await page.textContent(row("library", "report.pdf", "ready"));
   assert.match(labels, /browser\//);
   assert.match(labels, /e2e/);
+  await page.waitForSelector(row("uploads", "note-12.txt", "ready"), { timeout: 30000 });
+
+  // Sizes in binary units; the usage of the workspace against its quota.
+  await page.click("#refresh");
+  await page.waitForSelector(`#library tr[data-name="large.txt"][data-size="${large.length}"]`);
+  assert.match(await page.textContent(row("library", "large.txt", "ready") + " td.size"), /^20\.0 MiB$/);
+  await page.waitForFunction(() => document.getElementById("usage").dataset.files === "14");
+  const usage = await page.textContent("#usage-text");
+  assert.match(usage, /20\.0 MiB used and 0 B reserved of \d+\.\d (MiB|GiB)/, usage);
+  assert.match(usage, /14 files \(0 pending\)/, usage);
+
+  // Pages of ten, newest first: 15 files are a page of 10 and a page of 5.
+  await page.selectOption("#page-size", "10");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction(() => document.querySelectorAll("#library tbody tr").length === 10);
+  assert.match(await page.textContent("#page-info"), /page 1 · 15 matching/);
+  await page.click("#next-page");
+  await page.waitForFunction(() => document.querySelectorAll("#library tbody tr").length === 5);
+  assert.match(await page.textContent("#page-info"), /page 2 · 15 matching/);
+  assert.equal(await page.isDisabled("#next-page"), true);
+  await page.click("#first-page");
+  await page.waitForFunction(() => document.querySelectorAll("#library tbody tr").length === 10);
+
+  // Filters: by status, then by path prefix and label.
+  await page.selectOption("#filter-status", "rejected");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction(() => document.querySelectorAll("#library tbody tr").length === 1);
+  await page.waitForSelector(row("library", "photo.pdf", "rejected"));
+  await page.selectOption("#filter-status", "");
+  await page.fill("#filter-path", "browser/");
+  await page.fill("#filter-label", "e2e");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("library").dataset.count === "15");
+  await page.fill("#filter-label", "no-such-label");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("library").dataset.count === "0");
+  await page.fill("#filter-label", "");
+  await page.selectOption("#page-size", "50");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction(() => document.querySelectorAll("#library tbody tr").length === 15);
+
+  // Delete: the row goes, and the usage counts one file less.
+  await page.click(row("library", "note-01.txt", "ready") + " button.delete");
+  await page.waitForFunction(() => !document.querySelector('#library tr[data-name="note-01.txt"]'));
+  await page.waitForFunction(() => document.getElementById("usage").dataset.files === "13");
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   // CORS preflights that fail show up as console errors; there must be none.
   assert.deepEqual(problems.filter((p) => !p.includes("422")), [], problems.join("\n"));

@@ -425,6 +425,8 @@ pub struct FileWithDownload {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListResponse {
+    /// The workspace listed (the key's default when the query named none).
+    pub workspace_uuid: Uuid,
     pub files: Vec<File>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,

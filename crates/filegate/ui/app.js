@@ -192,7 +192,7 @@ async function uploadAll(files) {
       for (const s of sent) setStatus(s.r.row, "failed", err.message);
     }
   }
-  await refresh();
+  await firstPage();
 }
 
 async function download(id) {
@@ -200,34 +200,99 @@ async function download(id) {
   if (file.download_url) window.location.href = file.download_url;
 }
 
+// Bytes in binary units: "812 B", "48.2 KiB", "20.0 MiB".
+function humanBytes(n) {
+  if (n == null) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0, v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? v + " B" : v.toFixed(1) + " " + units[i];
+}
+
+// The library's listing: its filters, and the cursors of the pages walked so far.
+const listing = { cursors: [null], page: 0 };
+
+function listQuery() {
+  const q = new URLSearchParams();
+  const ws = $("workspace").value.trim();
+  if (ws) q.set("workspace_uuid", ws);
+  const path = $("filter-path").value;
+  if (path) q.set("path", path);
+  const label = $("filter-label").value.trim();
+  if (label) q.set("label", label);
+  const status = $("filter-status").value;
+  if (status) q.set("status", status);
+  q.set("limit", $("page-size").value);
+  const cursor = listing.cursors[listing.page];
+  if (cursor) q.set("cursor", cursor);
+  return q.toString();
+}
+
+async function showUsage(workspace) {
+  const u = await api("GET", "/v2/workspaces/" + workspace + "/usage");
+  const pct = (n) => Math.min(100, (100 * n) / Math.max(u.quota_bytes, 1)) + "%";
+  $("usage-used").style.width = pct(u.used_bytes);
+  $("usage-reserved").style.width = pct(u.reserved_bytes);
+  $("usage-text").textContent = humanBytes(u.used_bytes) + " used and " + humanBytes(u.reserved_bytes) +
+    " reserved of " + humanBytes(u.quota_bytes) + " · " + u.file_count + " files (" +
+    u.pending_file_count + " pending) · files up to " + humanBytes(u.max_file_bytes);
+  $("usage").dataset.used = String(u.used_bytes);
+  $("usage").dataset.files = String(u.file_count);
+  $("usage").hidden = false;
+}
+
+async function remove(f) {
+  if (!confirm("Delete " + f.name + "? Its bytes leave the quota at once.")) return;
+  await api("DELETE", "/v2/files/" + f.file_uuid);
+  await refresh();
+}
+
 async function refresh() {
   if (!key()) return;
   const tbody = $("library").tBodies[0];
   $("library-error").textContent = "";
   try {
-    const ws = $("workspace").value.trim();
-    const page = await api("GET", "/v2/files?limit=100" + (ws ? "&workspace_uuid=" + encodeURIComponent(ws) : ""));
+    const page = await api("GET", "/v2/files?" + listQuery());
     tbody.replaceChildren();
     for (const f of page.files) {
       const row = tbody.insertRow();
       row.dataset.name = f.name;
       row.dataset.status = f.status;
+      row.dataset.size = f.size_bytes == null ? "" : String(f.size_bytes);
       cell(row, f.name);
       cell(row, f.path || "");
       const labels = document.createElement("span");
       for (const l of f.labels) { const s = document.createElement("span"); s.className = "label"; s.textContent = l; labels.appendChild(s); }
       cell(row, labels);
-      cell(row, f.size_bytes == null ? "" : String(f.size_bytes));
+      cell(row, humanBytes(f.size_bytes), "size");
       cell(row, f.rejection_reason ? f.status + ": " + f.rejection_reason : f.status, "status-" + f.status);
+      const actions = document.createElement("span");
       if (f.status === "ready") {
         const b = document.createElement("button"); b.type = "button"; b.textContent = "Download";
         b.addEventListener("click", () => download(f.file_uuid).catch((e) => alert(e.message)));
-        cell(row, b);
-      } else cell(row, "");
+        actions.appendChild(b);
+      }
+      const del = document.createElement("button"); del.type = "button"; del.textContent = "Delete";
+      del.className = "danger delete";
+      del.addEventListener("click", () => remove(f).catch((e) => { $("library-error").textContent = e.message; }));
+      actions.appendChild(del);
+      cell(row, actions);
     }
+    listing.cursors[listing.page + 1] = page.next_cursor;
+    $("next-page").disabled = !page.next_cursor;
+    $("first-page").disabled = listing.page === 0;
+    $("page-info").textContent = "page " + (listing.page + 1) + " · " + page.count + " matching";
+    $("library").dataset.count = String(page.count);
+    await showUsage(page.workspace_uuid);
   } catch (err) {
     $("library-error").textContent = err.message;
   }
+}
+
+function firstPage() {
+  listing.cursors = [null];
+  listing.page = 0;
+  return refresh();
 }
 
 window.addEventListener("DOMContentLoaded", () => {
@@ -239,5 +304,8 @@ window.addEventListener("DOMContentLoaded", () => {
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); uploadAll(Array.from(e.dataTransfer.files)); });
   $("refresh").addEventListener("click", refresh);
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); firstPage(); });
+  $("first-page").addEventListener("click", firstPage);
+  $("next-page").addEventListener("click", () => { listing.page++; refresh(); });
   refresh();
 });

@@ -93,6 +93,7 @@ pub async fn list(
     };
     let files: Vec<_> = rows.into_iter().map(file_object).collect();
     Ok(HttpResponse::Ok().json(ListResponse {
+        workspace_uuid: workspace_id,
         items: files.clone(),
         files,
         next_cursor,
