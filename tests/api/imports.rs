@@ -12,7 +12,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// A source server: `/ok.txt` a text file, `/big.txt` more than a workspace allows,
-/// `/missing` a 404, `/to/{port}` a redirect to that loopback port.
+/// `/slow.txt` a text file sent over about two seconds, `/missing` a 404, `/to/{port}`
+/// a redirect to that loopback port.
 async fn source() -> LiarStore {
     LiarStore::serve(Arc::new(|head: &str| {
         let path = head
@@ -33,6 +34,16 @@ async fn source() -> LiarStore {
                 headers: vec![("content-type", "text/plain".into())],
                 body: Body::Bytes(vec![b'a'; 6 << 20]),
             }
+        } else if path == "/slow.txt" {
+            Reply {
+                status: 200,
+                headers: vec![("content-type", "text/plain".into())],
+                body: Body::Trickle {
+                    bytes: slow_text(),
+                    chunk: 16 << 10,
+                    pause: Duration::from_millis(100),
+                },
+            }
         } else if let Some(port) = path.strip_prefix("/to/") {
             Reply {
                 status: 302,
@@ -48,6 +59,11 @@ async fn source() -> LiarStore {
         }
     }))
     .await
+}
+
+/// The 320 KiB text `/slow.txt` serves.
+fn slow_text() -> Vec<u8> {
+    b"a slow line of text\n".repeat(16 << 10)
 }
 
 /// An app that may import from `allowed` (its files hold at most 5 MiB).
@@ -167,4 +183,38 @@ async fn uris_that_may_not_be_fetched_are_refused_before_anything_is_reserved() 
     let ws = app.tenant.workspace;
     assert_eq!(app.file_rows(ws).await, 0, "nothing was reserved");
     assert_eq!(app.counters(ws).await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_completion_asked_for_while_an_import_streams_waits_for_its_bytes() {
+    let server = source().await;
+    let app = app_allowing(&server).await;
+    let created = app
+        .create_files(
+            &json!({ "files": [{ "remote_uri": format!("http://{}/slow.txt", server.addr) }] }),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let file = created.body["files"][0].clone();
+    // The source takes about two seconds; the client asks at once. The completion may
+    // neither inspect the object half-written nor call it missing: it waits for the
+    // import's bytes and answers the verified file.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let completed = app.complete(&file).await;
+    assert_eq!(completed.status, 200, "{:?}", completed.body);
+    assert_eq!(completed.body["status"], "ready", "{:?}", completed.body);
+    assert_eq!(
+        completed.body["size_bytes"],
+        json!(slow_text().len()),
+        "{:?}",
+        completed.body
+    );
+    assert_eq!(app.download(&file).await, slow_text());
+    assert_eq!(
+        status_of(&app, &file).await["processing_status"],
+        "completed"
+    );
+    assert_eq!(server.requests(), 1, "fetched once");
+    let ws = app.tenant.workspace;
+    assert_eq!(app.counters(ws).await, app.row_sums(ws).await);
 }

@@ -24,6 +24,12 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// This many zero bytes, streamed (a body no one should buffer).
     Zeros(u64),
+    /// These bytes in `chunk`-sized writes, `pause` apart (a slow source).
+    Trickle {
+        bytes: Vec<u8>,
+        chunk: usize,
+        pause: std::time::Duration,
+    },
 }
 
 impl Reply {
@@ -118,6 +124,7 @@ async fn serve(mut conn: TcpStream, answer: Answerer, requests: Arc<AtomicUsize>
         let len = match &reply.body {
             Body::Bytes(b) => b.len() as u64,
             Body::Zeros(n) => *n,
+            Body::Trickle { bytes, .. } => bytes.len() as u64,
         };
         let mut out = format!(
             "HTTP/1.1 {} Liar\r\ncontent-length: {len}\r\n",
@@ -139,6 +146,22 @@ async fn serve(mut conn: TcpStream, answer: Answerer, requests: Arc<AtomicUsize>
                     let step = usize::try_from(n.min(zeros.len() as u64)).unwrap_or(zeros.len());
                     sent = conn.write_all(&zeros[..step]).await;
                     n -= step as u64;
+                }
+                sent
+            }
+            Body::Trickle {
+                bytes,
+                chunk,
+                pause,
+            } => {
+                let mut sent = Ok(());
+                for piece in bytes.chunks(chunk.max(1)) {
+                    sent = conn.write_all(piece).await;
+                    if sent.is_err() {
+                        break;
+                    }
+                    let _ = conn.flush().await;
+                    tokio::time::sleep(pause).await;
                 }
                 sent
             }

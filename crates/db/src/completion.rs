@@ -91,6 +91,8 @@ pub async fn claim(
                                      $4 + greatest(coalesce(size_bytes, 0), 0)::float8 / greatest($6::float8, 1.0))
                  WHERE id IN (SELECT id FROM target) AND status = 'pending'
                    AND (completion_claim_until IS NULL OR completion_claim_until < now())
+                   -- Bytes streaming through filegate are not inspected half-written.
+                   AND (ingest_until IS NULL OR ingest_until < now())
                 RETURNING id
              )
              SELECT {FILE_COLUMNS}, f.id IN (SELECT id FROM claimed) AS held

@@ -107,34 +107,6 @@ fn parse_allowed_host(raw: &str) -> Result<crate::service::imports::guard::Allow
     crate::service::imports::guard::AllowedHost::parse(raw)
 }
 
-impl IngestArgs {
-    /// The service's settings; `upload_margin` is the reaper's.
-    #[must_use]
-    pub fn settings(&self, upload_margin: Duration) -> crate::service::ingest::IngestSettings {
-        crate::service::ingest::IngestSettings {
-            upload_margin,
-            part_size: self.ingest_buffer_bytes as usize,
-            max_concurrent: self.ingest_max_concurrent as usize,
-            idle_timeout: self.ingest_idle_timeout,
-            min_bytes_per_sec: self.ingest_min_bytes_per_sec,
-            rate_grace: self.ingest_rate_grace,
-        }
-    }
-}
-
-impl IngestArgs {
-    /// The import service's settings.
-    #[must_use]
-    pub fn imports(&self) -> crate::service::imports::ImportSettings {
-        crate::service::imports::ImportSettings {
-            policy: crate::service::imports::guard::Policy {
-                allowed: self.import_allowed_hosts.clone(),
-            },
-            timeout: self.import_timeout,
-        }
-    }
-}
-
 /// A public URL: `http` or `https`, an authority, and no query or fragment; kept
 /// without a trailing slash.
 fn parse_public_url(raw: &str) -> Result<String, String> {

@@ -40,7 +40,17 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The file's text without its unit tests, line comments and doc comments.
 fn code(text: &str) -> String {
-    let cut = text.find("#[cfg(test)]\nmod tests {").unwrap_or(text.len());
+    // `#[cfg(test)]`, any further attributes, then `mod tests {`.
+    let cut = text
+        .match_indices("#[cfg(test)]\n")
+        .map(|(at, m)| at + m.len())
+        .find(|&after| {
+            text[after..]
+                .lines()
+                .find(|l| !l.trim_start().starts_with("#["))
+                .is_some_and(|l| l.starts_with("mod tests {"))
+        })
+        .map_or(text.len(), |after| after - "#[cfg(test)]\n".len());
     text[..cut]
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))

@@ -1,8 +1,10 @@
-//! Uploads that stream through filegate (files of undeclared size): what the upload
-//! route reads of its file, and the lease that lets one such upload run per file at a
-//! time. The lease is taken only while the file is pending, renewed while bytes
-//! arrive, and given back when the upload ends; a renewal that finds the file settled
-//! or gone stops the upload.
+//! Uploads that stream through filegate (files of undeclared size, form uploads,
+//! imports): what the upload route reads of its file, and the lease that lets one such
+//! upload run per file at a time. The lease is taken only while the file is pending
+//! and no completion holds it (and a completion cannot claim a file whose lease is
+//! live: nothing is inspected half-written, nothing written while inspected), renewed
+//! while bytes arrive, and given back when the upload ends; a renewal that finds the
+//! file settled or gone stops the upload.
 
 use std::time::Duration;
 
@@ -65,7 +67,7 @@ impl FromRow for IngestTarget {
 pub enum Lease {
     /// Held under the token, until the time returned.
     Held(DateTime<Utc>),
-    /// Another upload of the file holds it.
+    /// Another upload, or a completion, of the file holds it.
     Busy,
     /// The file is no longer pending (it is, with this status).
     Settled(FileStatus),
@@ -94,6 +96,8 @@ pub async fn lease_ingest(
               FROM f
              WHERE files.id = f.id AND files.status = 'pending'
                AND (files.ingest_claim IS NULL OR files.ingest_claim = $2 OR files.ingest_until < now())
+               -- Nothing is written while a completion inspects the file.
+               AND (files.completion_claim_until IS NULL OR files.completion_claim_until < now())
             RETURNING files.ingest_until
          )
          SELECT f.status, (SELECT ingest_until FROM taken) AS until FROM f",
@@ -166,6 +170,7 @@ pub async fn claim_imports(
             SELECT id FROM files
              WHERE remote_uri IS NOT NULL AND status = 'pending'
                AND (ingest_until IS NULL OR ingest_until < now())
+               AND (completion_claim_until IS NULL OR completion_claim_until < now())
              ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
          RETURNING id, workspace_id, status, content_type, reserved_bytes, upload_key, ingest_key,
                    remote_uri, import_attempts",

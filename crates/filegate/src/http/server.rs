@@ -116,14 +116,17 @@ impl Application {
         let ingest = Ingest::new(
             pool.clone(),
             storage.clone(),
-            settings.ingest.settings(settings.reaper.upload_margin),
+            crate::service::ingest::IngestSettings::of(
+                &settings.ingest,
+                settings.reaper.upload_margin,
+            ),
             completer.clone(),
         );
         let imports = Imports::new(
             pool.clone(),
             ingest.clone(),
             completer.clone(),
-            settings.ingest.imports(),
+            crate::service::imports::ImportSettings::of(&settings.ingest),
         )?;
         let state = web::Data::new(AppState {
             completer,

@@ -47,6 +47,19 @@ pub struct ImportSettings {
     pub timeout: Duration,
 }
 
+impl ImportSettings {
+    /// The import settings of `serve`'s ingest arguments.
+    #[must_use]
+    pub fn of(args: &crate::settings::IngestArgs) -> Self {
+        Self {
+            policy: Policy {
+                allowed: args.import_allowed_hosts.clone(),
+            },
+            timeout: args.import_timeout,
+        }
+    }
+}
+
 /// Runs imports. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Imports {
@@ -172,22 +185,27 @@ impl Imports {
             return self
                 .fail(
                     id,
+                    token,
                     format!("the import was tried {MAX_ATTEMPTS} times and did not finish"),
                 )
                 .await;
         }
         let fetched = match reqwest::Url::parse(&due.remote_uri) {
             Ok(url) => self.client.get(url).timeout(self.timeout).send().await,
-            Err(e) => return self.fail(id, format!("remote_uri is not a URL: {e}")).await,
+            Err(e) => {
+                return self
+                    .fail(id, token, format!("remote_uri is not a URL: {e}"))
+                    .await;
+            }
         };
         let response = match fetched {
             Ok(r) if r.status().is_success() => r,
             Ok(r) => {
                 return self
-                    .fail(id, format!("the remote URI answered {}", r.status()))
+                    .fail(id, token, format!("the remote URI answered {}", r.status()))
                     .await;
             }
-            Err(e) => return self.fail(id, fetch_failure(&e)).await,
+            Err(e) => return self.fail(id, token, fetch_failure(&e)).await,
         };
         let declared = response.content_length();
         match self
@@ -220,7 +238,12 @@ impl Imports {
         }
     }
 
-    async fn fail(&self, id: Uuid, reason: String) -> Ran {
+    /// Rejects the import's file for `reason`, once its claim (`token`'s lease) is given
+    /// back: a rejection is a completion, which waits for no lease it holds itself.
+    async fn fail(&self, id: Uuid, token: Uuid, reason: String) -> Ran {
+        if let Err(e) = filegate_db::files::release_ingest(&self.pool, id, token).await {
+            tracing::warn!(error = %e, file = %id, "could not release an import's claim; it lapses");
+        }
         match self.completer.fail(id, reason, Trigger::Import).await {
             Ok(_) => Ran::Failed,
             Err(e) => {

@@ -54,14 +54,29 @@ pub struct IngestSettings {
     pub upload_margin: Duration,
 }
 
+impl IngestSettings {
+    /// The ingest settings of `serve`'s arguments; `upload_margin` is the reaper's.
+    #[must_use]
+    pub fn of(args: &crate::settings::IngestArgs, upload_margin: Duration) -> Self {
+        Self {
+            upload_margin,
+            part_size: args.ingest_buffer_bytes as usize,
+            max_concurrent: args.ingest_max_concurrent as usize,
+            idle_timeout: args.ingest_idle_timeout,
+            min_bytes_per_sec: args.ingest_min_bytes_per_sec,
+            rate_grace: args.ingest_rate_grace,
+        }
+    }
+}
+
 /// Why an upload through filegate stored nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Every upload slot of this process is taken.
     #[error("this server is streaming as many uploads as it may; retry shortly")]
     Busy,
-    /// Another upload of the same file is under way.
-    #[error("another upload of this file is under way")]
+    /// Another upload of the same file, or its completion, is under way.
+    #[error("another upload or the verification of this file is under way; retry")]
     InProgress,
     /// The file left `pending` before or while the bytes arrived.
     #[error("the file is {}; it takes no more uploads", .0.as_str())]
@@ -201,15 +216,25 @@ impl Ingest {
                         true,
                     )
                     .await?;
-                if matches!(outcome, Outcome::Ready(_)) {
-                    // No URL can write the upload key of a file filegate filled itself:
-                    // it goes now rather than when a URL would have expired.
+                if matches!(outcome, Outcome::Ready(_))
+                    && KeyKind::of(&target.upload_key) == KeyKind::Upload
+                {
+                    // A staged upload of a file filegate filled itself: it goes now
+                    // rather than when a URL would have expired. (A form upload or an
+                    // import was written to its object key: nothing to delete.)
                     self.completer.delete_now(&target.upload_key).await;
                 }
                 Ok(outcome)
             }
             Err(e) => {
                 if e.gives_up(on_failure) {
+                    // The lease goes first: a rejection is a completion, which does not
+                    // claim a file whose bytes are still said to stream.
+                    if let Err(e) =
+                        filegate_db::files::release_ingest(&self.pool, target.id, token).await
+                    {
+                        tracing::warn!(error = %e, file = %target.id, "could not release an ingest's lease; it lapses by itself");
+                    }
                     give_up(
                         self.clone(),
                         target.clone(),
@@ -529,9 +554,12 @@ impl<'a> Run<'a> {
         match now {
             Ok(Some(FileStatus::Pending)) => Ok(etag),
             Ok(settled) => {
-                // Written after the file left pending: nobody completes it, and its
-                // queued deletion may have run already.
-                if KeyKind::of(&key) == KeyKind::Upload
+                // Written after the file was deleted or expired under the lease: nobody
+                // completes it, and its queued deletion may have run already. (A file
+                // cannot have become ready meanwhile: no completion claims a file whose
+                // lease is live; its key is never deleted here.)
+                if settled != Some(FileStatus::Ready)
+                    && KeyKind::of(&key) != KeyKind::Foreign
                     && let Err(e) = storage.delete(&key).await
                 {
                     tracing::warn!(error = %e, key, "could not delete an upload that landed after its file settled; reconciliation will");

@@ -413,6 +413,9 @@ fn import_one<'a>(
     let (mut new_file, mut created) = entry(workspace_id, spec, limits);
     new_file.ingest_key = Some(signing::new_key().map_err(|e| ApiError::internal(e.to_string()))?);
     new_file.remote_uri = Some(uri);
+    // No URL can write it: the import goes to the object key, and completion has
+    // nothing to copy.
+    new_file.upload_key = new_file.object_key.clone();
     let window = chrono::Duration::from_std(state.settings.storage.presign_ttl)
         .map_err(ApiError::internal)?;
     created.expires_at = chrono::Utc::now() + window;

@@ -235,9 +235,11 @@ async fn reserve(
     let most = spec.reservation(limits);
     let reserved = declared.map_or(most, |n| n.clamp(0, most));
     let ingest_key = signing::new_key().map_err(|e| ApiError::internal(e.to_string()))?;
+    // No URL can write a file filegate fills itself: its bytes go to the object key,
+    // and completion has nothing to copy.
     let new_file = NewFile {
         id,
-        upload_key: filegate_domain::keys::upload_key(&object_key),
+        upload_key: object_key.clone(),
         object_key,
         spec,
         reserved_bytes: reserved,
