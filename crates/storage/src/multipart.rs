@@ -168,6 +168,9 @@ impl Storage {
             .content_length(size)
             .checksum_sha256(&sum)
             .body(ByteStream::from(body))
+            // The signed checksum header binds the body (see `put_object`).
+            .customize()
+            .disable_payload_signing()
             .send();
         let out = self
             .bounded_by("upload_part", self.bound_for(size), sent)

@@ -99,7 +99,7 @@ pub async fn put(
     };
     let stored = state
         .ingest
-        .upload(&target, declared, body, Uuid::new_v4())
+        .upload(&target, declared, body, Uuid::new_v4(), true)
         .await?;
     let mut res = HttpResponse::Ok();
     if let Some(etag) = &stored.etag {
@@ -109,7 +109,10 @@ pub async fn put(
         file_uuid: target.id,
         status: "pending",
         size_bytes: stored.size,
-        checksum_sha256: stored.checksum.to_base64(),
+        checksum_sha256: stored
+            .checksum
+            .ok_or_else(|| ApiError::internal("an upload asked for its digest has none"))?
+            .to_base64(),
     }))
 }
 

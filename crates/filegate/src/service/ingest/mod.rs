@@ -7,6 +7,10 @@
 //! its SHA-256; a longer one goes as a multipart upload of parts of that size, each
 //! with its digest, so memory stays at one part per upload whatever the body's size,
 //! and a slow store slows the client (nothing more is read while a part is written).
+//! Each part's buffer is allocated at the part's size once (never grown by doubling),
+//! and each byte is hashed once: by its part's digest, which the store checks (the
+//! request's own payload is not hashed again for its signature: the signed digest
+//! header covers it), plus a whole-body digest only where the caller wants one.
 //! One upload per file runs at a time (a lease on its row, renewed as bytes arrive);
 //! an upload that fails, is cut off or is dropped (the client hung up) writes nothing,
 //! and aborts the parts it wrote. The file stays `pending`: completion inspects what
@@ -132,7 +136,9 @@ impl IngestError {
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub size: i64,
-    pub checksum: Checksum,
+    /// The whole body's SHA-256: always for a body of one part, and for a longer one
+    /// when the caller asked for it.
+    pub checksum: Option<Checksum>,
     /// The new version's entity tag, as the store reported it.
     pub etag: Option<String>,
 }
@@ -203,7 +209,8 @@ impl Ingest {
             on_failure,
             armed: true,
         };
-        let stored = self.upload(target, declared, body, token).await;
+        // The completion inspects what was written; nothing needs the whole digest.
+        let stored = self.upload(target, declared, body, token, false).await;
         abandoned.armed = false;
         match stored {
             Ok(_) => {
@@ -266,12 +273,13 @@ impl Ingest {
         declared: Option<u64>,
         body: S,
         token: Uuid,
+        whole_digest: bool,
     ) -> Result<Stored, IngestError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let result = self.run(target, declared, body, token).await;
+        let result = self.run(target, declared, body, token, whole_digest).await;
         match &result {
             Ok(stored) => metrics::ingest(
                 IngestOutcome::Stored,
@@ -288,6 +296,7 @@ impl Ingest {
         declared: Option<u64>,
         mut body: S,
         token: Uuid,
+        whole_digest: bool,
     ) -> Result<Stored, IngestError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -306,14 +315,14 @@ impl Ingest {
         let mut run = Run::start(self, target, permit, token).await?;
         let part_size = self.settings.part_size;
         let started = Instant::now();
-        let mut whole = Sha256::new();
+        let mut whole = whole_digest.then(Sha256::new);
         let mut received: u64 = 0;
         let mut buf = BytesMut::new();
         loop {
             let next = tokio::time::timeout(self.wait_for_more(started, received), body.next())
                 .await
                 .map_err(|_| IngestError::TooSlow)?;
-            let chunk = match next {
+            let mut chunk = match next {
                 None => break,
                 Some(Ok(chunk)) => chunk,
                 Some(Err(e)) => return Err(IngestError::Body(e.to_string())),
@@ -322,21 +331,37 @@ impl Ingest {
             if received > limit {
                 return Err(IngestError::TooLarge { limit });
             }
-            whole.update(&chunk);
-            buf.extend_from_slice(&chunk);
-            // A part goes only once more bytes than a part are here: a body that ends
-            // at a part's length is one PutObject, and a last part is never empty.
-            while buf.len() > part_size {
-                let part = buf.split_to(part_size).freeze();
-                run.write_part(part).await?;
+            if let Some(whole) = whole.as_mut() {
+                whole.update(&chunk);
+            }
+            while !chunk.is_empty() {
+                // A part goes only once more bytes than a part are here: a body that
+                // ends at a part's length is one PutObject, and a last part is never
+                // empty.
+                if buf.len() == part_size {
+                    let part = std::mem::take(&mut buf).freeze();
+                    run.write_part(part).await?;
+                }
+                if buf.capacity() == 0 {
+                    // The part's whole buffer at once: growing by doubling would hold
+                    // up to twice the part, and copy it on the way.
+                    buf.reserve(
+                        part_size.min(
+                            usize::try_from(limit.saturating_sub(received) + chunk.len() as u64)
+                                .unwrap_or(part_size),
+                        ),
+                    );
+                }
+                let take = (part_size - buf.len()).min(chunk.len());
+                buf.extend_from_slice(&chunk.split_to(take));
             }
             run.renew_if_due(LEASE).await?;
         }
         let size = i64::try_from(received).unwrap_or(i64::MAX);
         // The write may take as long as its bytes need: the lease covers it.
         run.renew(LEASE + self.storage_bound(size)).await?;
-        let checksum = Checksum::from_digest(whole.finalize().into());
-        let etag = run.finish(buf.freeze(), checksum).await?;
+        let checksum = whole.map(|w| Checksum::from_digest(w.finalize().into()));
+        let (etag, checksum) = run.finish(buf.freeze(), checksum).await?;
         Ok(Stored {
             size,
             checksum,
@@ -522,14 +547,18 @@ impl<'a> Run<'a> {
     async fn finish(
         mut self,
         rest: Bytes,
-        checksum: Checksum,
-    ) -> Result<Option<String>, IngestError> {
+        whole: Option<Checksum>,
+    ) -> Result<(Option<String>, Option<Checksum>), IngestError> {
         let storage = &self.ingest.storage;
         let key = self.target.upload_key.clone();
-        let etag = if self.multipart.is_none() {
-            storage
+        let (etag, whole) = if self.multipart.is_none() {
+            // One part: its digest is the whole body's.
+            let checksum =
+                whole.unwrap_or_else(|| Checksum::from_digest(Sha256::digest(&rest).into()));
+            let etag = storage
                 .put_object(&key, rest, self.target.content_type.mime(), checksum)
-                .await?
+                .await?;
+            (etag, Some(checksum))
         } else {
             self.write_part(rest).await?;
             let Some((upload_id, parts)) = &self.multipart else {
@@ -545,14 +574,14 @@ impl<'a> Run<'a> {
                     ))));
                 }
             }
-            None
+            (None, whole)
         };
         self.multipart = None;
         self.done = true;
         let now =
             filegate_db::files::release_ingest(&self.ingest.pool, self.target.id, self.token).await;
         match now {
-            Ok(Some(FileStatus::Pending)) => Ok(etag),
+            Ok(Some(FileStatus::Pending)) => Ok((etag, whole)),
             Ok(settled) => {
                 // Written after the file was deleted or expired under the lease: nobody
                 // completes it, and its queued deletion may have run already. (A file
