@@ -239,7 +239,7 @@ struct Row {
     cpu_ms: Option<f64>,
 }
 
-/// Whether `BENCH_ONLY` (a comma-separated list of scenario letters: a, b, c, d, e, f, j)
+/// Whether `BENCH_ONLY` (a comma-separated list of scenario letters: a, b, c, d, e, f, g, j)
 /// asks for this scenario; all run when it is unset.
 fn runs(letter: &str) -> bool {
     std::env::var("BENCH_ONLY")
@@ -874,6 +874,22 @@ async fn main() {
         });
     }
 
+    // (g) uploads through filegate: 1 MiB and 64 MiB bodies in POST /v2/files/-/uploads
+    // (streamed into the store, verified, ready) against raw PutObject of the same
+    // bodies through the same SDK; then filegate's peak RSS under 8 concurrent 256 MiB
+    // uploads.
+    if runs("g") {
+        let target = Target {
+            http: http.clone(),
+            key: key.clone(),
+            url: url_on.clone(),
+        };
+        let (g_rows, g_lines) =
+            ingest_costs(&client, org, &target, &pid_on, &storage, seconds).await;
+        rows.extend(g_rows);
+        breakdown.push_str(&g_lines);
+    }
+
     let mut saturation = Vec::new();
     // (j) background jobs at scale: a reaper pass at 100,000 pending files, and the
     // store requests per reserved file at 1, 100 and 10,000 pending files a workspace
@@ -1343,4 +1359,163 @@ async fn background_costs(db: &str, org: Uuid, key: Uuid) -> Vec<String> {
         client_done.join("; ")
     ));
     lines
+}
+
+/// A multipart form around `body`, with the boundary [`FORM_BOUNDARY`].
+fn form_parts(name: &str) -> (bytes::Bytes, bytes::Bytes) {
+    (
+        bytes::Bytes::from(format!(
+            "--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: text/plain\r\n\r\n"
+        )),
+        bytes::Bytes::from(format!("\r\n--{FORM_BOUNDARY}--\r\n")),
+    )
+}
+
+const FORM_BOUNDARY: &str = "filegate-bench-boundary";
+
+/// `POST /v2/files/-/uploads` of `chunks` (repeated `times`) into `workspace`.
+async fn post_upload(
+    target: &Target,
+    workspace: Uuid,
+    chunk: bytes::Bytes,
+    times: usize,
+) -> Option<bool> {
+    let (head, tail) = form_parts(&format!("{}.txt", Uuid::new_v4().simple()));
+    let length = head.len() + chunk.len() * times + tail.len();
+    let body = futures_util::stream::iter(
+        std::iter::once(head)
+            .chain(std::iter::repeat_n(chunk, times))
+            .chain(std::iter::once(tail))
+            .map(Ok::<_, std::io::Error>),
+    );
+    let res = target
+        .http
+        .post(format!(
+            "{}/v2/files/-/uploads?workspace_uuid={workspace}",
+            target.url
+        ))
+        .bearer_auth(&*target.key)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={FORM_BOUNDARY}"),
+        )
+        .header("content-length", length)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await;
+    Some(ok(res).await)
+}
+
+/// What (g) measured: its rows, and its lines under the table.
+async fn ingest_costs(
+    client: &tokio_postgres::Client,
+    org: Uuid,
+    target: &Target,
+    pid: &str,
+    storage: &Storage,
+    seconds: u64,
+) -> (Vec<Row>, String) {
+    // A workspace for large text files, out of every limit's way.
+    let ws = Uuid::now_v7();
+    client
+        .execute(
+            "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types,
+                                     max_files, max_pending_files)
+             VALUES ($1, $2, 'ingest', 1000000000000000, 1073741824, ARRAY['text/plain'], 1000000000, 1000000000)",
+            &[&ws, &org],
+        )
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    let mut lines = String::new();
+    for (name, mib, clients, target_text) in [
+        (
+            "(g) uploads through filegate, 1 MiB bodies",
+            1usize,
+            8usize,
+            "≥ 0.8 of raw PutObject",
+        ),
+        (
+            "(g) uploads through filegate, 64 MiB bodies",
+            64,
+            2,
+            "≥ 0.8 of raw PutObject",
+        ),
+    ] {
+        let chunk = bytes::Bytes::from(vec![b'a'; 1 << 20]);
+        let upload = {
+            let (target, chunk) = (target.clone(), chunk.clone());
+            move |_: usize, _: u64| {
+                let (target, chunk) = (target.clone(), chunk.clone());
+                async move { post_upload(&target, ws, chunk, mib).await }
+            }
+        };
+        let body = bytes::Bytes::from(vec![b'a'; mib << 20]);
+        let sum = filegate_domain::Checksum::from_digest(
+            <sha2::Sha256 as sha2::Digest>::digest(&body).into(),
+        );
+        let raw = {
+            let (storage, body) = (storage.clone(), body.clone());
+            move |_: usize, _: u64| {
+                let (storage, body) = (storage.clone(), body.clone());
+                async move {
+                    let key = format!("raw/{}", Uuid::new_v4());
+                    Some(
+                        storage
+                            .put_object(&key, body, "text/plain", sum)
+                            .await
+                            .is_ok(),
+                    )
+                }
+            }
+        };
+        let Measured {
+            stats,
+            limit,
+            cpu,
+            rss,
+            ..
+        } = measure(target, pid, clients, seconds, upload, raw).await;
+        let mib_s = |rps: f64| rps * mib as f64;
+        let filegate_cpu = cpu.used.get("filegate").copied().unwrap_or(0.0);
+        lines.push_str(&format!(
+            "{name}: {:.1} MiB/s against {:.1} MiB/s raw PutObject ({clients} clients); CPU ms per MiB: filegate {:.2}, {}; CPU of the machine: {}\n",
+            mib_s(stats.rps),
+            mib_s(limit.rps),
+            filegate_cpu * 1000.0 / (stats.ok * mib).max(1) as f64,
+            cpu.used
+                .iter()
+                .filter(|(p, _)| p.as_str() != "filegate")
+                .map(|(p, s)| format!("{p} {:.2}", s * 1000.0 / (stats.ok * mib).max(1) as f64))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cpu.share(cores()),
+        ));
+        rows.push(Row {
+            name,
+            files_per_req: 1,
+            rss,
+            limit: Some(("raw PutObject/s".into(), limit.rps)),
+            target: target_text,
+            cpu_ms: cpu.filegate_ms(stats.ok),
+            stats,
+        });
+    }
+
+    // Memory: 8 uploads of 256 MiB at once.
+    reset_rss(pid);
+    let chunk = bytes::Bytes::from(vec![b'a'; 1 << 20]);
+    let started = Instant::now();
+    let done: Vec<Option<bool>> =
+        futures_util::future::join_all((0..8).map(|_| post_upload(target, ws, chunk.clone(), 256)))
+            .await;
+    let took = started.elapsed().as_secs_f64();
+    let ready = done.iter().filter(|d| **d == Some(true)).count();
+    lines.push_str(&format!(
+        "(g) 8 concurrent uploads of 256 MiB through filegate: {ready} ready in {took:.1} s ({:.1} MiB/s); filegate's peak RSS {:.1} MiB (target: flat in the body size, under 100 MiB)\n",
+        8.0 * 256.0 / took,
+        peak_rss_mib(pid),
+    ));
+    (rows, lines)
 }
