@@ -420,16 +420,26 @@ async fn types_outside_the_allow_list_are_unsupported() {
     }
     let res = post(one(json!({ "name": "x", "content_type": "image/png" }))).await;
     assert_failing_index(&res, 422, "unsupported_type", 0);
-    // A name that says an executable, or another type than the declared one, is
-    // invalid metadata before any type rule applies.
+    // The type is judged before the name: an executable's name implies no supported
+    // type, and says so; declared as an allowed type, the name is invalid metadata.
     assert_failing_index(
         &post(one(json!({ "name": "a.exe" }))).await,
+        422,
+        "unsupported_type",
+        0,
+    );
+    assert_failing_index(
+        &post(one(
+            json!({ "name": "a.exe", "content_type": "application/pdf" }),
+        ))
+        .await,
         422,
         "invalid_metadata",
         0,
     );
+    // A declared type the workspace does not allow is unsupported whatever the name.
     let res = post(one(json!({ "name": "x.pdf", "content_type": "image/png" }))).await;
-    assert_failing_index(&res, 422, "invalid_metadata", 0);
+    assert_failing_index(&res, 422, "unsupported_type", 0);
 }
 
 #[tokio::test]
@@ -501,7 +511,7 @@ async fn a_batch_with_one_bad_entry_reserves_nothing_and_lists_every_failure() {
         .collect();
     assert_eq!(
         indexes,
-        vec![(1, "file_too_large"), (3, "invalid_metadata")]
+        vec![(1, "file_too_large"), (3, "unsupported_type")]
     );
     assert_eq!(app.counters(app.tenant.workspace).await, (0, 0));
     assert_eq!(app.file_rows(app.tenant.workspace).await, 0);

@@ -400,7 +400,10 @@ impl ContentType {
     pub fn parse(raw: &str) -> Result<Self, RuleViolation> {
         let unsupported = || RuleViolation {
             code: RuleCode::UnsupportedType,
-            message: format!("content type {:?} is not supported", truncate(raw, 100)),
+            message: format!(
+                "Unsupported document type: content type {:?} is not supported",
+                truncate(raw, 100)
+            ),
         };
         let mut parts = raw.split(';');
         let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();

@@ -155,6 +155,9 @@ impl FileSpec {
             }
             other => other,
         };
+        // The type is judged before the name: a caller sending `evil.exe` as
+        // `application/x-msdownload` first needs to hear that the type is unsupported.
+        let declared = input.content_type.map(ContentType::parse).transpose()?;
         let name = match (input.name, local_file_path) {
             (Some(name), _) => FileName::parse(name)?,
             (None, Some(local)) => FileName::from_local_path(local)?,
@@ -164,32 +167,32 @@ impl FileSpec {
                 ));
             }
         };
+        let content_type = match declared {
+            Some(t) => t,
+            None => ContentType::from_file_name(name.as_str()).ok_or_else(|| RuleViolation {
+                code: RuleCode::UnsupportedType,
+                message: format!(
+                    "Unsupported document type: no supported content type is implied by the name {:?}; set content_type",
+                    name.as_str()
+                ),
+            })?,
+        };
+        if !limits.allows(content_type) {
+            return Err(RuleViolation {
+                code: RuleCode::UnsupportedType,
+                message: format!(
+                    "Unsupported document type: {} files are not allowed in this workspace",
+                    content_type.label()
+                ),
+            });
+        }
         if names_an_executable(name.as_str()) {
             return Err(executable(&name));
         }
         let path = LibraryPath::parse(input.path.unwrap_or_default())?;
         let labels = Labels::parse(input.labels.unwrap_or_default())?;
         let public_url = input.public_url.map(PublicUrl::parse).transpose()?;
-        let content_type = match input.content_type {
-            Some(raw) => ContentType::parse(raw)?,
-            None => ContentType::from_file_name(name.as_str()).ok_or_else(|| RuleViolation {
-                code: RuleCode::UnsupportedType,
-                message: format!(
-                    "no supported content type is implied by the name {:?}; set content_type",
-                    name.as_str()
-                ),
-            })?,
-        };
         check_extension(&name, content_type)?;
-        if !limits.allows(content_type) {
-            return Err(RuleViolation {
-                code: RuleCode::UnsupportedType,
-                message: format!(
-                    "{} files are not allowed in this workspace",
-                    content_type.label()
-                ),
-            });
-        }
         let size_bytes = match input.size_bytes {
             None => None,
             Some(size) => {
@@ -257,6 +260,34 @@ mod tests {
     }
 
     #[test]
+    fn the_type_is_judged_before_the_name() {
+        let declared = parse(FileInput {
+            name: Some("evil.exe"),
+            content_type: Some("application/x-msdownload"),
+            ..Default::default()
+        });
+        assert_eq!(
+            declared.err().map(|e| e.code),
+            Some(RuleCode::UnsupportedType)
+        );
+        let implied = parse(FileInput {
+            name: Some("evil.exe"),
+            ..Default::default()
+        });
+        assert_eq!(
+            implied.err().map(|e| e.code),
+            Some(RuleCode::UnsupportedType)
+        );
+        // A supported type does not make an executable's name acceptable.
+        let named = parse(FileInput {
+            name: Some("evil.exe"),
+            content_type: Some("text/plain"),
+            ..Default::default()
+        });
+        assert_eq!(named.err().map(|e| e.code), Some(RuleCode::InvalidMetadata));
+    }
+
+    #[test]
     fn an_entry_needs_a_name_or_a_local_path() {
         assert_eq!(
             parse(FileInput::default()).err().map(|e| e.code),
@@ -314,12 +345,11 @@ mod tests {
     fn names_that_say_another_type_or_an_executable_are_invalid() {
         for (name, ty) in [
             ("notes.pdf", Some("text/plain")),
-            ("report.exe", None),
             ("report.exe", Some("application/pdf")),
             ("run.bat", Some("text/plain")),
             ("setup.sh", Some("text/plain")),
             ("app.js", Some("text/plain")),
-            ("data.csv", Some("application/json")),
+            ("page.html", Some("application/pdf")),
         ] {
             let res = parse(FileInput {
                 name: Some(name),
@@ -447,7 +477,8 @@ mod tests {
         let seen: Vec<(usize, RuleCode)> = failures.iter().map(|(i, v)| (*i, v.code)).collect();
         assert_eq!(
             seen,
-            [(1, RuleCode::InvalidMetadata), (2, RuleCode::DuplicateFile)]
+            // `run.exe` implies no supported type: the type is judged before the name.
+            [(1, RuleCode::UnsupportedType), (2, RuleCode::DuplicateFile)]
         );
         assert!(failures[1].1.message.contains("file 0"));
         let relaxed = Limits {
