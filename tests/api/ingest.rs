@@ -5,35 +5,24 @@
 use std::time::Duration;
 
 use filegate_domain::{ContentType, Limits};
-use filegate_tests::{Answer, TestApp, samples, spawn_app, spawn_app_with, upload_key};
+use filegate_tests::raw::{self, answer_within, send_chunk};
+use filegate_tests::{Answer, Form, TestApp, samples, spawn_app, spawn_app_with, upload_key};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
-const BOUNDARY: &str = "filegate-test-boundary";
-
 /// A multipart form with one `file` part.
 fn form(filename: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
-         Content-Type: {content_type}\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
+    Form::new().file(filename, content_type, bytes).body()
 }
 
 /// `POST /v2/files/-/uploads` with `body` as `key`.
 async fn upload_as(app: &TestApp, key: &str, query: &str, body: Vec<u8>) -> Answer {
     Answer::of(
         app.request_as(key, Method::POST, &format!("/v2/files/-/uploads{query}"))
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={BOUNDARY}"),
-            )
+            .header("content-type", Form::content_type())
             .body(body)
             .send()
             .await
@@ -44,24 +33,6 @@ async fn upload_as(app: &TestApp, key: &str, query: &str, body: Vec<u8>) -> Answ
 
 async fn upload(app: &TestApp, body: Vec<u8>) -> Answer {
     upload_as(app, &app.tenant.key, "", body).await
-}
-
-/// Every object the store holds under a workspace (uploads and served keys).
-async fn objects_of(app: &TestApp, workspace: Uuid) -> usize {
-    let mut n = 0;
-    for prefix in [format!("{workspace}/"), format!("uploads/{workspace}/")] {
-        let listed = app
-            .s3()
-            .await
-            .list_objects_v2()
-            .bucket(&app.settings.storage.s3_bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .unwrap();
-        n += listed.contents().len();
-    }
-    n
 }
 
 #[tokio::test]
@@ -136,43 +107,32 @@ async fn a_spoofed_type_is_rejected_and_nothing_of_it_stays_in_the_store() {
     assert_eq!(file.body["status"], "rejected", "the file ends rejected");
     let ws = app.tenant.workspace;
     assert_eq!(app.counters(ws).await, (0, 0));
-    assert_eq!(objects_of(&app, ws).await, 0);
+    assert_eq!(app.objects_of(ws).await, 0);
 }
 
 /// A raw HTTP/1.1 upload on a socket of its own, with a chunked body the test sends
 /// piece by piece (hostile clients: too much, too slow, gone midway).
 async fn open_upload(app: &TestApp, key: &str, filename: &str) -> TcpStream {
-    let mut socket = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
-    let head = format!(
-        "POST /v2/files/-/uploads HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n",
-        app.port, key
-    );
-    socket.write_all(head.as_bytes()).await.unwrap();
+    let headers = [
+        ("Authorization", format!("Bearer {key}")),
+        ("Content-Type", Form::content_type()),
+        ("Transfer-Encoding", "chunked".to_owned()),
+    ];
+    let mut socket = raw::open(
+        "127.0.0.1",
+        app.port,
+        "POST",
+        "/v2/files/-/uploads",
+        &headers,
+    )
+    .await;
     let part = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
-         Content-Type: text/plain\r\n\r\n"
+        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+         Content-Type: text/plain\r\n\r\n",
+        Form::BOUNDARY
     );
     send_chunk(&mut socket, part.as_bytes()).await.unwrap();
     socket
-}
-
-async fn send_chunk(socket: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
-    socket
-        .write_all(format!("{:x}\r\n", bytes.len()).as_bytes())
-        .await?;
-    socket.write_all(bytes).await?;
-    socket.write_all(b"\r\n").await
-}
-
-async fn answer_within(socket: &mut TcpStream, within: Duration) -> Option<u16> {
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(within, socket.read(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&buf[..n]);
-    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Waits until the workspace holds no file rows (a failed upload's clean-up runs as
@@ -214,7 +174,7 @@ async fn a_body_past_the_max_file_size_is_cut_off_as_it_passes_and_leaves_no_fil
     drop(socket);
     no_rows_left(&app, small.workspace).await;
     assert_eq!(app.counters(small.workspace).await, (0, 0));
-    assert_eq!(objects_of(&app, small.workspace).await, 0);
+    assert_eq!(app.objects_of(small.workspace).await, 0);
 }
 
 #[tokio::test]
@@ -227,7 +187,7 @@ async fn a_client_that_hangs_up_midway_leaves_no_file_reservation_or_object() {
     let ws = app.tenant.workspace;
     no_rows_left(&app, ws).await;
     assert_eq!(app.counters(ws).await, (0, 0));
-    assert_eq!(objects_of(&app, ws).await, 0);
+    assert_eq!(app.objects_of(ws).await, 0);
 }
 
 #[tokio::test]

@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use filegate_domain::Limits;
+use filegate_tests::raw::{self, answer_within, send_chunk};
 use filegate_tests::{Answer, TestApp, samples, sha256_b64, spawn_app, spawn_app_with, upload_key};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
 fn id(file: &Value) -> &str {
@@ -54,41 +55,15 @@ async fn held_under_uploads(app: &TestApp, file: &Value) -> i64 {
 /// while the body is still open.
 async fn open_put(url: &str, headers: &[(&str, String)]) -> TcpStream {
     let url = reqwest::Url::parse(url).unwrap();
-    let mut socket = TcpStream::connect((url.host_str().unwrap(), url.port().unwrap()))
-        .await
-        .unwrap();
-    let mut head = format!(
-        "PUT {}?{} HTTP/1.1\r\nHost: {}:{}\r\n",
-        url.path(),
-        url.query().unwrap_or_default(),
+    let target = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    raw::open(
         url.host_str().unwrap(),
-        url.port().unwrap()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    socket.write_all(head.as_bytes()).await.unwrap();
-    socket
-}
-
-async fn send_chunk(socket: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
-    socket
-        .write_all(format!("{:x}\r\n", bytes.len()).as_bytes())
-        .await?;
-    socket.write_all(bytes).await?;
-    socket.write_all(b"\r\n").await
-}
-
-/// The status line's code of what the server sent within `within`, if anything.
-async fn answer_within(socket: &mut TcpStream, within: Duration) -> Option<u16> {
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(within, socket.read(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&buf[..n]);
-    text.split_whitespace().nth(1)?.parse().ok()
+        url.port().unwrap(),
+        "PUT",
+        &target,
+        headers,
+    )
+    .await
 }
 
 fn chunked_headers(file: &Value) -> Vec<(&'static str, String)> {

@@ -244,6 +244,24 @@ impl TestApp {
         (row.get(0), row.get(1))
     }
 
+    /// Every object the store holds under a workspace (served keys and upload keys).
+    pub async fn objects_of(&self, workspace: Uuid) -> usize {
+        let mut n = 0;
+        for prefix in [format!("{workspace}/"), format!("uploads/{workspace}/")] {
+            let listed = self
+                .s3()
+                .await
+                .list_objects_v2()
+                .bucket(&self.settings.storage.s3_bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .expect("list objects");
+            n += listed.contents().len();
+        }
+        n
+    }
+
     /// Number of file rows in a workspace, any status.
     pub async fn file_rows(&self, workspace: Uuid) -> i64 {
         let client = self.pool.get().await.expect("connection");

@@ -87,3 +87,62 @@ pub fn metric_sample(text: &str, name_and_labels: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// A `multipart/form-data` body built part by part, as HTML forms and SDKs send it.
+#[derive(Debug, Default)]
+pub struct Form {
+    body: Vec<u8>,
+}
+
+impl Form {
+    /// The boundary every form of the harness uses.
+    pub const BOUNDARY: &'static str = "filegate-test-boundary";
+
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A text field.
+    #[must_use]
+    pub fn field(mut self, name: &str, value: &str) -> Self {
+        self.body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n",
+                Self::BOUNDARY
+            )
+            .as_bytes(),
+        );
+        self
+    }
+
+    /// A file part named `file`.
+    #[must_use]
+    pub fn file(mut self, filename: &str, content_type: &str, bytes: &[u8]) -> Self {
+        self.body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n",
+                Self::BOUNDARY
+            )
+            .as_bytes(),
+        );
+        self.body.extend_from_slice(bytes);
+        self.body.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// The body, closed.
+    #[must_use]
+    pub fn body(mut self) -> Vec<u8> {
+        self.body
+            .extend_from_slice(format!("--{}--\r\n", Self::BOUNDARY).as_bytes());
+        self.body
+    }
+
+    /// Its `Content-Type`.
+    #[must_use]
+    pub fn content_type() -> String {
+        format!("multipart/form-data; boundary={}", Self::BOUNDARY)
+    }
+}

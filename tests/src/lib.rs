@@ -19,10 +19,10 @@
 //! | `spawn` | [`spawn_app`], [`spawn_app_with`], [`spawn_app_behind_store_proxy`] |
 //! | `app` | [`TestApp`] and all its methods (requests, uploads, rows, objects, commands) |
 //! | `tenant` | [`Tenant`]: organization, workspace and key creation |
-//! | `http` | [`Answer`]: a response read whole, and the error-envelope check |
+//! | `http` | [`Answer`]: a response read whole, and the error-envelope check; [`Form`]: multipart bodies |
 //! | `upload` | [`upload_key`], [`sha256_b64`], [`upload_round_trip`] |
 //! | `process` | [`filegate_bin`], [`free_port`], [`sigterm`], [`wait_healthy`] |
-//! | [`containers`], [`proxy`], [`samples`] | the containers backend and [`containers::FilegateStack`], the fault proxy, sample files |
+//! | [`containers`], [`proxy`], [`raw`], [`samples`] | the containers backend and [`containers::FilegateStack`], the fault proxy, raw HTTP/1.1 for hostile bodies, sample files |
 
 #![allow(
     clippy::unwrap_used,
@@ -33,6 +33,7 @@
 pub mod containers;
 pub mod liar;
 pub mod proxy;
+pub mod raw;
 pub mod samples;
 
 mod app;
@@ -49,7 +50,7 @@ mod upload;
 pub use app::TestApp;
 pub use backends::{Backends, backends};
 pub use database::{connect, database_url, fresh_database};
-pub use http::{Answer, metric_sample};
+pub use http::{Answer, Form, metric_sample};
 pub use process::{filegate_bin, free_port, sigterm, wait_healthy};
 pub use settings::{EVENTS_SECRET, reaper_settings, test_settings};
 pub use spawn::{spawn_app, spawn_app_behind_store_proxy, spawn_app_with};
