@@ -217,18 +217,29 @@ ensure_venv() {
   fi
 }
 
-# A venv with scripts/requirements-aymara.txt (Aymara's SDK), cached outside the clone
-# by content hash. Sets AYMARA_VENV.
-ensure_aymara_venv() {
-  local req="$ROOT/scripts/requirements-aymara.txt" hash
+# A venv with the requirements file $2 (one seed's SDK), cached outside the clone by
+# content hash, checked by importing the module $3. Sets the variable named $1 to it.
+ensure_sdk_venv() {
+  local var=$1 req="$ROOT/scripts/$2" module=$3 hash dir
   hash=$(sha256sum "$req" | cut -c1-12)
-  AYMARA_VENV="$FILEGATE_CACHE/venv-aymara-$hash"
-  if [ ! -x "$AYMARA_VENV/bin/python" ] || ! "$AYMARA_VENV/bin/python" -c 'import aymara_ai' 2>/dev/null; then
-    log "installing Aymara's SDK into $AYMARA_VENV"
-    rm -rf "$AYMARA_VENV"
-    python3 -m venv "$AYMARA_VENV"
-    "$AYMARA_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+  dir="$FILEGATE_CACHE/venv-${2%.txt}-$hash"
+  if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "import $module" 2>/dev/null; then
+    log "installing $(grep -v '^#' "$req" | xargs) into $dir"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check -r "$req"
   fi
+  printf -v "$var" '%s' "$dir"
+}
+
+# Aymara's SDK (scripts/requirements-aymara.txt). Sets AYMARA_VENV.
+ensure_aymara_venv() { ensure_sdk_venv AYMARA_VENV requirements-aymara.txt aymara_ai; }
+
+# AI21's SDK, the newest release and the newest 3.x (scripts/requirements-ai21*.txt).
+# Sets AI21_VENV and AI21_V3_VENV.
+ensure_ai21_venvs() {
+  ensure_sdk_venv AI21_VENV requirements-ai21.txt ai21
+  ensure_sdk_venv AI21_V3_VENV requirements-ai21-v3.txt ai21
 }
 
 # cargo-fuzz (coverage-guided libFuzzer targets; runs on the stable toolchain with

@@ -61,6 +61,9 @@ contract_checks() {
     browser_key=$("$BIN" admin create-key --org "$org" --workspace "$browser_ws")
     eval_ws=$("$BIN" admin create-workspace --org "$org" --allowed-types text/csv,image/png --unique-names false)
     eval_key=$("$BIN" admin create-key --org "$org" --default-workspace "$eval_ws")
+    # AI21's flow runs once per SDK release, each on a library of its own (default limits).
+    ai21_key=$("$BIN" admin create-key --org "$org" --default-workspace "$("$BIN" admin create-workspace --org "$org")")
+    ai21_v3_key=$("$BIN" admin create-key --org "$org" --default-workspace "$("$BIN" admin create-workspace --org "$org")")
     "$BIN" serve >"$WORK/contract.log" 2>&1 &
     echo $! >"$WORK/contract.pid"
     wait_for 30 "filegate for the contract checks" curl -fsS "http://127.0.0.1:$port/readyz"
@@ -81,6 +84,9 @@ contract_checks() {
     log "running Aymara's SDK (aymara-ai-sdk, unchanged) against filegate"
     FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$eval_key" FILEGATE_SOURCE_PORT="$source_port" \
       "$AYMARA_VENV/bin/python" "$ROOT/tests/aymara/flow.py"
+    log "running AI21's SDK (ai21, unchanged; the newest release and the newest 3.x) against filegate"
+    FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$ai21_key" "$AI21_VENV/bin/python" "$ROOT/tests/ai21/flow.py"
+    FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$ai21_v3_key" "$AI21_V3_VENV/bin/python" "$ROOT/tests/ai21/flow.py"
   ) || { stop_pidfile "$WORK/contract.pid"; tail -50 "$WORK/contract.log" >&2; die "contract checks failed"; }
   stop_pidfile "$WORK/contract.pid"
 }

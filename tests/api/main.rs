@@ -20,5 +20,6 @@ mod migrations;
 mod multipart;
 mod observability;
 mod ratelimit;
+mod studio;
 mod types;
 mod uploads;

@@ -10,6 +10,7 @@
 
 mod errors;
 mod files;
+mod studio;
 mod workspaces;
 
 pub use errors::{EntryFailure, ErrorCode, RejectionCheck};
@@ -23,4 +24,7 @@ pub use files::{
 };
 #[cfg(feature = "openapi")]
 pub use files::{FileKindSchema, FileStatusSchema, UploadMethodSchema};
+pub use studio::{
+    BatchStatus, BatchStatusCount, LibraryCreated, LibraryFile, LibraryStatus, LibraryUpdate,
+};
 pub use workspaces::UsageResponse;

@@ -217,6 +217,8 @@ fn reserve_sql(workspace: &str, org: Uuid, key: Uuid, n: usize) -> String {
         // Sizes declared: presigned PUTs, no ingest key, no import.
         format!("array_fill(NULL::bytea, ARRAY[{n}])"),
         format!("array_fill(NULL::text, ARRAY[{n}])"),
+        // No batch.
+        format!("array_fill(NULL::text, ARRAY[{n}])"),
     ];
     let mut sql = filegate_db::files::RESERVE_SQL.to_owned();
     for (i, p) in params.iter().enumerate().rev() {

@@ -22,7 +22,8 @@ pub struct ListQuery<'a> {
     pub path_prefix: Option<&'a str>,
     /// Files carrying any of these labels.
     pub labels: &'a [String],
-    pub status: Option<FileStatus>,
+    /// Files in any of these states; empty: any state.
+    pub statuses: &'a [FileStatus],
     /// Files of any of these types (canonical MIME types); empty: any type.
     pub types: &'a [&'a str],
     /// Rows after this position (exclusive).
@@ -97,7 +98,7 @@ fn filters(sql: &mut String, shape: ListShape) -> usize {
         sql.push_str(&format!(" AND f.labels && ${}::text[]", next()));
     }
     if shape.status {
-        sql.push_str(&format!(" AND f.status = ${}", next()));
+        sql.push_str(&format!(" AND f.status = ANY(${}::text[])", next()));
     }
     if shape.types {
         sql.push_str(&format!(" AND f.content_type = ANY(${}::text[])", next()));
@@ -115,7 +116,7 @@ fn filters(sql: &mut String, shape: ListShape) -> usize {
 /// [`DbError`] on database failure.
 #[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbError> {
-    let status = q.status.map(FileStatus::as_str);
+    let status: Vec<&str> = q.statuses.iter().map(|s| s.as_str()).collect();
     let (after_at, after_id) = (q.after.map(|p| p.created_at), q.after.map(|p| p.id));
     let shape = shape(q);
     let mut params = filter_params(q, &status);
@@ -136,7 +137,7 @@ pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbErro
 /// [`DbError`] on database failure.
 #[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn count(pool: &Pool, q: &ListQuery<'_>) -> Result<i64, DbError> {
-    let status = q.status.map(FileStatus::as_str);
+    let status: Vec<&str> = q.statuses.iter().map(|s| s.as_str()).collect();
     let params = filter_params(q, &status);
     let row = query::query_one(pool, &count_sql(shape(q)), &params).await?;
     crate::query::col(&row, "n")
@@ -147,7 +148,7 @@ fn shape(q: &ListQuery<'_>) -> ListShape {
         name: q.name.is_some(),
         path_prefix: q.path_prefix.is_some(),
         labels: !q.labels.is_empty(),
-        status: q.status.is_some(),
+        status: !q.statuses.is_empty(),
         types: !q.types.is_empty(),
         after: q.after.is_some(),
         offset: q.offset > 0,
@@ -157,7 +158,7 @@ fn shape(q: &ListQuery<'_>) -> ListShape {
 /// `$1` and the filters' parameters, in the order [`filters`] numbers them.
 fn filter_params<'a>(
     q: &'a ListQuery<'a>,
-    status: &'a Option<&'static str>,
+    status: &'a Vec<&'static str>,
 ) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
     let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&q.workspace_id];
     if let Some(name) = &q.name {
@@ -169,11 +170,50 @@ fn filter_params<'a>(
     if !q.labels.is_empty() {
         params.push(&q.labels);
     }
-    if let Some(status) = status {
+    if !status.is_empty() {
         params.push(status);
     }
     if !q.types.is_empty() {
         params.push(&q.types);
     }
     params
+}
+
+/// How many files of one state (and, for pending files, whether their bytes are on
+/// their way through filegate) a batch holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCount {
+    pub status: FileStatus,
+    pub in_flight: bool,
+    pub count: i64,
+}
+
+/// The files of the batch `batch_id` of a workspace, counted by state.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn batch_counts(
+    pool: &Pool,
+    workspace_id: Uuid,
+    batch_id: &str,
+) -> Result<Vec<BatchCount>, DbError> {
+    let rows = query::query(
+        pool,
+        "SELECT status, status = 'pending' AND (coalesce(ingest_until > now(), false) \
+                OR remote_uri IS NOT NULL) AS in_flight, count(*) AS n \
+           FROM files WHERE workspace_id = $1 AND batch_id = $2 \
+          GROUP BY 1, 2 ORDER BY 1, 2",
+        &[&workspace_id, &batch_id],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(BatchCount {
+                status: crate::files::status(r)?,
+                in_flight: query::col(r, "in_flight")?,
+                count: query::col(r, "n")?,
+            })
+        })
+        .collect()
 }

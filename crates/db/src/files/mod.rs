@@ -32,7 +32,9 @@ pub use idempotency::{
 pub use ingest::{
     DueImport, IngestTarget, Lease, claim_imports, ingest_target, lease_ingest, release_ingest,
 };
-pub use list::{ListPosition, ListQuery, ListShape, count, count_sql, list, list_sql};
+pub use list::{
+    BatchCount, ListPosition, ListQuery, ListShape, batch_counts, count, count_sql, list, list_sql,
+};
 pub use parts::{owned_uploads, part_digests, record_parts};
 pub use reserve::{
     NewFile, NewMultipart, RESERVE_SQL, Reservation, ReserveOutcome, live_names, reserve,

@@ -32,6 +32,8 @@ pub struct NewFile<'a> {
     pub ingest_key: Option<[u8; 32]>,
     /// For an import, the URI filegate fetches.
     pub remote_uri: Option<&'a str>,
+    /// The client's batch (AI21's `batch_id`), if it named one.
+    pub batch_id: Option<&'a str>,
 }
 
 /// The multipart upload of a [`NewFile`].
@@ -124,6 +126,7 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
         .map(|f| f.ingest_key.as_ref().map(<[u8; 32]>::as_slice))
         .collect();
     let remote_uris: Vec<_> = files.iter().map(|f| f.remote_uri).collect();
+    let batch_ids: Vec<_> = files.iter().map(|f| f.batch_id).collect();
     // The signed part digests, one row each.
     let (mut part_files, mut part_numbers, mut part_sums) = (Vec::new(), Vec::new(), Vec::new());
     for f in files {
@@ -187,6 +190,7 @@ pub async fn reserve(pool: &Pool, r: &Reservation<'_>) -> Result<ReserveOutcome,
                 &windows,
                 &ingest_keys,
                 &remote_uris,
+                &batch_ids,
             ],
         )
         .await;
@@ -224,19 +228,19 @@ WITH ws AS (
     INSERT INTO files (id, workspace_id, name, path, local_file_path, labels, public_url, content_type,
                        size_bytes, reserved_bytes, checksum_sha256, object_key, upload_key, created_by,
                        upload_expires_at, next_check_at, unique_name,
-                       multipart_upload_id, part_size_bytes, part_count, ingest_key, remote_uri)
+                       multipart_upload_id, part_size_bytes, part_count, ingest_key, remote_uri, batch_id)
     SELECT f.id, ws.id, f.name, f.path, f.local_file_path,
            ARRAY(SELECT jsonb_array_elements_text(f.labels)), f.public_url, f.content_type,
            f.size_bytes, f.reserved_bytes, f.checksum, f.object_key, f.upload_key, $4,
            coalesce(f.upload_expires_at, $5), $21,
-           ws.unique_names, f.upload_id, f.part_size, f.part_count, f.ingest_key, f.remote_uri
+           ws.unique_names, f.upload_id, f.part_size, f.part_count, f.ingest_key, f.remote_uri, f.batch_id
       FROM ws,
            unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[],
                   $13::int8[], $14::int8[], $15::text[], $16::text[], $20::text[],
-                  $22::text[], $23::int8[], $24::int4[], $28::timestamptz[], $29::bytea[], $30::text[])
+                  $22::text[], $23::int8[], $24::int4[], $28::timestamptz[], $29::bytea[], $30::text[], $31::text[])
            AS f(id, name, path, local_file_path, labels, public_url, content_type,
                 size_bytes, reserved_bytes, checksum, object_key, upload_key,
-                upload_id, part_size, part_count, upload_expires_at, ingest_key, remote_uri)
+                upload_id, part_size, part_count, upload_expires_at, ingest_key, remote_uri, batch_id)
     RETURNING 1
 ), parts AS (
     INSERT INTO file_parts (file_id, part_number, checksum_sha256)

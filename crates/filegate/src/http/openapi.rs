@@ -15,7 +15,7 @@ use crate::http::error::ErrorEnvelope;
 use crate::http::routes::files::{
     complete, create, delete, get, list, parts, status, update, upload,
 };
-use crate::http::routes::{events, health, metrics, uploads, workspaces};
+use crate::http::routes::{events, health, metrics, studio, uploads, workspaces};
 
 /// The one `/v2` route outside the API keys' rate limits (it has a secret of its own).
 const EVENTS_PATH: &str = "/v2/events/s3";
@@ -35,12 +35,14 @@ const UPLOADS_PREFIX: &str = "/v2/uploads/";
     paths(
         create::create, upload::upload, list::list, get::get, status::status, update::update, delete::delete, complete::complete, complete::complete_batch,
         parts::sign_parts, parts::list_parts, uploads::put, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
+        studio::create, studio::list, studio::get, studio::update, studio::delete, studio::batch_status,
     ),
     components(schemas(ErrorEnvelope, crate::http::error::ErrorCode, uploads::UploadStored)),
     modifiers(&Shared),
     tags(
         (name = "files", description = "Uploads and the file library"),
         (name = "workspaces", description = "Quota and limits"),
+        (name = "library", description = "AI21's library API (`/studio/v1/library`, the `ai21` SDK's `library.files`) over the same files"),
         (name = "events", description = "S3 event notifications that complete uploads at once"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
@@ -125,7 +127,7 @@ impl Modify for Shared {
             ),
         );
         for (path, item) in &mut doc.paths.paths {
-            let v2 = path.starts_with("/v2/");
+            let v2 = path.starts_with("/v2/") || path.starts_with("/studio/v1/");
             let signed_url = path.starts_with(UPLOADS_PREFIX);
             let limited = v2 && path != EVENTS_PATH && !signed_url;
             for op in operations(item) {

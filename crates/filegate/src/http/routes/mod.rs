@@ -5,6 +5,7 @@ pub(crate) mod events;
 pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod metrics;
+pub(crate) mod studio;
 pub mod table;
 pub(crate) mod ui;
 pub(crate) mod uploads;
@@ -18,12 +19,12 @@ use crate::http::error::ApiError;
 use crate::http::ratelimit::middleware::authenticate_and_limit;
 
 /// Registers every route of the table: the upload page only when enabled, `/metrics`
-/// unless it has a listener of its own, and the `/v2` API behind authentication and
-/// the rate limit.
+/// unless it has a listener of its own, and the `/v2` API and AI21's library
+/// (`/studio/v1`) behind authentication and the rate limit.
 pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool, max_body: usize, metrics: bool) {
     for r in ROUTES.iter() {
         match r.surface {
-            Surface::V2 => continue,
+            Surface::V2 | Surface::Studio => continue,
             Surface::Page if !upload_page => continue,
             Surface::Metrics if !metrics => continue,
             // Before the /v2 scope, which would take the path: deliveries carry the
@@ -42,6 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, upload_page: bool, max_body: usiz
     }
     // Authentication, then the rate limit, then the route.
     cfg.service(v2.wrap(from_fn(authenticate_and_limit)));
+    let mut studio = web::scope("/studio/v1");
+    for r in ROUTES.iter().filter(|r| r.surface == Surface::Studio) {
+        studio = studio.service(resource(r, r.path.trim_start_matches("/studio/v1")));
+    }
+    cfg.service(studio.wrap(from_fn(authenticate_and_limit)));
 }
 
 /// `GET /metrics`, on the API's address or a listener of its own.

@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use actix_web::web;
 use uuid::Uuid;
 
-use super::{events, files, health, metrics, ui, uploads, workspaces};
+use super::{events, files, health, metrics, studio, ui, uploads, workspaces};
 use crate::http::openapi;
 
 /// Who may call a route, and how it is guarded.
@@ -29,6 +29,16 @@ pub enum Surface {
     Upload,
     /// The `/v2` API: an API key, then the token bucket of the workspace charged.
     V2,
+    /// AI21's library (`/studio/v1`): guarded as `/v2` is.
+    Studio,
+}
+
+impl Surface {
+    /// Behind an API key and the rate limit.
+    #[must_use]
+    pub fn keyed(self) -> bool {
+        matches!(self, Self::V2 | Self::Studio)
+    }
 }
 
 /// Which bucket of the key a `/v2` request pays into: the key's own (its default
@@ -93,7 +103,7 @@ fn endpoint(method: Method, charge: Charge, route: fn() -> actix_web::Route) -> 
 pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
     use Charge::{BodyWorkspace, Key, PathFile, PathWorkspace, QueryWorkspace};
     use Method as M;
-    use Surface::{Events, Operations, Page, Upload, V2};
+    use Surface::{Events, Operations, Page, Studio, Upload, V2};
     vec![
         route(
             "/",
@@ -209,6 +219,30 @@ pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
             V2,
             vec![endpoint(M::GET, PathWorkspace, || {
                 web::get().to(workspaces::usage)
+            })],
+        ),
+        route(
+            "/studio/v1/library/files",
+            Studio,
+            vec![
+                endpoint(M::GET, QueryWorkspace, || web::get().to(studio::list)),
+                endpoint(M::POST, QueryWorkspace, || web::post().to(studio::create)),
+            ],
+        ),
+        route(
+            "/studio/v1/library/files/{file_uuid}",
+            Studio,
+            vec![
+                endpoint(M::GET, PathFile, || web::get().to(studio::get)),
+                endpoint(M::PUT, PathFile, || web::put().to(studio::update)),
+                endpoint(M::DELETE, PathFile, || web::delete().to(studio::delete)),
+            ],
+        ),
+        route(
+            "/studio/v1/library/batches/{batch_id}/status",
+            Studio,
+            vec![endpoint(M::GET, QueryWorkspace, || {
+                web::get().to(studio::batch_status)
             })],
         ),
     ]
@@ -337,12 +371,12 @@ mod tests {
 
     /// A route that names a file or a workspace in its path charges that one's bucket,
     /// on every method; `/v2` routes that name neither are charged by their query or
-    /// body, or to the key. Only `/v2` routes are charged at all.
+    /// body, or to the key. Only keyed routes (`/v2`, `/studio/v1`) are charged at all.
     #[test]
     fn each_route_charges_the_workspace_its_path_names() {
         for r in ROUTES.iter() {
             for e in &r.endpoints {
-                let expected = if r.surface != Surface::V2 {
+                let expected = if !r.surface.keyed() {
                     vec![Charge::Key]
                 } else if r.path.contains("{file_uuid}") {
                     vec![Charge::PathFile]

@@ -397,6 +397,7 @@ fn entry<'a>(
         multipart: None,
         ingest_key: None,
         remote_uri: None,
+        batch_id: None,
     };
     (new_file, created)
 }

@@ -25,7 +25,14 @@ pub async fn delete(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = load(&state, &caller, path.into_inner()).await?;
+    remove(&state, &caller, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes the file `id`: its row and bytes leave the counters, its objects go now or
+/// on the reaper's next pass.
+pub(crate) async fn remove(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ApiError> {
+    let file = load(state, caller, id).await?;
     let margin = state.settings.reaper.upload_margin;
     let key = filegate_db::files::delete(&state.pool, file.id, file.workspace_id, margin)
         .await?
@@ -48,5 +55,5 @@ pub async fn delete(
     if file.status == FileStatus::Pending && file.upload_key != key {
         state.completer.delete_now(&file.upload_key).await;
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

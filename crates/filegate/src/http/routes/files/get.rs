@@ -16,7 +16,7 @@ use crate::service::completion::{Outcome, Trigger};
 /// A pending file whose upload has arrived is completed on the way (the same checks
 /// and transition as `POST …/complete`); when the store cannot be asked, the file is
 /// answered as it is.
-pub(super) async fn look(state: &AppState, file: FileRow) -> FileRow {
+pub(crate) async fn look(state: &AppState, file: FileRow) -> FileRow {
     let multipart = file
         .multipart
         .as_ref()
@@ -35,6 +35,21 @@ pub(super) async fn look(state: &AppState, file: FileRow) -> FileRow {
     }
 }
 
+/// The file `id` as it is now: a pending file nothing streams into (no ingest, no
+/// import) is looked at first, so polling completes uploads of clients that never call
+/// `complete`; one whose bytes are on their way is answered as it is.
+pub(crate) async fn load_current(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<FileRow, ApiError> {
+    let file = load(state, caller, id).await?;
+    if file.status == FileStatus::Pending && !file.in_flight && file.remote_uri.is_none() {
+        return Ok(look(state, file).await);
+    }
+    Ok(file)
+}
+
 /// One file. A pending file whose upload has arrived is verified first, so polling
 /// this route completes uploads of clients that never call `complete`.
 #[utoipa::path(
@@ -50,9 +65,6 @@ pub async fn get(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut file = load(&state, &caller, path.into_inner()).await?;
-    if file.status == FileStatus::Pending {
-        file = look(&state, file).await;
-    }
+    let file = load_current(&state, &caller, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(with_download(&state, file).await?))
 }

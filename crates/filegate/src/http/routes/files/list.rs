@@ -63,7 +63,7 @@ pub async fn list(
         name: p.name.as_deref(),
         path_prefix: p.path.as_deref(),
         labels: &p.labels,
-        status: p.status,
+        statuses: p.status.as_slice(),
         types: &types,
         after,
         offset: p.offset.unwrap_or(0),

@@ -7,14 +7,13 @@ use filegate_db::files::FileRow;
 use filegate_domain::FileStatus;
 use uuid::Uuid;
 
-use super::get::look;
-use super::load;
+use super::get::load_current;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::state::AppState;
 
 /// Why an expired file failed.
-const EXPIRED: &str = "the file was not uploaded before its upload window closed";
+pub(crate) const EXPIRED: &str = "the file was not uploaded before its upload window closed";
 
 /// A file's processing status, as Aymara's SDK reads it.
 #[must_use]
@@ -50,9 +49,6 @@ pub async fn status(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut file = load(&state, &caller, path.into_inner()).await?;
-    if file.status == FileStatus::Pending && !file.in_flight && file.remote_uri.is_none() {
-        file = look(&state, file).await;
-    }
+    let file = load_current(&state, &caller, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(processing(&file)))
 }

@@ -2,7 +2,7 @@
 //! with the same rules and errors as creation.
 
 use actix_web::{HttpResponse, web};
-use filegate_db::files::{FilePatch, UpdateOutcome};
+use filegate_db::files::{FilePatch, FileRow, UpdateOutcome};
 use filegate_domain::{FileName, Labels, LibraryPath, PublicUrl, RuleViolation, check_name_for};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
@@ -39,6 +39,22 @@ pub struct PatchRequest {
     public_url: Option<Option<String>>,
 }
 
+impl PatchRequest {
+    /// A patch of the labels and the public URL only (AI21's update).
+    #[must_use]
+    pub(crate) fn labels_and_url(
+        labels: Option<Vec<String>>,
+        public_url: Option<Option<String>>,
+    ) -> Self {
+        Self {
+            name: None,
+            path: None,
+            labels: labels.map(Some),
+            public_url,
+        }
+    }
+}
+
 fn rule(field: &str, v: RuleViolation) -> ApiError {
     ApiError::new(v.code.into(), v.message).with_details(json!({ "field": field }))
 }
@@ -72,8 +88,18 @@ pub async fn update(
     state: web::Data<AppState>,
     body: web::Json<PatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let file = load(&state, &caller, path.into_inner()).await?;
+    let file = apply(&state, &caller, path.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(file_object(file)))
+}
+
+/// Applies `body` to the file `id` under the creation rules: the file as it is then.
+pub(crate) async fn apply(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    body: PatchRequest,
+) -> Result<FileRow, ApiError> {
+    let file = load(state, caller, id).await?;
     let name = not_null("name", body.name)?
         .map(|n| FileName::parse(&n).map_err(|e| rule("name", e)))
         .transpose()?;
@@ -96,7 +122,7 @@ pub async fn update(
     };
     if name.is_none() && lib_path.is_none() && labels.is_none() && public_url.is_none() {
         // Nothing to change: the file as it is, updated_at untouched.
-        return Ok(HttpResponse::Ok().json(file_object(file)));
+        return Ok(file);
     }
     let patch = FilePatch {
         name: name.as_ref().map(FileName::as_str),
@@ -107,7 +133,7 @@ pub async fn update(
             .map(|u| u.as_ref().map(PublicUrl::as_str)),
     };
     match filegate_db::files::update(&state.pool, file.id, file.workspace_id, &patch).await? {
-        UpdateOutcome::Updated(row) => Ok(HttpResponse::Ok().json(file_object(*row))),
+        UpdateOutcome::Updated(row) => Ok(*row),
         UpdateOutcome::NotFound => Err(file_not_found()),
         UpdateOutcome::Duplicate => Err(ApiError::new(
             ErrorCode::DuplicateFile,

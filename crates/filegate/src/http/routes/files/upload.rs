@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use filegate_api::{FileEntry, ProcessingStatus, UploadedFile};
 use filegate_db::files::{IngestTarget, NewFile, Reservation, ReserveOutcome};
-use filegate_domain::{FileSpec, FileStatus, Limits};
+use filegate_domain::{BatchError, FileSpec, FileStatus, Limits};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -58,6 +58,34 @@ struct Fields {
     path: Option<String>,
     labels: Vec<String>,
     public_url: Option<String>,
+    /// AI21's `batch_id` (its surface only).
+    batch_id: Option<String>,
+}
+
+/// Which surface's form an upload is: the names of its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `/v2`: `path`, `labels` (repeated), `public_url`.
+    V2,
+    /// AI21's library: `path`, `labels` (repeated, or one JSON array as AI21's
+    /// examples send), `publicUrl`, `batch_id` and `upload_mode` (`batch`).
+    Studio,
+}
+
+impl Dialect {
+    fn known(self) -> &'static str {
+        match self {
+            Self::V2 => "path, labels, public_url and file",
+            Self::Studio => "path, labels, publicUrl, batch_id, upload_mode and file",
+        }
+    }
+}
+
+/// A form upload that filegate stored and verified: the file, ready, and the part's
+/// file name.
+pub(crate) struct Ingested {
+    pub file: filegate_db::files::FileRow,
+    pub filename: Option<String>,
 }
 
 /// Upload a file in the request (multipart form, part `file`): reserved, streamed into
@@ -88,11 +116,36 @@ pub async fn upload(
     query: web::Query<UploadQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let workspace = caller
-        .reach_workspace(&state.pool, query.workspace_uuid)
-        .await?;
+    let Ingested { file, filename } = ingest_form(
+        &req,
+        &caller,
+        &state,
+        query.workspace_uuid,
+        payload,
+        Dialect::V2,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(UploadedFile {
+        file: with_download(&state, file).await?,
+        processing_status: ProcessingStatus::Completed,
+        local_file_path: filename,
+    }))
+}
+
+/// A form upload of either surface: the workspace reached, the form read up to its
+/// `file` part, the file reserved under the creation rules, its bytes streamed into
+/// the store and completed. Ready, or an error and no file left behind.
+pub(crate) async fn ingest_form(
+    req: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    workspace_uuid: Option<Uuid>,
+    payload: web::Payload,
+    dialect: Dialect,
+) -> Result<Ingested, ApiError> {
+    let workspace = caller.reach_workspace(&state.pool, workspace_uuid).await?;
     let mut form = Multipart::new(req.headers(), payload);
-    let (fields, field) = file_part(&mut form).await?;
+    let (fields, field) = file_part(&mut form, dialect).await?;
     let filename = field
         .content_disposition()
         .and_then(|d| d.get_filename())
@@ -111,7 +164,7 @@ pub async fn upload(
     };
     let mut specs = FileSpec::parse_batch(&[entry.input()], &workspace.limits).map_err(|e| {
         metrics::reservation(Outcome::Invalid);
-        batch_error(e, 1)
+        rule_error(e)
     })?;
     let Some(spec) = specs.pop() else {
         return Err(ApiError::internal("a parsed batch of one lost its entry"));
@@ -122,12 +175,13 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
     let target = reserve(
-        &state,
-        &caller,
+        state,
+        caller,
         workspace.id,
         &spec,
         &workspace.limits,
         declared,
+        fields.batch_id.as_deref(),
     )
     .await?;
     let outcome = state
@@ -163,15 +217,11 @@ pub async fn upload(
             ));
         }
     };
-    Ok(HttpResponse::Ok().json(UploadedFile {
-        file: with_download(&state, file).await?,
-        processing_status: ProcessingStatus::Completed,
-        local_file_path: filename,
-    }))
+    Ok(Ingested { file, filename })
 }
 
 /// The fields before the form's `file` part (none, for Aymara's SDK), and that part.
-async fn file_part(form: &mut Multipart) -> Result<(Fields, Field), ApiError> {
+async fn file_part(form: &mut Multipart, dialect: Dialect) -> Result<(Fields, Field), ApiError> {
     let bad = |what: String| {
         ApiError::invalid_request(format!(
             "expected a multipart/form-data body with a `file` part: {what}"
@@ -203,17 +253,67 @@ async fn file_part(form: &mut Multipart) -> Result<(Fields, Field), ApiError> {
         }
         let value = String::from_utf8(value)
             .map_err(|_| bad(format!("the field {name:?} is not UTF-8 text")))?;
-        match name.as_str() {
-            "path" => fields.path = Some(value),
-            "labels" => fields.labels.push(value),
-            "public_url" => fields.public_url = Some(value).filter(|u| !u.is_empty()),
-            other => {
+        match (dialect, name.as_str()) {
+            (_, "path") => fields.path = Some(value),
+            (Dialect::V2, "labels") => fields.labels.push(value),
+            (Dialect::Studio, "labels") => fields.labels.extend(studio_labels(value)),
+            (Dialect::V2, "public_url") | (Dialect::Studio, "publicUrl") => {
+                fields.public_url = Some(value).filter(|u| !u.is_empty());
+            }
+            (Dialect::Studio, "batch_id") => {
+                fields.batch_id = Some(batch_id(value)?).filter(|b| !b.is_empty());
+            }
+            (Dialect::Studio, "upload_mode") if value == "batch" || value.is_empty() => {}
+            (Dialect::Studio, "upload_mode") => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidMetadata,
+                    format!("upload_mode {value:?} is not known (batch is)"),
+                )
+                .with_details(serde_json::json!({ "field": "upload_mode" })));
+            }
+            (_, other) => {
                 return Err(ApiError::invalid_request(format!(
-                    "unknown form field {other:?} (path, labels, public_url and file are known)"
+                    "unknown form field {other:?} ({} are known)",
+                    dialect.known()
                 )));
             }
         }
     }
+}
+
+/// A form's one file broke a rule: its code and message as they are (no entry index:
+/// a form carries one file).
+fn rule_error(e: BatchError) -> ApiError {
+    match e {
+        BatchError::Entries(mut failures) if failures.len() == 1 => {
+            let (_, v) = failures.remove(0);
+            ApiError::new(v.code.into(), v.message)
+        }
+        other => batch_error(other, 1),
+    }
+}
+
+/// AI21's labels field: one label, or (as AI21's own examples send) a JSON array of
+/// them.
+fn studio_labels(value: String) -> Vec<String> {
+    if value.starts_with('[')
+        && let Ok(labels) = serde_json::from_str::<Vec<String>>(&value)
+    {
+        return labels;
+    }
+    vec![value]
+}
+
+/// A batch id: up to 255 bytes of visible text (empty: no batch).
+fn batch_id(value: String) -> Result<String, ApiError> {
+    if value.len() > 255 || value.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidMetadata,
+            "batch_id must be at most 255 bytes without control characters",
+        )
+        .with_details(serde_json::json!({ "field": "batch_id" })));
+    }
+    Ok(value)
 }
 
 /// The most bytes the fields before the file part may hold together.
@@ -229,6 +329,7 @@ async fn reserve(
     spec: &FileSpec,
     limits: &Limits,
     declared: Option<i64>,
+    batch_id: Option<&str>,
 ) -> Result<IngestTarget, ApiError> {
     let id = Uuid::now_v7();
     let object_key = filegate_domain::keys::object_key(workspace_id, id);
@@ -247,6 +348,7 @@ async fn reserve(
         multipart: None,
         ingest_key: Some(ingest_key),
         remote_uri: None,
+        batch_id,
     };
     let window = chrono::Duration::from_std(state.settings.storage.presign_ttl)
         .map_err(ApiError::internal)?;
