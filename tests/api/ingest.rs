@@ -190,6 +190,54 @@ async fn a_client_that_hangs_up_midway_leaves_no_file_reservation_or_object() {
     assert_eq!(app.objects_of(ws).await, 0);
 }
 
+/// With a buffer budget of one part, concurrent multipart uploads take turns for it:
+/// each waits (reading nothing) while another's part is written, nothing deadlocks,
+/// none is cut off under a strict rate schedule, and every one is stored whole.
+#[tokio::test]
+async fn uploads_wait_their_turn_for_the_buffer_budget_and_all_complete() {
+    let app = spawn_app_with(|s| {
+        s.ingest.ingest_buffer_bytes = 5 << 20;
+        s.ingest.ingest_memory_bytes = 5 << 20;
+        // A strict schedule (the time an upload waits on filegate's side is not held
+        // against its client).
+        s.ingest.ingest_min_bytes_per_sec = 32 << 20;
+        s.ingest.ingest_rate_grace = Duration::from_millis(100);
+    })
+    .await;
+    let big = app
+        .create_workspace(
+            app.tenant.org,
+            &Limits {
+                max_file_bytes: 64 << 20,
+                ..Limits::default()
+            },
+        )
+        .await;
+    let query = format!("?workspace_uuid={big}");
+    let bodies: Vec<Vec<u8>> = (0..4u8)
+        .map(|n| {
+            let mut b = vec![b'a' + n; (16 << 20) + 7];
+            b[..6].copy_from_slice(b"hello ");
+            b
+        })
+        .collect();
+    let answers = futures_util::future::join_all(bodies.iter().enumerate().map(|(n, b)| {
+        upload_as(
+            &app,
+            &app.tenant.key,
+            &query,
+            form(&format!("big-{n}.txt"), "text/plain", b),
+        )
+    }))
+    .await;
+    for (answer, body) in answers.iter().zip(&bodies) {
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        assert_eq!(answer.body["status"], "ready");
+        assert_eq!(app.download(&answer.body).await, *body, "stored whole");
+    }
+    assert_eq!(app.counters(big).await, app.row_sums(big).await);
+}
+
 #[tokio::test]
 async fn a_slow_loris_upload_is_cut_off_with_408_and_leaves_no_file() {
     let app = spawn_app_with(|s| {

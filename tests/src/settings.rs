@@ -89,6 +89,7 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
         ingest: IngestArgs {
             public_url: None,
             ingest_max_concurrent: 16,
+            ingest_memory_bytes: 32 << 20,
             ingest_buffer_bytes: 8 << 20,
             ingest_idle_timeout: std::time::Duration::from_secs(30),
             ingest_min_bytes_per_sec: 16_384,

@@ -69,6 +69,13 @@ pub struct IngestArgs {
     #[arg(long, env = "FILEGATE_INGEST_BUFFER_BYTES", default_value_t = 8 << 20,
           value_parser = clap::value_parser!(u32).range(5 << 20..=64 << 20))]
     pub ingest_buffer_bytes: u32,
+    /// Bytes all uploads of a process may buffer at once: an upload that needs a part's
+    /// buffer while they are taken waits (reading nothing, so its client waits too)
+    /// instead of growing memory. At least one part (`--ingest-buffer-bytes`).
+    /// 5 MiB..=64 GiB.
+    #[arg(long, env = "FILEGATE_INGEST_MEMORY_BYTES", default_value_t = 32 << 20,
+          value_parser = clap::value_parser!(u64).range(5 << 20..=64 << 30))]
+    pub ingest_memory_bytes: u64,
     /// Seconds an upload may wait for its next bytes before it is cut off (`408`).
     /// 1..=3600.
     #[arg(long = "ingest-idle-timeout-secs", env = "FILEGATE_INGEST_IDLE_TIMEOUT_SECS", value_name = "SECS",

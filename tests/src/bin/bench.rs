@@ -268,6 +268,8 @@ struct Measured {
     stats: Stats,
     limit: Stats,
     cpu: Cpu,
+    /// The CPU each process used while the limit ran.
+    limit_cpu: Cpu,
     rss: f64,
     before: String,
     after: String,
@@ -302,15 +304,23 @@ where
         used: std::collections::BTreeMap::new(),
         elapsed: 0.0,
     };
+    let mut limit_cpu = Cpu {
+        used: std::collections::BTreeMap::new(),
+        elapsed: 0.0,
+    };
     for r in 0..ROUNDS {
         if r % 2 == 1 {
-            limit_stats.push(drive(clients, round, limit.clone()).await);
+            let (s, used) = drive_counted(clients, round, limit.clone()).await;
+            limit_cpu.add(&used);
+            limit_stats.push(s);
         }
         let (s, used) = drive_counted(clients, round, op.clone()).await;
         cpu.add(&used);
         stats.push(s);
         if r % 2 == 0 {
-            limit_stats.push(drive(clients, round, limit.clone()).await);
+            let (s, used) = drive_counted(clients, round, limit.clone()).await;
+            limit_cpu.add(&used);
+            limit_stats.push(s);
         }
     }
     let rss = peak_rss_mib(pid);
@@ -319,6 +329,7 @@ where
         stats: merged(&stats),
         limit: merged(&limit_stats),
         cpu,
+        limit_cpu,
         rss,
         before,
         after,
@@ -766,6 +777,7 @@ async fn main() {
             rss,
             before,
             after,
+            ..
         } = measure(
             &target,
             &pid_on,
@@ -844,6 +856,7 @@ async fn main() {
             rss,
             before,
             after,
+            ..
         } = measure(
             &target,
             &pid_on,
@@ -1476,23 +1489,31 @@ async fn ingest_costs(
             stats,
             limit,
             cpu,
+            limit_cpu,
             rss,
             ..
         } = measure(target, pid, clients, seconds, upload, raw).await;
         let mib_s = |rps: f64| rps * mib as f64;
-        let filegate_cpu = cpu.used.get("filegate").copied().unwrap_or(0.0);
+        // CPU ms per MiB stored, by process, and in all (what two shared cores bound).
+        let per_mib = |cpu: &Cpu, ok: usize| {
+            let mibs = (ok * mib).max(1) as f64;
+            let parts: Vec<String> = cpu
+                .used
+                .iter()
+                .map(|(p, s)| format!("{p} {:.2}", s * 1000.0 / mibs))
+                .collect();
+            let total: f64 = cpu.used.values().sum::<f64>() * 1000.0 / mibs;
+            (parts.join(", "), total)
+        };
+        let (through, through_total) = per_mib(&cpu, stats.ok);
+        let (raw_parts, raw_total) = per_mib(&limit_cpu, limit.ok);
         lines.push_str(&format!(
-            "{name}: {:.1} MiB/s against {:.1} MiB/s raw PutObject ({clients} clients); CPU ms per MiB: filegate {:.2}, {}; CPU of the machine: {}\n",
+            "{name}: {:.1} MiB/s against {:.1} MiB/s raw PutObject ({clients} clients). CPU ms per MiB through filegate: {through} ({through_total:.2} in all; machine {}); raw PutObject: {raw_parts} ({raw_total:.2} in all; machine {}). with the machine saturated both ways, its CPU alone bounds the ratio at {:.2}\n",
             mib_s(stats.rps),
             mib_s(limit.rps),
-            filegate_cpu * 1000.0 / (stats.ok * mib).max(1) as f64,
-            cpu.used
-                .iter()
-                .filter(|(p, _)| p.as_str() != "filegate")
-                .map(|(p, s)| format!("{p} {:.2}", s * 1000.0 / (stats.ok * mib).max(1) as f64))
-                .collect::<Vec<_>>()
-                .join(", "),
             cpu.share(cores()),
+            limit_cpu.share(cores()),
+            raw_total / through_total.max(f64::MIN_POSITIVE),
         ));
         rows.push(Row {
             name,

@@ -7,7 +7,9 @@
 //! its SHA-256; a longer one goes as a multipart upload of parts of that size, each
 //! with its digest, so memory stays at one part per upload whatever the body's size,
 //! and a slow store slows the client (nothing more is read while a part is written).
-//! Each part's buffer is allocated at the part's size once (never grown by doubling),
+//! Each part's buffer is allocated at the part's size once (never grown by doubling)
+//! out of a budget all uploads share (a part waits for its buffer, reading nothing,
+//! when the budget is taken),
 //! and each byte is hashed once: by its part's digest, which the store checks (the
 //! request's own payload is not hashed again for its signature: the signed digest
 //! header covers it), plus a whole-body digest only where the caller wants one.
@@ -47,6 +49,9 @@ pub struct IngestSettings {
     pub part_size: usize,
     /// Uploads one process streams at once; more are answered `503`.
     pub max_concurrent: usize,
+    /// Bytes all uploads may buffer at once (at least one part): beyond it, an upload
+    /// waits for a buffer, reading nothing meanwhile.
+    pub memory_bytes: usize,
     /// The longest wait for the next bytes of a body.
     pub idle_timeout: Duration,
     /// After the first `rate_grace`, a body must keep arriving at this many bytes a
@@ -66,6 +71,7 @@ impl IngestSettings {
             upload_margin,
             part_size: args.ingest_buffer_bytes as usize,
             max_concurrent: args.ingest_max_concurrent as usize,
+            memory_bytes: usize::try_from(args.ingest_memory_bytes).unwrap_or(usize::MAX),
             idle_timeout: args.ingest_idle_timeout,
             min_bytes_per_sec: args.ingest_min_bytes_per_sec,
             rate_grace: args.ingest_rate_grace,
@@ -159,7 +165,14 @@ pub struct Ingest {
     storage: Storage,
     settings: IngestSettings,
     permits: Arc<Semaphore>,
+    /// The buffers' budget, in KiB.
+    memory: Arc<Semaphore>,
     completer: Arc<Completer>,
+}
+
+/// Bytes to the budget's units (KiB, rounded up).
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
 }
 
 impl Ingest {
@@ -171,11 +184,17 @@ impl Ingest {
         completer: Arc<Completer>,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.max_concurrent));
+        // Never less than one part: an upload waiting for more than there is would wait
+        // for ever.
+        let memory = Arc::new(Semaphore::new(
+            kib(settings.memory_bytes.max(settings.part_size)).min(Semaphore::MAX_PERMITS),
+        ));
         Self {
             pool,
             storage,
             settings,
             permits,
+            memory,
             completer,
         }
     }
@@ -315,11 +334,17 @@ impl Ingest {
         let mut run = Run::start(self, target, permit, token).await?;
         let part_size = self.settings.part_size;
         let started = Instant::now();
+        // Time spent on filegate's side (waiting for a buffer, writing a part): the
+        // client is not read meanwhile, so its rate is not held against it.
+        let mut paused = Duration::ZERO;
         let mut whole = whole_digest.then(Sha256::new);
         let mut received: u64 = 0;
         let mut buf = BytesMut::new();
+        // The budget's share `buf` holds.
+        let mut held: Option<OwnedSemaphorePermit> = None;
         loop {
-            let next = tokio::time::timeout(self.wait_for_more(started, received), body.next())
+            let wait = self.wait_for_more(started.elapsed().saturating_sub(paused), received);
+            let next = tokio::time::timeout(wait, body.next())
                 .await
                 .map_err(|_| IngestError::TooSlow)?;
             let mut chunk = match next {
@@ -340,17 +365,24 @@ impl Ingest {
                 // empty.
                 if buf.len() == part_size {
                     let part = std::mem::take(&mut buf).freeze();
+                    let writing = Instant::now();
                     run.write_part(part).await?;
+                    held = None;
+                    paused += writing.elapsed();
                 }
                 if buf.capacity() == 0 {
                     // The part's whole buffer at once: growing by doubling would hold
-                    // up to twice the part, and copy it on the way.
-                    buf.reserve(
-                        part_size.min(
-                            usize::try_from(limit.saturating_sub(received) + chunk.len() as u64)
-                                .unwrap_or(part_size),
-                        ),
+                    // up to twice the part, and copy it on the way. It comes out of
+                    // the budget first (this upload holds none of it now, so waiting
+                    // cannot deadlock).
+                    let want = part_size.min(
+                        usize::try_from(limit.saturating_sub(received) + chunk.len() as u64)
+                            .unwrap_or(part_size),
                     );
+                    let waiting = Instant::now();
+                    held = Some(self.buffer_budget(want).await?);
+                    paused += waiting.elapsed();
+                    buf.reserve(want);
                 }
                 let take = (part_size - buf.len()).min(chunk.len());
                 buf.extend_from_slice(&chunk.split_to(take));
@@ -358,10 +390,15 @@ impl Ingest {
             run.renew_if_due(LEASE).await?;
         }
         let size = i64::try_from(received).unwrap_or(i64::MAX);
-        // The write may take as long as its bytes need: the lease covers it.
-        run.renew(LEASE + self.storage_bound(size)).await?;
+        // The write may take as long as its bytes need: the lease covers it (renewed
+        // only when what is left of it may not).
+        let write = self.storage_bound(size);
+        if run.renewed.elapsed() + write + LEASE / 3 > LEASE {
+            run.renew(LEASE + write).await?;
+        }
         let checksum = whole.map(|w| Checksum::from_digest(w.finalize().into()));
         let (etag, checksum) = run.finish(buf.freeze(), checksum).await?;
+        drop(held);
         Ok(Stored {
             size,
             checksum,
@@ -370,14 +407,25 @@ impl Ingest {
     }
 
     /// How long to wait for the next bytes: the idle timeout, or less when the body is
-    /// behind the minimum rate's schedule.
-    fn wait_for_more(&self, started: Instant, received: u64) -> Duration {
+    /// behind the minimum rate's schedule (`reading`: the time spent waiting for the
+    /// client so far).
+    fn wait_for_more(&self, reading: Duration, received: u64) -> Duration {
         let s = &self.settings;
         #[allow(clippy::cast_precision_loss)] // A schedule need not be exact to the byte.
         let due = s.rate_grace
             + Duration::from_secs_f64(received as f64 / s.min_bytes_per_sec.max(1) as f64);
-        let left = due.saturating_sub(started.elapsed());
+        let left = due.saturating_sub(reading);
         s.idle_timeout.min(left)
+    }
+
+    /// `bytes` of the buffers' budget, once other uploads have given back enough.
+    async fn buffer_budget(&self, bytes: usize) -> Result<OwnedSemaphorePermit, IngestError> {
+        let units = u32::try_from(kib(bytes)).unwrap_or(u32::MAX);
+        Arc::clone(&self.memory)
+            .acquire_many_owned(units)
+            .await
+            // The budget is never closed.
+            .map_err(|_| IngestError::Busy)
     }
 
     /// Time for the store to take `bytes` written by filegate.
