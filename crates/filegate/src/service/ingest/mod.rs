@@ -18,12 +18,13 @@
 //! and aborts the parts it wrote. The file stays `pending`: completion inspects what
 //! was written, as it does a presigned PUT's object.
 
+mod buffer;
 pub mod signing;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use filegate_db::files::{IngestTarget, Lease};
 use filegate_db::{DbError, Pool};
 use filegate_domain::keys::KeyKind;
@@ -34,6 +35,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+use self::buffer::PartBuffer;
 use crate::metrics::{self, IngestOutcome, Trigger};
 use crate::service::completion::{Completer, CompletionError, Outcome};
 
@@ -339,9 +341,7 @@ impl Ingest {
         let mut paused = Duration::ZERO;
         let mut whole = whole_digest.then(Sha256::new);
         let mut received: u64 = 0;
-        let mut buf = BytesMut::new();
-        // The budget's share `buf` holds.
-        let mut held: Option<OwnedSemaphorePermit> = None;
+        let mut buf: Option<PartBuffer> = None;
         loop {
             let wait = self.wait_for_more(started.elapsed().saturating_sub(paused), received);
             let next = tokio::time::timeout(wait, body.next())
@@ -363,29 +363,34 @@ impl Ingest {
                 // A part goes only once more bytes than a part are here: a body that
                 // ends at a part's length is one PutObject, and a last part is never
                 // empty.
-                if buf.len() == part_size {
-                    let part = std::mem::take(&mut buf).freeze();
+                if let Some(full) = buf.take_if(|b| b.len() == part_size || b.room() == 0) {
                     let writing = Instant::now();
-                    run.write_part(part).await?;
-                    held = None;
+                    run.write_part(full.freeze()).await?;
                     paused += writing.elapsed();
                 }
-                if buf.capacity() == 0 {
-                    // The part's whole buffer at once: growing by doubling would hold
-                    // up to twice the part, and copy it on the way. It comes out of
-                    // the budget first (this upload holds none of it now, so waiting
-                    // cannot deadlock).
-                    let want = part_size.min(
-                        usize::try_from(limit.saturating_sub(received) + chunk.len() as u64)
-                            .unwrap_or(part_size),
-                    );
-                    let waiting = Instant::now();
-                    held = Some(self.buffer_budget(want).await?);
-                    paused += waiting.elapsed();
-                    buf.reserve(want);
-                }
-                let take = (part_size - buf.len()).min(chunk.len());
-                buf.extend_from_slice(&chunk.split_to(take));
+                let part = match &mut buf {
+                    Some(part) => part,
+                    None => {
+                        // The part's whole buffer at once (what the body may still
+                        // send, at most a part), out of the budget first: this upload
+                        // holds none of it now, so waiting cannot deadlock.
+                        let want = part_size.min(
+                            usize::try_from(limit.saturating_sub(received) + chunk.len() as u64)
+                                .unwrap_or(part_size),
+                        );
+                        let waiting = Instant::now();
+                        let budget = self.buffer_budget(want).await?;
+                        paused += waiting.elapsed();
+                        buf.insert(PartBuffer::new(want, declared.is_some(), budget).map_err(
+                            |e| {
+                                tracing::warn!(error = %e, "could not map an upload's buffer");
+                                IngestError::Busy
+                            },
+                        )?)
+                    }
+                };
+                let take = (part_size - part.len()).min(part.room()).min(chunk.len());
+                part.extend(&chunk.split_to(take));
             }
             run.renew_if_due(LEASE).await?;
         }
@@ -397,8 +402,8 @@ impl Ingest {
             run.renew(LEASE + write).await?;
         }
         let checksum = whole.map(|w| Checksum::from_digest(w.finalize().into()));
-        let (etag, checksum) = run.finish(buf.freeze(), checksum).await?;
-        drop(held);
+        let rest = buf.map(PartBuffer::freeze).unwrap_or_default();
+        let (etag, checksum) = run.finish(rest, checksum).await?;
         Ok(Stored {
             size,
             checksum,
