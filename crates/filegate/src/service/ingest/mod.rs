@@ -169,6 +169,8 @@ pub struct Ingest {
     permits: Arc<Semaphore>,
     /// The buffers' budget, in KiB.
     memory: Arc<Semaphore>,
+    /// Whole-part buffers kept for the next part.
+    buffers: Arc<buffer::Pool>,
     completer: Arc<Completer>,
 }
 
@@ -197,6 +199,7 @@ impl Ingest {
             settings,
             permits,
             memory,
+            buffers: Arc::default(),
             completer,
         }
     }
@@ -381,12 +384,15 @@ impl Ingest {
                         let waiting = Instant::now();
                         let budget = self.buffer_budget(want).await?;
                         paused += waiting.elapsed();
-                        buf.insert(PartBuffer::new(want, declared.is_some(), budget).map_err(
-                            |e| {
-                                tracing::warn!(error = %e, "could not map an upload's buffer");
-                                IngestError::Busy
-                            },
-                        )?)
+                        let made = if want == part_size {
+                            PartBuffer::part(&self.buffers, want, budget)
+                        } else {
+                            PartBuffer::new(want, declared.is_some(), budget)
+                        };
+                        buf.insert(made.map_err(|e| {
+                            tracing::warn!(error = %e, "could not map an upload's buffer");
+                            IngestError::Busy
+                        })?)
                     }
                 };
                 let take = (part_size - part.len()).min(part.room()).min(chunk.len());
