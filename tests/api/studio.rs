@@ -2,7 +2,7 @@
 //! lifecycle as `/v2`, in AI21's shapes.
 
 use filegate_domain::Limits;
-use filegate_tests::{Answer, Form, TestApp, samples, spawn_app};
+use filegate_tests::{Answer, Form, TestApp, raw, samples, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -168,6 +168,26 @@ async fn a_v2_file_is_listed_updated_and_deleted_through_ai21s_surface() {
     put(&app, id, "{nope")
         .await
         .assert_error(400, "invalid_request");
+    // Only a JSON object is an update (serde would read an array into the struct).
+    for body in ["[]", r#"[["x"]]"#, "null", "\"labels\""] {
+        put(&app, id, body)
+            .await
+            .assert_error(400, "invalid_request");
+    }
+    let too_big = format!(
+        r#"{{"labels":["{}"]}}"#,
+        "a".repeat(app.settings.http.max_body_bytes)
+    );
+    let res = Answer::of(
+        app.request(Method::PUT, &format!("{FILES}/{id}"))
+            .header("content-type", "application/json")
+            .body(too_big)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    res.assert_error(413, "payload_too_large");
 
     // Delete: 200, and the file is gone from both surfaces and the counters.
     let res = call(&app, Method::DELETE, &format!("{FILES}/{id}")).await;
@@ -227,6 +247,16 @@ async fn the_list_pages_by_offset_newest_first_and_filters_by_ai21s_statuses() {
     };
     assert_eq!(status_of(&pending), Some(json!("DB_RECORD_CREATED")));
     assert!(ids(&page("status=UPLOAD_FAILED").await).is_empty());
+    assert!(
+        ids(&page("status=PROCESSING").await).is_empty(),
+        "nothing streams"
+    );
+    assert!(
+        ids(&page("status=UPLOADED").await).is_empty(),
+        "never reported"
+    );
+    // The SDK's `list(offset=None, limit=None)` sends the keys with no value.
+    assert_eq!(ids(&page("offset=&limit=").await).len(), 4);
     assert!(ids(&page("status=PROCESSING_FAILED").await).is_empty());
     assert_eq!(ids(&page("name=doc-1.txt").await), vec![made[1].clone()]);
     assert_eq!(
@@ -263,7 +293,18 @@ async fn labels_filter_by_any_and_a_form_may_send_them_as_one_json_array() {
     .await;
     assert_eq!(tagged.status, 200, "{:?}", tagged.body);
     let tagged = tagged.body["fileId"].as_str().unwrap().to_owned();
-    let plain = created(&app, "plain.txt", "").await;
+    // The SDK's `labels=None` arrives as an empty field: no label.
+    let unlabelled = create(
+        &app,
+        Form::new()
+            .field("labels", "")
+            .file("plain.txt", "text/plain", &samples::txt()),
+    )
+    .await;
+    assert_eq!(unlabelled.status, 200, "{:?}", unlabelled.body);
+    let plain = unlabelled.body["fileId"].as_str().unwrap().to_owned();
+    let got = call(&app, Method::GET, &format!("{FILES}/{plain}")).await;
+    assert_eq!(got.body["labels"], json!([]));
     let got = call(&app, Method::GET, &format!("{FILES}/{tagged}")).await;
     assert_eq!(got.body["labels"], json!(["cuties", "furry_animals"]));
     let listed = call(
@@ -304,13 +345,15 @@ async fn a_batchs_status_counts_its_files_by_status() {
         json!({ "batch_id": "nightly-7", "total_documents": 2,
                 "statuses": [{ "status": "PROCESSED", "count": 2 }] })
     );
-    call(
-        &app,
-        Method::GET,
-        "/studio/v1/library/batches/nightly-8/status",
-    )
-    .await
-    .assert_error(404, "not_found");
+    for missing in ["nightly-8", "%00", "a%20b", "%2E%2E"] {
+        call(
+            &app,
+            Method::GET,
+            &format!("/studio/v1/library/batches/{missing}/status"),
+        )
+        .await
+        .assert_error(404, "not_found");
+    }
     // Another organization's key finds no such batch.
     let other = app.create_tenant(&Limits::default()).await;
     let res = Answer::of(
@@ -326,9 +369,16 @@ async fn a_batchs_status_counts_its_files_by_status() {
     .await;
     res.assert_error(404, "not_found");
 
-    // A batch id too long, or an upload mode filegate does not know: 422, nothing kept.
+    // A batch id too long or not path-safe (the SDK puts it in a URL unencoded), or an
+    // upload mode filegate does not know: 422, nothing kept.
     let long = "b".repeat(256);
-    for (field, value) in [("batch_id", long.as_str()), ("upload_mode", "stream")] {
+    for (field, value) in [
+        ("batch_id", long.as_str()),
+        ("batch_id", "2024/10/01"),
+        ("batch_id", "a?b"),
+        ("batch_id", ".."),
+        ("upload_mode", "stream"),
+    ] {
         create(
             &app,
             Form::new()
@@ -360,6 +410,10 @@ async fn ai21s_create_refuses_what_v2_refuses_with_the_envelope_and_keeps_nothin
             .is_some_and(|m| m.starts_with("Unsupported document type")),
         "{:?}",
         res.body
+    );
+    assert_eq!(
+        res.body["error"]["details"]["files"][0]["code"], "unsupported_type",
+        "the rule's entry, as on /v2"
     );
     // The same name and path.
     let dup = create(
@@ -483,4 +537,54 @@ async fn ai21s_file_routes_answer_another_organizations_files_as_missing() {
     call(&app, Method::PATCH, &format!("{FILES}/{id}"))
         .await
         .assert_error(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_create_still_streaming_is_listed_as_processing_and_only_so() {
+    let app = spawn_app().await;
+    let headers = [
+        ("Authorization", format!("Bearer {}", app.tenant.key)),
+        ("Content-Type", Form::content_type()),
+        ("Transfer-Encoding", "chunked".to_owned()),
+    ];
+    let mut socket = raw::open("127.0.0.1", app.port, "POST", FILES, &headers).await;
+    let head = format!(
+        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\nsome bytes",
+        Form::BOUNDARY
+    );
+    raw::send_chunk(&mut socket, head.as_bytes()).await.unwrap();
+    // The file is reserved and its bytes are on their way.
+    let mut streaming = Vec::new();
+    for _ in 0..50 {
+        streaming = ids(&call(&app, Method::GET, &format!("{FILES}?status=PROCESSING")).await);
+        if !streaming.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(streaming.len(), 1, "the streaming create is PROCESSING");
+    let listed = call(&app, Method::GET, FILES).await;
+    assert_eq!(listed.body[0]["status"], "PROCESSING", "{:?}", listed.body);
+    assert!(
+        ids(&call(
+            &app,
+            Method::GET,
+            &format!("{FILES}?status=DB_RECORD_CREATED")
+        )
+        .await)
+        .is_empty(),
+        "a file whose bytes stream is not DB_RECORD_CREATED"
+    );
+    let tail = format!("\r\n--{}--\r\n", Form::BOUNDARY);
+    raw::send_chunk(&mut socket, tail.as_bytes()).await.unwrap();
+    raw::send_chunk(&mut socket, b"").await.unwrap();
+    assert_eq!(
+        raw::answer_within(&mut socket, std::time::Duration::from_secs(10)).await,
+        Some(200)
+    );
+    assert_eq!(
+        ids(&call(&app, Method::GET, &format!("{FILES}?status=PROCESSED")).await),
+        streaming
+    );
 }

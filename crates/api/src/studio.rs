@@ -16,7 +16,7 @@ pub enum LibraryStatus {
     /// Reserved; no bytes yet (`pending`).
     DbRecordCreated,
     /// Bytes arrived, not yet verified (never reported: filegate verifies a file in
-    /// the same step that stores it; accepted as a filter, as `pending`).
+    /// the same step that stores it; accepted as a filter, which matches no file).
     Uploaded,
     /// Bytes are streaming through filegate, or an import is under way (`pending`).
     Processing,
@@ -47,10 +47,21 @@ impl LibraryStatus {
     #[must_use]
     pub fn states(self) -> &'static [FileStatus] {
         match self {
-            Self::DbRecordCreated | Self::Uploaded | Self::Processing => &[FileStatus::Pending],
+            Self::DbRecordCreated | Self::Processing => &[FileStatus::Pending],
             Self::Processed => &[FileStatus::Ready],
             Self::UploadFailed => &[FileStatus::Rejected, FileStatus::Expired],
-            Self::ProcessingFailed => &[],
+            Self::Uploaded | Self::ProcessingFailed => &[],
+        }
+    }
+
+    /// Whether the files this status shows have bytes on their way through filegate
+    /// (`None`: either).
+    #[must_use]
+    pub fn in_flight(self) -> Option<bool> {
+        match self {
+            Self::Processing => Some(true),
+            Self::DbRecordCreated => Some(false),
+            _ => None,
         }
     }
 
@@ -177,7 +188,8 @@ mod tests {
             for in_flight in [false, true] {
                 let status = LibraryStatus::of(state, in_flight);
                 assert!(
-                    status.states().contains(&state),
+                    status.states().contains(&state)
+                        && status.in_flight().is_none_or(|f| f == in_flight),
                     "{state:?} shows as {status:?}, whose filter misses it"
                 );
             }

@@ -24,6 +24,9 @@ pub struct ListQuery<'a> {
     pub labels: &'a [String],
     /// Files in any of these states; empty: any state.
     pub statuses: &'a [FileStatus],
+    /// Only files whose bytes are (`true`) or are not (`false`) on their way through
+    /// filegate: an ingest holds their lease, or an import fetches them.
+    pub in_flight: Option<bool>,
     /// Files of any of these types (canonical MIME types); empty: any type.
     pub types: &'a [&'a str],
     /// Rows after this position (exclusive).
@@ -41,12 +44,13 @@ pub struct ListShape {
     pub labels: bool,
     pub status: bool,
     pub types: bool,
+    pub in_flight: bool,
     pub after: bool,
     pub offset: bool,
 }
 
 /// The statement for a shape. Parameters: `$1` workspace, then in order the name, the
-/// path prefix, the labels, the status, the types, the position (`created_at`, id) of
+/// path prefix, the labels, the status, the types, in flight or not, the position (`created_at`, id) of
 /// those present, and last the limit and the offset.
 #[must_use]
 pub fn list_sql(shape: ListShape) -> String {
@@ -103,6 +107,12 @@ fn filters(sql: &mut String, shape: ListShape) -> usize {
     if shape.types {
         sql.push_str(&format!(" AND f.content_type = ANY(${}::text[])", next()));
     }
+    if shape.in_flight {
+        sql.push_str(&format!(
+            " AND (coalesce(f.ingest_until > now(), false) OR f.remote_uri IS NOT NULL) = ${}",
+            next()
+        ));
+    }
     if shape.after {
         let (at, id) = (next(), next());
         sql.push_str(&format!(" AND (f.created_at, f.id) < (${at}, ${id})"));
@@ -150,6 +160,7 @@ fn shape(q: &ListQuery<'_>) -> ListShape {
         labels: !q.labels.is_empty(),
         status: !q.statuses.is_empty(),
         types: !q.types.is_empty(),
+        in_flight: q.in_flight.is_some(),
         after: q.after.is_some(),
         offset: q.offset > 0,
     }
@@ -175,6 +186,9 @@ fn filter_params<'a>(
     }
     if !q.types.is_empty() {
         params.push(&q.types);
+    }
+    if let Some(in_flight) = &q.in_flight {
+        params.push(in_flight);
     }
     params
 }

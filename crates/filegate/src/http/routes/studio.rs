@@ -16,6 +16,7 @@ use filegate_api::{
 use filegate_db::files::{FileRow, ListQuery};
 use filegate_domain::FileStatus;
 use filegate_domain::listing::{MAX_PAGE, parse_list_query};
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -174,6 +175,10 @@ pub async fn list(
                 LIST_KEYS.join(", ")
             )));
         }
+        if value.is_empty() && (key == "offset" || key == "limit") {
+            // The SDK's `list(offset=None)`: httpx sends the key with no value.
+            continue;
+        }
         if key == "status" {
             if status.is_some() {
                 return Err(ApiError::invalid_request("status may be given once"));
@@ -202,14 +207,13 @@ pub async fn list(
         path_prefix: p.path.as_deref(),
         labels: &p.labels,
         statuses: statuses.unwrap_or_default(),
+        in_flight: status.and_then(LibraryStatus::in_flight),
         types: &[],
         after: None,
         offset: p.offset.unwrap_or(0),
         limit: p.limit.unwrap_or(MAX_PAGE),
     };
     let rows = filegate_db::files::list(&state.pool, &query).await?;
-    // Pending rows are listed as they are, in the states the filter named: `in_flight`
-    // may tell PROCESSING from DB_RECORD_CREATED, a finer cut than the filter's.
     let files: Vec<LibraryFile> = rows.iter().map(library_file).collect();
     Ok(HttpResponse::Ok().json(files))
 }
@@ -238,10 +242,12 @@ pub async fn get(
 #[utoipa::path(
     put, path = "/studio/v1/library/files/{file_uuid}", tag = "library", operation_id = "library_update",
     params(("file_uuid" = Uuid, Path, description = "The file")),
-    request_body(content = LibraryUpdate, content_type = "application/json"),
+    request_body(content = Option<LibraryUpdate>, content_type = "application/json",
+                 description = "A JSON object; no body at all changes nothing"),
     responses(
         (status = 200, description = "The file as it is now", body = LibraryFile),
         (status = 404, description = "No such file within the key's reach", body = ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is larger than the server takes", body = ErrorEnvelope),
         (status = 422, description = "A rule failed (labels, public URL)", body = ErrorEnvelope),
     )
 )]
@@ -249,14 +255,29 @@ pub async fn update(
     caller: Caller,
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    // AI21's SDK sends no body at all for an update of nothing.
-    let update: LibraryUpdate = if body.iter().all(u8::is_ascii_whitespace) {
-        LibraryUpdate::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid_request(format!("malformed JSON body: {e}")))?
+    // Read here, not by an extractor: AI21's SDK sends no body at all for an update of
+    // nothing, and only a JSON object is an update (serde would take an array too).
+    let limit = state.settings.http.max_body_bytes;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid_request(format!("the body failed: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let update: LibraryUpdate = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => LibraryUpdate::default(),
+        Some(b'{') => serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid_request(format!("malformed JSON body: {e}")))?,
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "the body must be a JSON object with labels and/or publicUrl",
+            ));
+        }
     };
     let patch = PatchRequest::labels_and_url(update.labels, update.public_url);
     let file = apply(&state, &caller, path.into_inner(), patch).await?;
@@ -285,7 +306,8 @@ pub async fn delete(
 #[utoipa::path(
     get, path = "/studio/v1/library/batches/{batch_id}/status", tag = "library", operation_id = "library_batch_status",
     params(
-        ("batch_id" = String, Path, max_length = 255, description = "The batch (`batch_id` of its creates)"),
+        ("batch_id" = String, Path, min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~-]+$",
+         description = "The batch (`batch_id` of its creates)"),
         LibraryQuery,
     ),
     responses(
@@ -302,7 +324,7 @@ pub async fn batch_status(
 ) -> Result<HttpResponse, ApiError> {
     let batch_id = path.into_inner();
     let no_batch = || ApiError::not_found("no file of this library names that batch");
-    if batch_id.len() > 255 {
+    if !is_batch_id(&batch_id) {
         return Err(no_batch());
     }
     let workspace = caller
@@ -331,4 +353,43 @@ pub async fn batch_status(
         total_documents,
         statuses,
     }))
+}
+
+/// A batch id a create may name: 1 to 255 of `A-Z a-z 0-9 . _ ~ -`, not `.` or `..`
+/// (AI21's SDK puts it in a URL path unencoded, so it must read back the same).
+#[must_use]
+pub(crate) fn is_batch_id(id: &str) -> bool {
+    (1..=255).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_batch_id;
+
+    #[test]
+    fn batch_ids_are_what_a_url_path_carries_unchanged() {
+        for ok in ["nightly-7", "2024.10.01", "a_b~c", "..a", &"b".repeat(255)] {
+            assert!(is_batch_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "2024/10/01",
+            "a?b",
+            "a#b",
+            "a%41",
+            "a b",
+            "\0",
+            "é",
+            &"b".repeat(256),
+        ] {
+            assert!(!is_batch_id(bad), "{bad:?}");
+        }
+    }
 }

@@ -64,6 +64,7 @@ pub async fn list(
         path_prefix: p.path.as_deref(),
         labels: &p.labels,
         statuses: p.status.as_slice(),
+        in_flight: None,
         types: &types,
         after,
         offset: p.offset.unwrap_or(0),

@@ -8,7 +8,7 @@
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use filegate_api::{FileEntry, ProcessingStatus, UploadedFile};
+use filegate_api::{EntryFailure, FileEntry, ProcessingStatus, UploadedFile};
 use filegate_db::files::{IngestTarget, NewFile, Reservation, ReserveOutcome};
 use filegate_domain::{BatchError, FileSpec, FileStatus, Limits};
 use futures_util::StreamExt as _;
@@ -256,6 +256,8 @@ async fn file_part(form: &mut Multipart, dialect: Dialect) -> Result<(Fields, Fi
         match (dialect, name.as_str()) {
             (_, "path") => fields.path = Some(value),
             (Dialect::V2, "labels") => fields.labels.push(value),
+            // The SDK's `labels=None` arrives as an empty field: no label.
+            (Dialect::Studio, "labels") if value.is_empty() => {}
             (Dialect::Studio, "labels") => fields.labels.extend(studio_labels(value)),
             (Dialect::V2, "public_url") | (Dialect::Studio, "publicUrl") => {
                 fields.public_url = Some(value).filter(|u| !u.is_empty());
@@ -287,7 +289,9 @@ fn rule_error(e: BatchError) -> ApiError {
     match e {
         BatchError::Entries(mut failures) if failures.len() == 1 => {
             let (_, v) = failures.remove(0);
+            let failure = EntryFailure::new(0, v.code.into(), v.message.clone());
             ApiError::new(v.code.into(), v.message)
+                .with_details(serde_json::json!({ "files": [failure] }))
         }
         other => batch_error(other, 1),
     }
@@ -304,12 +308,12 @@ fn studio_labels(value: String) -> Vec<String> {
     vec![value]
 }
 
-/// A batch id: up to 255 bytes of visible text (empty: no batch).
+/// A batch id (empty: no batch).
 fn batch_id(value: String) -> Result<String, ApiError> {
-    if value.len() > 255 || value.chars().any(char::is_control) {
+    if !value.is_empty() && !crate::http::routes::studio::is_batch_id(&value) {
         return Err(ApiError::new(
             ErrorCode::InvalidMetadata,
-            "batch_id must be at most 255 bytes without control characters",
+            "batch_id must be 1 to 255 of A-Z, a-z, 0-9, '.', '_', '~' and '-' (not '.' or '..')",
         )
         .with_details(serde_json::json!({ "field": "batch_id" })));
     }
