@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::files::status::EXPIRED;
 use super::files::update::{PatchRequest, apply};
-use super::files::upload::{Dialect, Ingested, ingest_form};
+use super::files::upload::{Dialect, Ingested, ingest_form, is_batch_id};
 use super::files::{delete::remove, get::load_current};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorEnvelope};
@@ -353,43 +353,4 @@ pub async fn batch_status(
         total_documents,
         statuses,
     }))
-}
-
-/// A batch id a create may name: 1 to 255 of `A-Z a-z 0-9 . _ ~ -`, not `.` or `..`
-/// (AI21's SDK puts it in a URL path unencoded, so it must read back the same).
-#[must_use]
-pub(crate) fn is_batch_id(id: &str) -> bool {
-    (1..=255).contains(&id.len())
-        && id != "."
-        && id != ".."
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_batch_id;
-
-    #[test]
-    fn batch_ids_are_what_a_url_path_carries_unchanged() {
-        for ok in ["nightly-7", "2024.10.01", "a_b~c", "..a", &"b".repeat(255)] {
-            assert!(is_batch_id(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "2024/10/01",
-            "a?b",
-            "a#b",
-            "a%41",
-            "a b",
-            "\0",
-            "é",
-            &"b".repeat(256),
-        ] {
-            assert!(!is_batch_id(bad), "{bad:?}");
-        }
-    }
 }

@@ -310,7 +310,7 @@ fn studio_labels(value: String) -> Vec<String> {
 
 /// A batch id (empty: no batch).
 fn batch_id(value: String) -> Result<String, ApiError> {
-    if !value.is_empty() && !crate::http::routes::studio::is_batch_id(&value) {
+    if !value.is_empty() && !is_batch_id(&value) {
         return Err(ApiError::new(
             ErrorCode::InvalidMetadata,
             "batch_id must be 1 to 255 of A-Z, a-z, 0-9, '.', '_', '~' and '-' (not '.' or '..')",
@@ -318,6 +318,18 @@ fn batch_id(value: String) -> Result<String, ApiError> {
         .with_details(serde_json::json!({ "field": "batch_id" })));
     }
     Ok(value)
+}
+
+/// A batch id a create may name: 1 to 255 of `A-Z a-z 0-9 . _ ~ -`, not `.` or `..`
+/// (AI21's SDK puts it in a URL path unencoded, so it must read back the same).
+#[must_use]
+pub(crate) fn is_batch_id(id: &str) -> bool {
+    (1..=255).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
 }
 
 /// The most bytes the fields before the file part may hold together.
@@ -391,4 +403,31 @@ async fn reserve(
         upload_key: new_file.upload_key,
         ingest_key: ingest_key.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_batch_id;
+
+    #[test]
+    fn batch_ids_are_what_a_url_path_carries_unchanged() {
+        for ok in ["nightly-7", "2024.10.01", "a_b~c", "..a", &"b".repeat(255)] {
+            assert!(is_batch_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "2024/10/01",
+            "a?b",
+            "a#b",
+            "a%41",
+            "a b",
+            "\0",
+            "é",
+            &"b".repeat(256),
+        ] {
+            assert!(!is_batch_id(bad), "{bad:?}");
+        }
+    }
 }
