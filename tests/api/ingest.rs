@@ -126,11 +126,7 @@ async fn open_upload(app: &TestApp, key: &str, filename: &str) -> TcpStream {
         &headers,
     )
     .await;
-    let part = format!(
-        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
-         Content-Type: text/plain\r\n\r\n",
-        Form::BOUNDARY
-    );
+    let part = Form::file_head(filename, "text/plain");
     send_chunk(&mut socket, part.as_bytes()).await.unwrap();
     socket
 }

@@ -548,11 +548,7 @@ async fn a_create_still_streaming_is_listed_as_processing_and_only_so() {
         ("Transfer-Encoding", "chunked".to_owned()),
     ];
     let mut socket = raw::open("127.0.0.1", app.port, "POST", FILES, &headers).await;
-    let head = format!(
-        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.txt\"\r\n\
-         Content-Type: text/plain\r\n\r\nsome bytes",
-        Form::BOUNDARY
-    );
+    let head = Form::file_head("slow.txt", "text/plain") + "some bytes";
     raw::send_chunk(&mut socket, head.as_bytes()).await.unwrap();
     // The file is reserved and its bytes are on their way.
     let mut streaming = Vec::new();

@@ -116,17 +116,22 @@ impl Form {
         self
     }
 
+    /// The head of a file part named `file`: what comes before its bytes (for a body
+    /// a test sends piece by piece).
+    #[must_use]
+    pub fn file_head(filename: &str, content_type: &str) -> String {
+        format!(
+            "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+             Content-Type: {content_type}\r\n\r\n",
+            Self::BOUNDARY
+        )
+    }
+
     /// A file part named `file`.
     #[must_use]
     pub fn file(mut self, filename: &str, content_type: &str, bytes: &[u8]) -> Self {
-        self.body.extend_from_slice(
-            format!(
-                "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
-                 Content-Type: {content_type}\r\n\r\n",
-                Self::BOUNDARY
-            )
-            .as_bytes(),
-        );
+        self.body
+            .extend_from_slice(Self::file_head(filename, content_type).as_bytes());
         self.body.extend_from_slice(bytes);
         self.body.extend_from_slice(b"\r\n");
         self

@@ -5,7 +5,7 @@ use deadpool_postgres::Pool;
 use filegate_domain::FileStatus;
 use uuid::Uuid;
 
-use super::rows::{FILE_COLUMNS, FileRow};
+use super::rows::{FILE_COLUMNS, FileRow, ON_THE_WAY};
 use crate::DbError;
 use crate::query;
 
@@ -108,10 +108,7 @@ fn filters(sql: &mut String, shape: ListShape) -> usize {
         sql.push_str(&format!(" AND f.content_type = ANY(${}::text[])", next()));
     }
     if shape.in_flight {
-        sql.push_str(&format!(
-            " AND (coalesce(f.ingest_until > now(), false) OR f.remote_uri IS NOT NULL) = ${}",
-            next()
-        ));
+        sql.push_str(&format!(" AND {ON_THE_WAY} = ${}", next()));
     }
     if shape.after {
         let (at, id) = (next(), next());
@@ -214,10 +211,11 @@ pub async fn batch_counts(
 ) -> Result<Vec<BatchCount>, DbError> {
     let rows = query::query(
         pool,
-        "SELECT status, status = 'pending' AND (coalesce(ingest_until > now(), false) \
-                OR remote_uri IS NOT NULL) AS in_flight, count(*) AS n \
-           FROM files WHERE workspace_id = $1 AND batch_id = $2 \
-          GROUP BY 1, 2 ORDER BY 1, 2",
+        &format!(
+            "SELECT f.status, f.status = 'pending' AND {ON_THE_WAY} AS in_flight, count(*) AS n \
+               FROM files f WHERE f.workspace_id = $1 AND f.batch_id = $2 \
+              GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
         &[&workspace_id, &batch_id],
     )
     .await?;

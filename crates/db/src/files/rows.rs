@@ -49,6 +49,20 @@ pub struct FileRow {
     pub in_flight: bool,
 }
 
+impl FileRow {
+    /// Its bytes are on their way through filegate: an upload streams them, or an
+    /// import will fetch them (a pending file with a `remote_uri`). Such a file is
+    /// not looked at for an upload of its own; [`ON_THE_WAY`] is the same test in SQL.
+    #[must_use]
+    pub fn on_the_way(&self) -> bool {
+        self.in_flight || self.remote_uri.is_some()
+    }
+}
+
+/// [`FileRow::on_the_way`] of a file row `f`, in SQL.
+pub(crate) const ON_THE_WAY: &str =
+    "(coalesce(f.ingest_until > now(), false) OR f.remote_uri IS NOT NULL)";
+
 /// A multipart file's upload and how it is cut into parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Multipart {

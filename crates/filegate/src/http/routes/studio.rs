@@ -7,8 +7,6 @@
 //! A request's workspace is its key's default workspace, or the `workspace_uuid` query
 //! parameter for a key that reaches several.
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use filegate_api::{
     BatchStatus, BatchStatusCount, LibraryCreated, LibraryFile, LibraryStatus, LibraryUpdate,
@@ -21,7 +19,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::files::status::EXPIRED;
+use super::files::status::failure;
 use super::files::update::{PatchRequest, apply};
 use super::files::upload::{Dialect, Ingested, ingest_form, is_batch_id};
 use super::files::{delete::remove, get::load_current};
@@ -35,13 +33,9 @@ pub fn library_file(f: &FileRow) -> LibraryFile {
     let (error_code, error_message) = match f.status {
         FileStatus::Rejected => (
             Some(422),
-            Some(
-                f.rejection_reason
-                    .clone()
-                    .unwrap_or_else(|| "the upload failed verification".to_owned()),
-            ),
+            Some(failure(f).unwrap_or_else(|| "the upload failed verification".to_owned())),
         ),
-        FileStatus::Expired => (Some(410), Some(EXPIRED.to_owned())),
+        FileStatus::Expired => (Some(410), failure(f)),
         FileStatus::Pending | FileStatus::Ready => (None, None),
     };
     LibraryFile {
@@ -52,7 +46,7 @@ pub fn library_file(f: &FileRow) -> LibraryFile {
         created_by: f.created_by,
         creation_date: f.created_at.date_naive(),
         last_updated: f.updated_at.date_naive(),
-        status: LibraryStatus::of(f.status, f.in_flight || f.remote_uri.is_some()),
+        status: LibraryStatus::of(f.status, f.on_the_way()),
         path: f.path.clone(),
         labels: f.labels.clone(),
         public_url: f.public_url.clone(),
@@ -331,18 +325,18 @@ pub async fn batch_status(
         .reach_workspace(&state.pool, query.workspace_uuid)
         .await?;
     let counts = filegate_db::files::batch_counts(&state.pool, workspace.id, &batch_id).await?;
-    let mut by_status: BTreeMap<usize, (LibraryStatus, i64)> = BTreeMap::new();
-    for c in counts {
-        let status = LibraryStatus::of(c.status, c.in_flight);
-        let order = LibraryStatus::ALL
-            .iter()
-            .position(|s| *s == status)
-            .unwrap_or(usize::MAX);
-        by_status.entry(order).or_insert((status, 0)).1 += c.count;
-    }
-    let statuses: Vec<BatchStatusCount> = by_status
-        .into_values()
-        .map(|(status, count)| BatchStatusCount { status, count })
+    // In the order of the lifecycle; rejected and expired files add up as UPLOAD_FAILED.
+    let statuses: Vec<BatchStatusCount> = LibraryStatus::ALL
+        .into_iter()
+        .map(|status| BatchStatusCount {
+            status,
+            count: counts
+                .iter()
+                .filter(|c| LibraryStatus::of(c.status, c.in_flight) == status)
+                .map(|c| c.count)
+                .sum(),
+        })
+        .filter(|s| s.count > 0)
         .collect();
     let total_documents = statuses.iter().map(|s| s.count).sum();
     if total_documents == 0 {

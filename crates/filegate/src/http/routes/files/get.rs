@@ -44,7 +44,7 @@ pub(crate) async fn load_current(
     id: Uuid,
 ) -> Result<FileRow, ApiError> {
     let file = load(state, caller, id).await?;
-    if file.status == FileStatus::Pending && !file.in_flight && file.remote_uri.is_none() {
+    if file.status == FileStatus::Pending && !file.on_the_way() {
         return Ok(look(state, file).await);
     }
     Ok(file)

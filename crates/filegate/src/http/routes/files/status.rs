@@ -13,20 +13,26 @@ use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::state::AppState;
 
 /// Why an expired file failed.
-pub(crate) const EXPIRED: &str = "the file was not uploaded before its upload window closed";
+const EXPIRED: &str = "the file was not uploaded before its upload window closed";
+
+/// Why a rejected or expired file failed (`None` for the others, and for a rejection
+/// that kept no reason).
+#[must_use]
+pub(crate) fn failure(file: &FileRow) -> Option<String> {
+    match file.status {
+        FileStatus::Rejected => file.rejection_reason.clone(),
+        FileStatus::Expired => Some(EXPIRED.to_owned()),
+        FileStatus::Pending | FileStatus::Ready => None,
+    }
+}
 
 /// A file's processing status, as Aymara's SDK reads it.
 #[must_use]
 pub fn processing(file: &FileRow) -> FileProcessing {
-    let status = ProcessingStatus::of(file.status, file.in_flight || file.remote_uri.is_some());
     FileProcessing {
         file_uuid: file.id,
-        processing_status: status,
-        error_message: match file.status {
-            FileStatus::Rejected => file.rejection_reason.clone(),
-            FileStatus::Expired => Some(EXPIRED.to_owned()),
-            _ => None,
-        },
+        processing_status: ProcessingStatus::of(file.status, file.on_the_way()),
+        error_message: failure(file),
         remote_file_path: (file.status == FileStatus::Ready).then(|| file.object_key.clone()),
         created_at: file.created_at,
         updated_at: file.updated_at,
