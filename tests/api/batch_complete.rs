@@ -448,8 +448,10 @@ async fn a_lapsed_claims_transition_grouped_with_the_new_claims_learns_it_lost()
 
     // The settlement in flight waits on a row another session holds.
     let group = filegate::service::group_commit::GroupCommit::new(
-        app.pool.clone(),
-        Duration::from_secs(1),
+        filegate::service::group_commit::Settlements {
+            pool: app.pool.clone(),
+            margin: Duration::from_secs(1),
+        },
         100,
     );
     let mut conn = app.pool.get().await.unwrap();
@@ -462,7 +464,7 @@ async fn a_lapsed_claims_transition_grouped_with_the_new_claims_learns_it_lost()
     .unwrap();
     let commit = |t: Transition| {
         let group = group.clone();
-        tokio::spawn(async move { group.commit(vec![t]).await })
+        tokio::spawn(async move { group.run(vec![t]).await })
     };
     let in_flight = commit(Transition {
         id: blocker_id,

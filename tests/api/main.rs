@@ -10,6 +10,7 @@ mod complete;
 mod containers;
 mod create;
 mod errors;
+mod grouping;
 mod health;
 mod hostile_store;
 mod imports;

@@ -23,6 +23,7 @@ pub fn reaper_settings(batch: i64) -> ReaperSettings {
         finalizer_max_interval: std::time::Duration::from_secs(60),
         finalizer_batch: 64,
         completion_group_max: 256,
+        reservation_group_max: 256,
         reconcile_interval: std::time::Duration::from_secs(0),
     }
 }
@@ -79,6 +80,8 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             rate_limit_burst: 10_000,
             rate_limit_store: RateLimitStore::Local,
             rate_limit_max_buckets: 100_000,
+            // As short as the key cache's, so overrides a test sets show soon.
+            rate_scope_ttl: std::time::Duration::from_secs(1),
             trusted_proxies: Vec::new(),
         },
         // Reaper, finalizer and reconciliation tests drive passes themselves.

@@ -70,7 +70,6 @@ impl Lease {
 ///
 /// # Errors
 /// [`DbError`] on database failure.
-#[tracing::instrument(skip_all, fields(files = ids.len()), err(Display, level = "warn"))]
 pub async fn claim(
     pool: &Pool,
     ids: &[Uuid],
@@ -78,38 +77,126 @@ pub async fn claim(
     token: Uuid,
     lease: Lease,
 ) -> Result<Vec<Claimed>, DbError> {
-    query::query(
+    let request = ClaimRequest {
+        ids: ids.to_vec(),
+        organization_id: reach.organization_id,
+        workspaces: reach.workspaces.map(<[Uuid]>::to_vec),
+        token,
+        lease,
+    };
+    Ok(claim_many(pool, std::slice::from_ref(&request))
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// One completion's claim, owned, so that claims of concurrent completions can be made
+/// in one statement ([`claim_many`]).
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub ids: Vec<Uuid>,
+    /// [`Reach::organization_id`].
+    pub organization_id: Option<Uuid>,
+    /// [`Reach::workspaces`].
+    pub workspaces: Option<Vec<Uuid>>,
+    pub token: Uuid,
+    pub lease: Lease,
+}
+
+impl ClaimRequest {
+    /// The request's reach, borrowed.
+    #[must_use]
+    pub fn reach(&self) -> Reach<'_> {
+        Reach {
+            organization_id: self.organization_id,
+            workspaces: self.workspaces.as_deref(),
+        }
+    }
+}
+
+/// Makes the claims of several completions in one statement (one round trip, one
+/// commit): each request's answer is what [`claim`] would have answered it, in the
+/// order of `requests`. When two requests name one free file, the earlier one holds
+/// it and the later one finds it claimed, as if their statements had run one after
+/// the other.
+///
+/// # Errors
+/// [`DbError`] on database failure (no claim was made).
+#[tracing::instrument(skip_all, fields(requests = requests.len()), err(Display, level = "warn"))]
+pub async fn claim_many(
+    pool: &Pool,
+    requests: &[ClaimRequest],
+) -> Result<Vec<Vec<Claimed>>, DbError> {
+    // One row per (request, file), and one per (request, workspace it may touch).
+    let (mut reqs, mut ids, mut orgs, mut tokens) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut bases, mut rates, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ws_reqs, mut ws_ids) = (Vec::new(), Vec::new());
+    for (n, r) in (0i32..).zip(requests) {
+        for id in &r.ids {
+            reqs.push(n);
+            ids.push(*id);
+            orgs.push(r.organization_id);
+            tokens.push(r.token);
+            bases.push(r.lease.base.as_secs_f64());
+            rates.push(r.lease.bytes_per_sec);
+            limited.push(r.workspaces.is_some());
+        }
+        for ws in r.workspaces.iter().flatten() {
+            ws_reqs.push(n);
+            ws_ids.push(*ws);
+        }
+    }
+    let rows = query::query(
         pool,
         &format!(
-            "WITH target AS (
-                SELECT f.id FROM files f JOIN workspaces w ON w.id = f.workspace_id
-                 WHERE f.id = ANY($1) AND ($2::uuid IS NULL OR w.organization_id = $2)
-                   AND ($5::uuid[] IS NULL OR f.workspace_id = ANY($5))
+            "WITH q AS (
+                SELECT * FROM unnest($1::int4[], $2::uuid[], $3::uuid[], $4::uuid[], $5::float8[],
+                                     $6::float8[], $7::bool[])
+                    AS q(req, id, org, token, base, rate, limited)
+             ), reach AS (
+                SELECT * FROM unnest($8::int4[], $9::uuid[]) AS r(req, ws)
+             ), target AS (
+                SELECT q.* FROM q JOIN files f ON f.id = q.id JOIN workspaces w ON w.id = f.workspace_id
+                 WHERE (q.org IS NULL OR w.organization_id = q.org)
+                   AND (NOT q.limited OR EXISTS (
+                        SELECT 1 FROM reach r WHERE r.req = q.req AND r.ws = f.workspace_id))
+             ), first AS (
+                -- A row is updated once a statement: the earliest request naming a
+                -- file is the one that may claim it.
+                SELECT DISTINCT ON (id) * FROM target ORDER BY id, req
              ), claimed AS (
-                UPDATE files SET completion_claim = $3,
+                UPDATE files SET completion_claim = first.token,
                                  completion_claim_until = now() + make_interval(secs =>
-                                     $4 + greatest(coalesce(size_bytes, 0), 0)::float8 / greatest($6::float8, 1.0))
-                 WHERE id IN (SELECT id FROM target) AND status = 'pending'
-                   AND (completion_claim_until IS NULL OR completion_claim_until < now())
+                                     first.base + greatest(coalesce(files.size_bytes, 0), 0)::float8
+                                                  / greatest(first.rate, 1.0))
+                  FROM first
+                 WHERE files.id = first.id AND files.status = 'pending'
+                   AND (files.completion_claim_until IS NULL OR files.completion_claim_until < now())
                    -- Bytes streaming through filegate are not inspected half-written.
-                   AND (ingest_until IS NULL OR ingest_until < now())
-                RETURNING id
+                   AND (files.ingest_until IS NULL OR files.ingest_until < now())
+                RETURNING files.id, first.req
              )
-             SELECT {FILE_COLUMNS}, f.id IN (SELECT id FROM claimed) AS held
-               FROM files f JOIN workspaces w ON w.id = f.workspace_id
-              WHERE f.id IN (SELECT id FROM target)"
+             SELECT t.req, {FILE_COLUMNS},
+                    EXISTS (SELECT 1 FROM claimed c WHERE c.id = t.id AND c.req = t.req) AS held
+               FROM target t JOIN files f ON f.id = t.id JOIN workspaces w ON w.id = f.workspace_id"
         ),
-        &[
-            &ids,
-            &reach.organization_id,
-            &token,
-            &lease.base.as_secs_f64(),
-            &reach.workspaces,
-            &lease.bytes_per_sec,
-        ],
+        &[&reqs, &ids, &orgs, &tokens, &bases, &rates, &limited, &ws_reqs, &ws_ids],
     )
-    .await
-    .and_then(|rows| query::all(&rows))
+    .await?;
+    let mut answers: Vec<Vec<Claimed>> = vec![Vec::new(); requests.len()];
+    for row in &rows {
+        let req: i32 = col(row, "req")?;
+        let slot = usize::try_from(req)
+            .ok()
+            .and_then(|n| answers.get_mut(n))
+            .ok_or_else(|| DbError::Decode {
+                column: "req",
+                source: format!("no claim request {req}").into(),
+            })?;
+        slot.push(Claimed::from_row(row)?);
+    }
+    Ok(answers)
 }
 
 impl FromRow for Claimed {

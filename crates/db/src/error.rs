@@ -23,9 +23,31 @@ pub enum DbError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// One statement's failure, shared by every request that was in it (see
+    /// [`DbError::shared`]).
+    #[error(transparent)]
+    Shared(std::sync::Arc<DbError>),
 }
 
 impl DbError {
+    /// A failure several requests share (one statement ran for all of them), as one
+    /// request's own; it answers [`Self::constraint`], [`Self::is_deadlock`] and
+    /// [`Self::is_unavailable`] as the original does.
+    #[must_use]
+    pub fn shared(e: std::sync::Arc<DbError>) -> Self {
+        std::sync::Arc::try_unwrap(e).unwrap_or_else(Self::Shared)
+    }
+
+    /// The request may succeed when retried (see [`Self::Unavailable`]).
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Shared(e) => e.is_unavailable(),
+            Self::Query(_) | Self::Decode { .. } => false,
+        }
+    }
+
     /// The constraint a failed statement violated, when it is one the code reacts to
     /// (a violation of any other constraint is `None`).
     #[must_use]
@@ -36,6 +58,7 @@ impl DbError {
                 .and_then(|d| d.constraint())
                 .and_then(Constraint::from_name),
             Self::Unavailable(_) | Self::Decode { .. } => None,
+            Self::Shared(e) => e.constraint(),
         }
     }
 
@@ -49,6 +72,7 @@ impl DbError {
                 .downcast_ref::<tokio_postgres::Error>()
                 .and_then(tokio_postgres::Error::code),
             Self::Decode { .. } => None,
+            Self::Shared(e) => return e.is_deadlock(),
         };
         code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
     }

@@ -76,6 +76,19 @@ label!(
 );
 
 label!(
+    /// A statement concurrent requests share (`filegate_grouped_requests{statement}`;
+    /// see `service::group_commit`).
+    Grouped {
+        /// Completions' claims of their files.
+        Claim,
+        /// Completions' transitions out of pending.
+        Settle,
+        /// Reservations of `POST /v2/files` (and the other routes that reserve).
+        Reserve,
+    }
+);
+
+label!(
     /// What one look of the finalizer found (`filegate_finalizer_looks_total{outcome}`).
     Look {
         Absent,
@@ -198,6 +211,9 @@ pub struct Metrics {
     /// `filegate_completion_commit_transitions`: files moved out of pending per settling
     /// statement (concurrent completions and batches share one; see `group_commit`)
     pub completion_group_transitions: HistogramVec,
+    /// `filegate_grouped_requests{statement}`: requests that shared one statement
+    /// (claim, settle, reserve)
+    pub grouped_requests: HistogramVec,
     /// `filegate_completion_paths_total{path,outcome}`: path client, finalizer, event,
     /// read; outcome ready, rejected, missing, settled, error
     pub completion_paths: IntCounterVec,
@@ -398,6 +414,12 @@ fn build() -> Metrics {
             &[],
             vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
         ),
+        grouped_requests: histogram(
+            "grouped_requests",
+            "Requests that shared one statement",
+            &["statement"],
+            vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+        ),
         store_capability,
         registry,
     }
@@ -478,6 +500,15 @@ pub fn settling_statement(files: usize) {
         .completion_group_transitions
         .with_label_values::<&str>(&[])
         .observe(files as f64);
+}
+
+/// `n` requests shared one statement of `kind`.
+pub fn grouped(kind: Grouped, n: usize) {
+    #[allow(clippy::cast_precision_loss)] // At most a few thousand.
+    get()
+        .grouped_requests
+        .with_label_values(&[kind.as_str()])
+        .observe(n as f64);
 }
 
 /// The finalizer made `n` store requests of `op` for its looks.

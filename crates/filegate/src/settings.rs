@@ -197,13 +197,22 @@ pub struct ReaperSettings {
     #[arg(long, env = "FILEGATE_FINALIZER_BATCH", default_value_t = 64,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub finalizer_batch: i64,
-    /// Most files one settling statement moves out of pending for concurrent
-    /// completions (a batch's files always go together); completions that finish
-    /// while one statement runs share the next, so each pays a fraction of a commit.
-    /// 0: every completion settles in a statement of its own. 0..=10000.
+    /// Most files one claiming or settling statement takes for concurrent completions
+    /// (a batch's files always go together); completions that reach their claim or
+    /// settlement while one statement runs share the next, so each pays a fraction
+    /// of a commit. 0: every completion claims and settles in statements of its own.
+    /// 0..=10000.
     #[arg(long, env = "FILEGATE_COMPLETION_GROUP_MAX", default_value_t = 256,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     pub completion_group_max: usize,
+    /// Most files one reservation statement takes for concurrent requests without an
+    /// `Idempotency-Key` (a request's files always go together, all or none of
+    /// them); requests that reserve while one statement runs share the next, so each
+    /// pays a fraction of a commit and of the workspace row's lock. 0: every request
+    /// reserves in a statement of its own. 0..=10000.
+    #[arg(long, env = "FILEGATE_RESERVATION_GROUP_MAX", default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
+    pub reservation_group_max: usize,
     /// Seconds between reconciliation passes in `serve` (0: none; `filegate reconcile`
     /// runs one). One replica at a time runs a pass. 0..=604800.
     #[arg(long = "reconcile-interval-secs", env = "FILEGATE_RECONCILE_INTERVAL_SECS", value_name = "SECS", default_value = "3600",
@@ -556,6 +565,13 @@ pub struct RateLimitSettings {
         value_parser = bucket_count
     )]
     pub rate_limit_max_buckets: usize,
+    /// Seconds the rate limiter remembers a workspace's organization and rate-limit
+    /// override, so that requests naming it (or its files) are charged without a
+    /// database look-up; an override set with `filegate admin` takes effect within
+    /// this time. 0..=3600.
+    #[arg(long = "rate-scope-ttl-secs", env = "FILEGATE_RATE_SCOPE_TTL_SECS", value_name = "SECS", default_value = "60",
+          value_parser = secs::<0, 3600>)]
+    pub rate_scope_ttl: Duration,
     /// Proxies whose `X-Forwarded-For` is believed (comma-separated IPs or CIDR ranges).
     #[arg(long, env = "FILEGATE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<crate::net::IpNet>,

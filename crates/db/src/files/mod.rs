@@ -37,7 +37,8 @@ pub use list::{
 };
 pub use parts::{owned_uploads, part_digests, record_parts};
 pub use reserve::{
-    NewFile, NewMultipart, RESERVE_SQL, Reservation, ReserveOutcome, live_names, reserve,
+    NewFile, NewMultipart, RESERVE_SQL, Reservation, ReservationRows, ReserveOutcome, live_names,
+    reserve, reserve_many, reserve_rows,
 };
 pub(crate) use rows::{FILE_COLUMNS, status};
 pub use rows::{FileRow, Multipart, find, get};

@@ -253,9 +253,10 @@ impl ApiError {
     where
         E: std::borrow::Borrow<DbError> + Into<BoxError>,
     {
-        match e.borrow() {
-            DbError::Unavailable(_) => Self::unavailable("the database", e),
-            DbError::Query(_) | DbError::Decode { .. } => Self::internal(e),
+        if e.borrow().is_unavailable() {
+            Self::unavailable("the database", e)
+        } else {
+            Self::internal(e)
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::http::state::AppState;
 use crate::http::{access_log, routes};
 use crate::jobs::{self, Finalizer, Reaper, Reconciler};
 use crate::service::completion::{Completer, PgLedger};
-use crate::service::group_commit::GroupCommit;
+use crate::service::group_commit::{GroupCommit, Reservations};
 use crate::service::imports::Imports;
 use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
@@ -102,14 +102,13 @@ impl Application {
             }
             RateLimitStore::Postgres => Limiter::Postgres(pool.clone()),
         };
-        let group_commit = GroupCommit::new(
-            pool.clone(),
-            settings.reaper.upload_margin,
-            settings.reaper.completion_group_max,
-        );
         let completer = Arc::new(Completer::new(
             storage.clone(),
-            PgLedger::new(pool.clone(), group_commit),
+            PgLedger::new(
+                pool.clone(),
+                settings.reaper.upload_margin,
+                settings.reaper.completion_group_max,
+            ),
             store_trust,
             settings.storage.s3_timeout,
         ));
@@ -131,13 +130,17 @@ impl Application {
         let state = web::Data::new(AppState {
             completer,
             uploads: Uploads::new(storage.clone(), settings.storage.presign_ttl),
+            reservations: GroupCommit::new(
+                Reservations { pool: pool.clone() },
+                settings.reaper.reservation_group_max,
+            ),
             ingest,
             imports,
             pool,
             storage,
             keys: KeyCache::new(settings.http.auth_cache_ttl),
             limiter,
-            rate_scopes: Scopes::new(settings.http.auth_cache_ttl),
+            rate_scopes: Scopes::new(settings.rate_limit.rate_scope_ttl),
             settings: Arc::new(settings.clone()),
             store_report,
         });

@@ -9,6 +9,7 @@ use filegate_storage::Storage;
 use crate::http::ratelimit::limiter::Limiter;
 use crate::http::ratelimit::scopes::Scopes;
 use crate::service::completion::Completer;
+use crate::service::group_commit::{GroupCommit, Reservations};
 use crate::service::imports::Imports;
 use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub store_report: Option<filegate_storage::probe::Report>,
     /// Every completion path's one way out of `pending`.
     pub completer: Arc<Completer>,
+    /// Reservations of concurrent requests, grouped.
+    pub reservations: Arc<GroupCommit<Reservations>>,
     /// Upload URLs and multipart uploads.
     pub uploads: Uploads,
     /// Uploads that stream through filegate.

@@ -1,5 +1,6 @@
-//! What the limiter remembers of workspaces (their organization and override, for the
-//! auth cache's TTL, like key rows) and of files (the workspace each lives in; a file
+//! What the limiter remembers of workspaces (their organization and override, for
+//! `FILEGATE_RATE_SCOPE_TTL_SECS`: an organization never changes, an override only
+//! through `filegate admin`) and of files (the workspace each lives in; a file
 //! never moves, so that is kept while it is used).
 //!
 //! Both maps are bounded caches with a scan-resistant policy (`quick_cache`'s S3-FIFO):

@@ -1,16 +1,16 @@
 //! The database statements completion makes, as a trait: [`PgLedger`] runs them on
-//! Postgres (settlements grouped by [`GroupCommit`]), and the unit tests of completion
+//! Postgres (claims and settlements grouped by [`GroupCommit`]), and the unit tests of completion
 //! keep the same rules in memory.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use filegate_db::completion::{Claimed, Lease, Reach, Transition};
+use filegate_db::completion::{ClaimRequest, Claimed, Lease, Reach, Transition};
 use filegate_db::files::FileRow;
 use filegate_db::{DbError, Pool};
 use uuid::Uuid;
 
-use crate::service::group_commit::GroupCommit;
+use crate::service::group_commit::{Claims, GroupCommit, Settlements};
 
 /// Claims, transitions and the reads around them.
 pub trait Ledger: Send + Sync {
@@ -91,13 +91,27 @@ pub trait Ledger: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct PgLedger {
     pool: Pool,
-    group_commit: Arc<GroupCommit>,
+    claims: Arc<GroupCommit<Claims>>,
+    settlements: Arc<GroupCommit<Settlements>>,
 }
 
 impl PgLedger {
+    /// Claims and settlements of concurrent completions share statements of at most
+    /// `group_max` files (0: each has its own); a settled file's upload is deleted
+    /// `margin` after its URL expired.
     #[must_use]
-    pub fn new(pool: Pool, group_commit: Arc<GroupCommit>) -> Self {
-        Self { pool, group_commit }
+    pub fn new(pool: Pool, margin: Duration, group_max: usize) -> Self {
+        Self {
+            claims: GroupCommit::new(Claims { pool: pool.clone() }, group_max),
+            settlements: GroupCommit::new(
+                Settlements {
+                    pool: pool.clone(),
+                    margin,
+                },
+                group_max,
+            ),
+            pool,
+        }
     }
 }
 
@@ -109,9 +123,15 @@ impl Ledger for PgLedger {
         token: Uuid,
         lease: Lease,
     ) -> impl Future<Output = Result<Vec<Claimed>, DbError>> + Send {
-        Box::pin(filegate_db::completion::claim(
-            &self.pool, ids, reach, token, lease,
-        ))
+        let request = ClaimRequest {
+            ids: ids.to_vec(),
+            organization_id: reach.organization_id,
+            workspaces: reach.workspaces.map(<[Uuid]>::to_vec),
+            token,
+            lease,
+        };
+        let claims = self.claims.clone();
+        Box::pin(async move { claims.run(request).await.map_err(DbError::shared) })
     }
 
     fn release(
@@ -149,7 +169,13 @@ impl Ledger for PgLedger {
         &self,
         transitions: Vec<Transition>,
     ) -> impl Future<Output = Result<Vec<FileRow>, Arc<DbError>>> + Send {
-        Box::pin(self.group_commit.commit(transitions))
+        let settlements = self.settlements.clone();
+        Box::pin(async move {
+            if transitions.is_empty() {
+                return Ok(Vec::new());
+            }
+            settlements.run(transitions).await
+        })
     }
 
     fn find(&self, id: Uuid) -> impl Future<Output = Result<Option<FileRow>, DbError>> + Send {

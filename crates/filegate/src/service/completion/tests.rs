@@ -891,10 +891,9 @@ async fn a_completions_future_over_the_real_store_stays_small() {
         statement_timeout: Duration::from_secs(1),
     })
     .unwrap();
-    let gc = crate::service::group_commit::GroupCommit::new(pool.clone(), Duration::ZERO, 0);
     let c: Completer = Completer::new(
         storage.clone(),
-        super::PgLedger::new(pool, gc),
+        super::PgLedger::new(pool, Duration::ZERO, 0),
         pins_bytes(),
         Duration::from_secs(1),
     );

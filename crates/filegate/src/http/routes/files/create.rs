@@ -9,7 +9,8 @@ use filegate_api::{
     CreateFilesRequest, CreateFilesResponse, CreatedFile, EntryFailure, FileEntry, MultipartUpload,
     ProcessingStatus, ReservationStatus, UploadMethod,
 };
-use filegate_db::files::{NewFile, NewMultipart, Reservation, ReserveOutcome};
+use filegate_db::DbError;
+use filegate_db::files::{NewFile, NewMultipart, Reservation, ReservationRows, ReserveOutcome};
 use filegate_domain::{BatchError, Checksum, FileInput, FileSpec, Limits, MAX_FILES_PER_REQUEST};
 use filegate_storage::PutSpec;
 use serde_json::{Value, json};
@@ -174,7 +175,7 @@ async fn reserve(
         files: new_files.to_vec(),
         idempotency: ticket.map(|t| t.record(&response.body)),
     };
-    match filegate_db::files::reserve(&state.pool, &reservation).await? {
+    match reserve_now(state, &reservation).await? {
         ReserveOutcome::Reserved => {
             // Their completions are then charged to this workspace's bucket without a look-up.
             state
@@ -208,6 +209,24 @@ async fn reserve(
             ))
         }
     }
+}
+
+/// Makes `reservation`: alone when it carries an `Idempotency-Key` (its record and
+/// replays are its own), otherwise in a statement shared with concurrent requests'
+/// (the answer is the same as alone).
+pub(super) async fn reserve_now(
+    state: &AppState,
+    reservation: &Reservation<'_>,
+) -> Result<ReserveOutcome, ApiError> {
+    Ok(if reservation.idempotency.is_some() {
+        filegate_db::files::reserve(&state.pool, reservation).await?
+    } else {
+        state
+            .reservations
+            .run(ReservationRows::of(reservation))
+            .await
+            .map_err(DbError::shared)?
+    })
 }
 
 /// The answer to a reservation, before it is made: its JSON and when its URLs expire.

@@ -377,7 +377,7 @@ async fn reserve(
         files: vec![new_file.clone()],
         idempotency: None,
     };
-    match filegate_db::files::reserve(&state.pool, &reservation).await? {
+    match super::create::reserve_now(state, &reservation).await? {
         ReserveOutcome::Reserved => {
             state.rate_scopes.remember_files(workspace_id, [id]);
             metrics::reserved(1, reserved);

@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use filegate_storage::{Storage, StorageSettings};
+
+mod instance;
+mod peer;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -589,45 +592,7 @@ async fn main() {
         .unwrap_or(16);
     let client = filegate_tests::connect(&db).await;
 
-    // 1000 workspaces with deterministic ids (pgbench picks them by number), one key.
-    let org = Uuid::new_v4();
-    client
-        .execute(
-            "INSERT INTO organizations (id, name) VALUES ($1, 'bench')",
-            &[&org],
-        )
-        .await
-        .unwrap();
-    client
-        .execute(
-            "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types,
-                                     max_files, max_pending_files)
-             SELECT md5('fgbench' || w)::uuid, $1, 'w' || w, 1000000000000000, 5242880,
-                    ARRAY['application/pdf', 'text/plain', 'text/markdown', 'text/html'],
-                    1000000000, 1000000000
-               FROM generate_series(0, 999) AS w",
-            &[&org],
-        )
-        .await
-        .unwrap();
-    let ws: Vec<Uuid> = client
-        .query(
-            "SELECT md5('fgbench' || w)::uuid FROM generate_series(0, 999) AS w ORDER BY w",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let minted = filegate::service::keys::mint().unwrap();
-    client
-        .execute(
-            "INSERT INTO api_keys (id, organization_id, default_workspace_id, secret_sha256) VALUES ($1, $2, $3, $4)",
-            &[&minted.id, &org, &ws[0], &minted.sha256.as_slice()],
-        )
-        .await
-        .unwrap();
+    let Tenant { org, ws, minted } = tenant(&client).await;
     let key = Arc::new(minted.secret.clone());
     let ws = Arc::new(ws);
     let http = reqwest::Client::builder()
@@ -1063,6 +1028,27 @@ async fn main() {
         });
     }
 
+    // (h) the peer benchmark's job, and (a) again, with reservations grouped and not.
+    if runs("h") {
+        let peer = peer::run(&db, conc, seconds).await;
+        breakdown.push_str(&peer.lines);
+        if let Some((stats, rss, system)) = peer.h {
+            println!(
+                "(h): {:.0} req/s, {system:.3} ms whole-system CPU a request",
+                stats.rps
+            );
+            rows.push(Row {
+                name: "(h) 1-file reservations, one workspace, finalizer on, never uploaded",
+                stats,
+                files_per_req: 1,
+                cpu_ms: None,
+                rss,
+                limit: Some(("peer req/s (Supabase Storage)".into(), peer::PEER_RPS)),
+                target: "≥ 2 × the peer at ≤ ½ its whole-system CPU",
+            });
+        }
+    }
+
     let mut table = String::from(
         "| scenario | req/s | files/s | p50 ms | p99 ms | peak RSS MiB | limit | ratio | target | filegate CPU ms/file |\n|---|---:|---:|---:|---:|---:|---|---:|---|---:|\n",
     );
@@ -1103,6 +1089,56 @@ async fn main() {
     if let Ok(out) = std::env::var("BENCH_OUT") {
         std::fs::write(out, table).unwrap();
     }
+}
+
+/// The bench's organization: 1000 workspaces with deterministic ids (pgbench picks
+/// them by number) and caps out of the way, and one key defaulting to the first.
+struct Tenant {
+    org: Uuid,
+    ws: Vec<Uuid>,
+    minted: filegate::service::keys::MintedKey,
+}
+
+async fn tenant(client: &tokio_postgres::Client) -> Tenant {
+    let org = Uuid::new_v4();
+    client
+        .execute(
+            "INSERT INTO organizations (id, name) VALUES ($1, 'bench')",
+            &[&org],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO workspaces (id, organization_id, name, quota_bytes, max_file_bytes, allowed_content_types,
+                                     max_files, max_pending_files)
+             SELECT md5('fgbench' || w)::uuid, $1, 'w' || w, 1000000000000000, 5242880,
+                    ARRAY['application/pdf', 'text/plain', 'text/markdown', 'text/html'],
+                    1000000000, 1000000000
+               FROM generate_series(0, 999) AS w",
+            &[&org],
+        )
+        .await
+        .unwrap();
+    let ws: Vec<Uuid> = client
+        .query(
+            "SELECT md5('fgbench' || w)::uuid FROM generate_series(0, 999) AS w ORDER BY w",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let minted = filegate::service::keys::mint().unwrap();
+    client
+        .execute(
+            "INSERT INTO api_keys (id, organization_id, default_workspace_id, secret_sha256) VALUES ($1, $2, $3, $4)",
+            &[&minted.id, &org, &ws[0], &minted.sha256.as_slice()],
+        )
+        .await
+        .unwrap();
+    Tenant { org, ws, minted }
 }
 
 /// A workspace of `org` (caps out of the way) holding `n` pending single-PUT text files
@@ -1242,18 +1278,13 @@ async fn background_costs(db: &str, org: Uuid, key: Uuid) -> Vec<String> {
 
     // Store requests per reserved file. Every file of a workspace is due at once, as
     // when a client reserved them together.
-    let group = filegate::service::group_commit::GroupCommit::new(
-        pool.clone(),
-        Duration::from_secs(900),
-        256,
-    );
     // What a server on this store takes its word for: the start-up probe's.
     let report = filegate::service::trust::probe(&storage, &[]).await;
     let trust = filegate::service::trust::StoreTrust::from_probe(Some(&report), false);
     counted.take();
     let completer = Arc::new(filegate::service::completion::Completer::new(
         storage.clone(),
-        filegate::service::completion::PgLedger::new(pool.clone(), group),
+        filegate::service::completion::PgLedger::new(pool.clone(), Duration::from_secs(900), 256),
         trust,
         Duration::from_secs(10),
     ));
