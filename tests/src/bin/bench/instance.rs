@@ -19,11 +19,26 @@ impl Instance {
     /// Starts `filegate serve` on `db` with `settings` (environment variables) over the
     /// inherited ones, and waits until it is ready.
     pub async fn start(db: &str, settings: &[(&str, String)]) -> Self {
+        Self::start_under(&[], db, settings).await
+    }
+
+    /// [`Self::start`], run by `wrapper` (a command and its arguments, e.g. valgrind's)
+    /// when it is not empty; the pid is the wrapper's process, which becomes filegate.
+    pub async fn start_under(wrapper: &[&str], db: &str, settings: &[(&str, String)]) -> Self {
+        let bin = env("BENCH_FILEGATE_BIN");
+        let mut command = match wrapper {
+            [] => Command::new(&bin),
+            [program, args @ ..] => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&bin);
+                c
+            }
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let child = Command::new(env("BENCH_FILEGATE_BIN"))
+        let child = command
             .arg("serve")
             .env("FILEGATE_DATABASE_URL", db)
             .env("FILEGATE_LISTEN", format!("127.0.0.1:{port}"))
@@ -49,7 +64,8 @@ impl Instance {
                 return instance;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(30),
+                // Under valgrind, starting takes much longer.
+                started.elapsed() < Duration::from_secs(if wrapper.is_empty() { 30 } else { 300 }),
                 "filegate did not become ready"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -69,12 +85,13 @@ pub async fn fresh_database(db: &str, suffix: &str) -> String {
     let (server, name) = db.rsplit_once('/').unwrap();
     let name = format!("{name}_{suffix}");
     let admin = filegate_tests::connect(db).await;
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-        ))
-        .await
-        .unwrap();
+    // One statement each: neither may run inside a transaction block.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
     let url = format!("{server}/{name}");
     let status = Command::new(env("BENCH_FILEGATE_BIN"))
         .arg("migrate")

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use filegate_storage::{Storage, StorageSettings};
 
 mod instance;
+mod instructions;
 mod peer;
+mod scale;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -1047,6 +1049,15 @@ async fn main() {
                 target: "≥ 2 × the peer at ≤ ½ its whole-system CPU",
             });
         }
+    }
+
+    // (i) instructions per reservation and per completion, under callgrind.
+    if runs("i") {
+        breakdown.push_str(&instructions::run(&db).await);
+    }
+    // (k) (a), (c), (d) and a list page at 10 k, 1 M and 10 M rows, and 100 k pending.
+    if runs("k") {
+        breakdown.push_str(&scale::run(&db, conc, seconds).await);
     }
 
     let mut table = String::from(
