@@ -77,13 +77,7 @@ pub async fn claim(
     token: Uuid,
     lease: Lease,
 ) -> Result<Vec<Claimed>, DbError> {
-    let request = ClaimRequest {
-        ids: ids.to_vec(),
-        organization_id: reach.organization_id,
-        workspaces: reach.workspaces.map(<[Uuid]>::to_vec),
-        token,
-        lease,
-    };
+    let request = ClaimRequest::new(ids, reach, token, lease);
     Ok(claim_many(pool, std::slice::from_ref(&request))
         .await?
         .pop()
@@ -104,12 +98,15 @@ pub struct ClaimRequest {
 }
 
 impl ClaimRequest {
-    /// The request's reach, borrowed.
+    /// The claim of `ids` within `reach` under `token` for `lease`, owned.
     #[must_use]
-    pub fn reach(&self) -> Reach<'_> {
-        Reach {
-            organization_id: self.organization_id,
-            workspaces: self.workspaces.as_deref(),
+    pub fn new(ids: &[Uuid], reach: Reach<'_>, token: Uuid, lease: Lease) -> Self {
+        Self {
+            ids: ids.to_vec(),
+            organization_id: reach.organization_id,
+            workspaces: reach.workspaces.map(<[Uuid]>::to_vec),
+            token,
+            lease,
         }
     }
 }

@@ -10,11 +10,10 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::instance::{Instance, drop_database, fresh_database};
-use super::{Target, ok, prepare};
+use super::{Target, complete_one, prepare, reserve_op};
 
 /// Requests counted per figure (after as many to warm up).
 const COUNTED: usize = 400;
@@ -44,22 +43,11 @@ pub async fn run(db: &str) -> String {
     // Uploaded objects for the completions, made first (they warm the server too).
     let objects = prepare(&target, &ws, 4, 2 * COUNTED).await;
     let reserve = |n: usize| {
-        let target = target.clone();
-        let ws = ws.clone();
+        let op = reserve_op(&target, &ws, 1, true);
         async move {
             let mut done = 0;
-            for i in 0..n {
-                let res = target
-                    .http
-                    .post(format!("{}/v2/files", target.url))
-                    .bearer_auth(&*target.key)
-                    .json(&json!({
-                        "workspace_uuid": ws[i % ws.len()],
-                        "files": [{ "name": format!("{}.txt", Uuid::new_v4().simple()), "size_bytes": 1000 }],
-                    }))
-                    .send()
-                    .await;
-                done += usize::from(ok(res).await);
+            for i in 0..n as u64 {
+                done += usize::from(op(0, i).await == Some(true));
             }
             done
         }
@@ -69,17 +57,7 @@ pub async fn run(db: &str) -> String {
         async move {
             let mut done = 0;
             for id in ids {
-                let res = target
-                    .http
-                    .post(format!("{}/v2/files/{id}/complete", target.url))
-                    .bearer_auth(&*target.key)
-                    .send()
-                    .await;
-                let body: Option<Value> = match res {
-                    Ok(r) if r.status().is_success() => r.json().await.ok(),
-                    _ => None,
-                };
-                done += usize::from(body.is_some_and(|b| b["status"] == "ready"));
+                done += usize::from(complete_one(&target, id).await);
             }
             done
         }

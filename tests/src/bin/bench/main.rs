@@ -116,6 +116,73 @@ async fn ok(res: reqwest::Result<reqwest::Response>) -> bool {
     }
 }
 
+/// A boxed operation of [`drive`].
+type Op = std::pin::Pin<Box<dyn Future<Output = Option<bool>> + Send>>;
+
+/// `POST /v2/files/{id}/complete`; true when it answered 2xx with a ready file.
+async fn complete_one(target: &Target, id: Uuid) -> bool {
+    let res = target
+        .http
+        .post(format!("{}/v2/files/{id}/complete", target.url))
+        .bearer_auth(&*target.key)
+        .send()
+        .await;
+    match res {
+        Ok(r) if r.status().is_success() => r
+            .json::<Value>()
+            .await
+            .is_ok_and(|file| file["status"] == "ready"),
+        _ => false,
+    }
+}
+
+/// Completes each of `objects` once, in order, then stops: the op of (d).
+fn complete_each(
+    target: &Target,
+    objects: &[(Uuid, String)],
+) -> impl Fn(usize, u64) -> Op + Clone + Send + Sync + 'static {
+    let queue = Arc::new(Mutex::new(
+        objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
+    ));
+    let target = target.clone();
+    move |_: usize, _: u64| {
+        let target = target.clone();
+        let next = queue.lock().unwrap().pop_front();
+        Box::pin(async move { Some(complete_one(&target, next?).await) })
+    }
+}
+
+/// Reservations of `n` files of unique names, into `ws[0]` or spread over `ws`.
+fn reserve_op(
+    target: &Target,
+    ws: &Arc<Vec<Uuid>>,
+    n: usize,
+    spread: bool,
+) -> impl Fn(usize, u64) -> Op + Clone + Send + Sync + 'static {
+    let (target, ws) = (target.clone(), ws.clone());
+    move |w: usize, i: u64| {
+        let target = target.clone();
+        let workspace = if spread {
+            ws[(w * 7919 + i as usize * 104_729) % ws.len()]
+        } else {
+            ws[0]
+        };
+        Box::pin(async move {
+            let files: Vec<Value> = (0..n)
+                .map(|_| json!({ "name": format!("{}.txt", Uuid::new_v4().simple()), "size_bytes": 1000 }))
+                .collect();
+            let res = target
+                .http
+                .post(format!("{}/v2/files", target.url))
+                .bearer_auth(&*target.key)
+                .json(&json!({ "workspace_uuid": workspace, "files": files }))
+                .send()
+                .await;
+            Some(ok(res).await)
+        })
+    }
+}
+
 /// CPU seconds used so far by processes named `filegate`, `postgres`, `garage` and
 /// `bench` (this load generator), from /proc (USER_HZ = 100).
 fn cpu_seconds_by_process() -> std::collections::BTreeMap<String, f64> {
@@ -406,6 +473,20 @@ fn histogram_delta(before: &str, after: &str, series: &str) -> (f64, f64) {
         v(after, "sum") - v(before, "sum"),
         v(after, "count") - v(before, "count"),
     )
+}
+
+/// Requests per grouped statement of `kind` (claim, settle, reserve) between two scrapes.
+fn requests_per(before: &str, after: &str, kind: &str) -> f64 {
+    let (requests, statements) = histogram_delta(
+        before,
+        after,
+        &format!("filegate_grouped_requests{{statement=\"{kind}\"}}"),
+    );
+    if statements > 0.0 {
+        requests / statements
+    } else {
+        0.0
+    }
 }
 
 /// Files moved out of pending per settling statement between two scrapes.
@@ -717,26 +798,7 @@ async fn main() {
         };
         let objects = prepare(&target, &ws, conc, 8000).await;
         println!("(d) prepared {} uploaded objects", objects.len());
-        let queue = Arc::new(Mutex::new(
-            objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
-        ));
-        let complete = {
-            let (target, queue) = (target.clone(), queue.clone());
-            move |_: usize, _: u64| {
-                let target = target.clone();
-                let next = queue.lock().unwrap().pop_front();
-                async move {
-                    let id = next?;
-                    let res = target
-                        .http
-                        .post(format!("{}/v2/files/{id}/complete", target.url))
-                        .bearer_auth(&*target.key)
-                        .send()
-                        .await;
-                    Some(ok(res).await)
-                }
-            }
-        };
+        let complete = complete_each(&target, &objects);
         let Measured {
             stats,
             limit: raw_stats,
@@ -757,7 +819,7 @@ async fn main() {
         let mean = |series: &str| mean_ms(&before, &after, series);
         breakdown.push_str(&format!(
             "(d) mean ms inside filegate: whole request {:.2}, HeadObject {:.2}, ranged GetObject {:.2} (concurrent), CopyObject {:.2}; \
-             files per settling statement {:.1}; CPU ms per completion: {}; CPU of the machine: {}; the limit: {} calls failed\n",
+             files per settling statement {:.1}, completions per claiming statement {:.1}; CPU ms per completion: {}; CPU of the machine: {}; the limit: {} calls failed\n",
             mean(
                 "filegate_http_request_duration_seconds{method=\"POST\",route=\"/v2/files/{file_uuid}/complete\",status=\"200\"}"
             ),
@@ -765,6 +827,7 @@ async fn main() {
             mean("filegate_object_store_call_duration_seconds{op=\"get_object_range\",outcome=\"ok\"}"),
             mean("filegate_object_store_call_duration_seconds{op=\"copy_object\",outcome=\"ok\"}"),
             per_statement(&before, &after),
+            requests_per(&before, &after, "claim"),
             cpu.per_file(stats.ok),
             cpu.share(cores()),
             raw_stats.errors,
@@ -1088,10 +1151,17 @@ async fn main() {
         }
     }
     if !breakdown.is_empty() {
-        table.push_str(&format!(
-            "\n{}\n",
-            breakdown.trim_end().replace('\n', "\n\n")
-        ));
+        // A paragraph a line, but a table's rows stay together.
+        table.push('\n');
+        let lines: Vec<&str> = breakdown.trim_end().lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            table.push_str(line);
+            table.push('\n');
+            let next = lines.get(i + 1).copied().unwrap_or("");
+            if !(line.starts_with('|') && next.starts_with('|')) && !line.is_empty() {
+                table.push('\n');
+            }
+        }
     }
     for line in &saturation {
         table.push_str(&format!("\n{line}\n"));

@@ -4,17 +4,16 @@
 //! looking for), as Supabase Storage's `POST /object/upload/sign` was measured; and
 //! (a) (one-file reservations spread over 1000 workspaces, the finalizer off). Each
 //! with reservations grouped and not, in alternating rounds (grouped, ungrouped,
-//! ungrouped, grouped), each round on a filegate of its own, then one client alone
-//! for the latency of an idle server.
+//! ungrouped, grouped), each round on a filegate of its own that first serves one
+//! client alone, for the latency of an idle server.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::json;
-use uuid::Uuid;
-
 use super::instance::{Instance, drop_database, fresh_database};
-use super::{Cpu, Stats, Target, drive, drive_counted, histogram_delta, merged, metrics, ok};
+use super::{
+    Cpu, Stats, Target, drive, drive_counted, histogram_delta, merged, metrics, reserve_op,
+};
 
 /// The peer's figures (the measurement: Supabase Storage, median of nine
 /// 15-second rounds, wrk -t2 -c16, on this machine kind).
@@ -65,12 +64,15 @@ pub async fn run(db: &str, conc: usize, seconds: u64) -> Peer {
                 key: key.clone(),
                 url: instance.url.clone(),
             };
-            let reserve = reserve_one(&target, &ws, spread);
+            let reserve = reserve_op(&target, &ws, 1, spread);
+            // One client first, on a server that has just started: an idle server's
+            // latency, before a loaded round leaves work behind (pending files for the
+            // finalizer, dead rows for autovacuum).
+            let idle = drive(1, 5, reserve.clone()).await;
             let before = metrics(&target).await;
-            let (stats, cpu) = drive_counted(conc, seconds, reserve.clone()).await;
+            let (stats, cpu) = drive_counted(conc, seconds, reserve).await;
             let after = metrics(&target).await;
             let rss = super::peak_rss_mib(&instance.pid);
-            let idle = drive(1, 3, reserve).await;
             let config = configs.entry((job, group)).or_default();
             config.rounds.push(stats);
             config.rss = config.rss.max(rss);
@@ -157,39 +159,4 @@ fn counter_total(text: &str, name: &str) -> f64 {
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// One-file reservations of unique names: into `ws[0]`, or spread over `ws`.
-fn reserve_one(
-    target: &Target,
-    ws: &Arc<Vec<Uuid>>,
-    spread: bool,
-) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn Future<Output = Option<bool>> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
-    let (target, ws) = (target.clone(), ws.clone());
-    move |w: usize, n: u64| {
-        let target = target.clone();
-        let workspace = if spread {
-            ws[(w * 7919 + n as usize * 104_729) % ws.len()]
-        } else {
-            ws[0]
-        };
-        Box::pin(async move {
-            let name = format!("{}.txt", Uuid::new_v4().simple());
-            let res = target
-                .http
-                .post(format!("{}/v2/files", target.url))
-                .bearer_auth(&*target.key)
-                .json(&json!({
-                    "workspace_uuid": workspace,
-                    "files": [{ "name": name, "size_bytes": 1000 }],
-                }))
-                .send()
-                .await;
-            Some(ok(res).await)
-        })
-    }
 }

@@ -5,13 +5,12 @@
 //! (finalizer off, as in the main table) for each point. Rows a point's measurements
 //! add are deleted before the next point grows the table.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::instance::{Instance, drop_database, fresh_database};
-use super::{Stats, Target, drive, ok, prepare};
+use super::{Stats, Target, complete_each, drive, ok, prepare, reserve_op};
 
 /// One point's figures: (a) req/s, (c) files/s, (d) completions/s, list req/s, with
 /// their p99s.
@@ -79,30 +78,10 @@ pub async fn run(db: &str, conc: usize, seconds: u64) -> String {
             key: key.clone(),
             url: instance.url.clone(),
         };
-        let a = drive(conc, secs, reserve(&target, &ws, 1)).await;
-        let c = drive(conc, secs, reserve(&target, &ws, 50)).await;
+        let a = drive(conc, secs, reserve_op(&target, &ws, 1, true)).await;
+        let c = drive(conc, secs, reserve_op(&target, &ws, 50, true)).await;
         let objects = prepare(&target, &ws, conc, 4000).await;
-        let queue = Arc::new(Mutex::new(
-            objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
-        ));
-        let d = drive(conc, secs, {
-            let target = target.clone();
-            move |_: usize, _: u64| {
-                let target = target.clone();
-                let next = queue.lock().unwrap().pop_front();
-                async move {
-                    let id = next?;
-                    let res = target
-                        .http
-                        .post(format!("{}/v2/files/{id}/complete", target.url))
-                        .bearer_auth(&*target.key)
-                        .send()
-                        .await;
-                    Some(ok(res).await)
-                }
-            }
-        })
-        .await;
+        let d = drive(conc, secs, complete_each(&target, &objects)).await;
         let list = drive(4, secs, {
             let (target, w) = (target.clone(), ws[1]);
             move |_: usize, _: u64| {
@@ -201,38 +180,4 @@ async fn insert(client: &tokio_postgres::Client, key: Uuid, from: i64, n: i64, s
         )
         .await
         .unwrap();
-}
-
-/// Reservations of `n` files into workspaces round the 1000.
-fn reserve(
-    target: &Target,
-    ws: &Arc<Vec<Uuid>>,
-    n: usize,
-) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn Future<Output = Option<bool>> + Send>>
-+ Send
-+ Sync
-+ 'static {
-    let (target, ws) = (target.clone(), ws.clone());
-    move |w: usize, i: u64| {
-        let target = target.clone();
-        let workspace = ws[(w * 7919 + i as usize * 104_729) % ws.len()];
-        Box::pin(async move {
-            let files: Vec<serde_json::Value> = (0..n)
-                .map(|_| {
-                    serde_json::json!({
-                        "name": format!("{}.txt", Uuid::new_v4().simple()),
-                        "size_bytes": 1000,
-                    })
-                })
-                .collect();
-            let res = target
-                .http
-                .post(format!("{}/v2/files", target.url))
-                .bearer_auth(&*target.key)
-                .json(&serde_json::json!({ "workspace_uuid": workspace, "files": files }))
-                .send()
-                .await;
-            Some(ok(res).await)
-        })
-    }
 }

@@ -123,13 +123,7 @@ impl Ledger for PgLedger {
         token: Uuid,
         lease: Lease,
     ) -> impl Future<Output = Result<Vec<Claimed>, DbError>> + Send {
-        let request = ClaimRequest {
-            ids: ids.to_vec(),
-            organization_id: reach.organization_id,
-            workspaces: reach.workspaces.map(<[Uuid]>::to_vec),
-            token,
-            lease,
-        };
+        let request = ClaimRequest::new(ids, reach, token, lease);
         let claims = self.claims.clone();
         Box::pin(async move { claims.run(request).await.map_err(DbError::shared) })
     }
