@@ -41,7 +41,18 @@ pub trait Statement: Send + Sync + 'static {
     fn weight(item: &Self::Item) -> usize;
 
     /// Runs `items` together: one answer per item, in their order.
-    fn run(&self, items: Vec<Self::Item>) -> impl Future<Output = Vec<Self::Answer>> + Send;
+    fn run(&self, items: &[Self::Item]) -> impl Future<Output = Vec<Self::Answer>> + Send;
+
+    /// What to do with the answer to `item` when its request went away while it waited
+    /// (a client hanging up): by default nothing.
+    fn undelivered(
+        &self,
+        item: Self::Item,
+        answer: Self::Answer,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (item, answer);
+        async {}
+    }
 
     /// The answer of a request whose statement's task failed (panicked).
     fn lost() -> Self::Answer;
@@ -90,7 +101,7 @@ impl<S: Statement> GroupCommit<S> {
             metrics::grouped(S::KIND, 1);
             return self
                 .statement
-                .run(vec![item])
+                .run(std::slice::from_ref(&item))
                 .await
                 .pop()
                 .unwrap_or_else(S::lost);
@@ -128,9 +139,11 @@ impl<S: Statement> GroupCommit<S> {
             metrics::grouped(S::KIND, group.len());
             let (items, replies): (Vec<_>, Vec<_>) =
                 group.into_iter().map(|w| (w.item, w.reply)).unzip();
-            let answers = self.statement.run(items).await;
-            for (reply, answer) in replies.into_iter().zip(answers) {
-                let _ = reply.send(answer);
+            let answers = self.statement.run(&items).await;
+            for ((reply, answer), item) in replies.into_iter().zip(answers).zip(items) {
+                if let Err(answer) = reply.send(answer) {
+                    self.statement.undelivered(item, answer).await;
+                }
             }
         }
     }
@@ -176,7 +189,7 @@ impl Statement for Settlements {
         item.len()
     }
 
-    async fn run(&self, items: Vec<Self::Item>) -> Vec<Self::Answer> {
+    async fn run(&self, items: &[Self::Item]) -> Vec<Self::Answer> {
         let all: Vec<Transition> = items.iter().flatten().cloned().collect();
         metrics::settling_statement(all.len());
         match filegate_db::completion::settle(&self.pool, &all, self.margin).await {
@@ -222,8 +235,8 @@ impl Statement for Claims {
         item.ids.len()
     }
 
-    async fn run(&self, items: Vec<Self::Item>) -> Vec<Self::Answer> {
-        match filegate_db::completion::claim_many(&self.pool, &items).await {
+    async fn run(&self, items: &[Self::Item]) -> Vec<Self::Answer> {
+        match filegate_db::completion::claim_many(&self.pool, items).await {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             Err(e) => {
                 let e = Arc::new(e);
@@ -234,6 +247,23 @@ impl Statement for Claims {
 
     fn lost() -> Self::Answer {
         Err(task_failed())
+    }
+
+    /// A completion that went away while its claim waited gives back what it got, so
+    /// the next completion of its files need not wait out the lease.
+    async fn undelivered(&self, item: Self::Item, answer: Self::Answer) {
+        let held: Vec<_> = answer
+            .into_iter()
+            .flatten()
+            .filter(|c| c.held)
+            .map(|c| c.file.id)
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        if let Err(e) = filegate_db::completion::release(&self.pool, &held, item.token).await {
+            tracing::warn!(error = %e, files = held.len(), "could not release the claims of a completion that went away; they lapse by themselves");
+        }
     }
 }
 
@@ -253,14 +283,14 @@ impl Statement for Reservations {
         item.len()
     }
 
-    async fn run(&self, items: Vec<Self::Item>) -> Vec<Self::Answer> {
-        if let [only] = items.as_slice() {
+    async fn run(&self, items: &[Self::Item]) -> Vec<Self::Answer> {
+        if let [only] = items {
             return vec![self.alone(only).await];
         }
         // What the grouped statement could not settle (a workspace without room for
         // everyone, a name taken: the statement failed whole) is reserved alone,
         // request by request, each with its own answer.
-        let grouped = filegate_db::files::reserve_many(&self.pool, &items)
+        let grouped = filegate_db::files::reserve_many(&self.pool, items)
             .await
             .unwrap_or_else(|_| vec![false; items.len()]);
         futures_util::future::join_all(items.iter().zip(grouped).map(|(r, done)| async move {
@@ -303,6 +333,7 @@ mod tests {
         gate: Semaphore,
         panic_on: Option<u32>,
         held: AtomicBool,
+        undelivered: Mutex<Vec<(u32, Option<u32>)>>,
     }
 
     impl Recorder {
@@ -312,6 +343,7 @@ mod tests {
                 gate: Semaphore::new(0),
                 panic_on,
                 held: AtomicBool::new(false),
+                undelivered: Mutex::new(Vec::new()),
             }
         }
 
@@ -330,13 +362,17 @@ mod tests {
             *item as usize
         }
 
-        async fn run(&self, items: Vec<u32>) -> Vec<Option<u32>> {
+        async fn run(&self, items: &[u32]) -> Vec<Option<u32>> {
             if !self.held.swap(true, Ordering::SeqCst) {
                 let _ = self.gate.acquire().await.unwrap();
             }
             assert!(self.panic_on.is_none_or(|p| !items.contains(&p)), "boom");
-            self.groups.lock().unwrap().push(items.clone());
-            items.into_iter().map(|i| Some(i * 10)).collect()
+            self.groups.lock().unwrap().push(items.to_vec());
+            items.iter().map(|i| Some(i * 10)).collect()
+        }
+
+        async fn undelivered(&self, item: u32, answer: Option<u32>) {
+            self.undelivered.lock().unwrap().push((item, answer));
         }
 
         fn lost() -> Option<u32> {
@@ -422,5 +458,36 @@ mod tests {
         group.statement.gate.add_permits(1);
         assert_eq!(group.run(7).await, None, "the group's answer is lost");
         assert_eq!(group.run(2).await, Some(20), "a new task runs the next");
+    }
+
+    #[tokio::test]
+    async fn the_answer_of_a_request_that_went_away_goes_to_its_statement() {
+        let group = GroupCommit::new(Recorder::new(None), 100);
+        let first = tokio::spawn({
+            let group = group.clone();
+            async move { group.run(1).await }
+        });
+        settled().await;
+        // Queued behind the statement in flight, then dropped (its client hung up).
+        let gone = tokio::spawn({
+            let group = group.clone();
+            async move { group.run(2).await }
+        });
+        let stays = tokio::spawn({
+            let group = group.clone();
+            async move { group.run(3).await }
+        });
+        settled().await;
+        gone.abort();
+        settled().await;
+        group.statement.gate.add_permits(1);
+        assert_eq!(first.await.unwrap(), Some(10));
+        assert_eq!(stays.await.unwrap(), Some(30));
+        assert_eq!(group.statement.groups(), vec![vec![1], vec![2, 3]]);
+        assert_eq!(
+            *group.statement.undelivered.lock().unwrap(),
+            vec![(2, Some(20))],
+            "the statement ran for it, and was told nobody took its answer"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! process executed, every thread included. Background jobs are off, so the count is
 //! the requests' own. A database of its own.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -71,28 +72,36 @@ pub async fn run(db: &str) -> String {
     let completions = counted_run(&instance.pid, &out, || complete(counted.to_vec())).await;
     drop(instance);
     drop_database(db, "i").await;
-    let _ = std::fs::remove_dir_all(&dir);
-    let line = |what: &str, (instructions, n): (u64, usize)| {
+    let line = |what: &str, (instructions, n, _): &(u64, usize, PathBuf)| {
+        let (instructions, n) = (*instructions, *n);
         format!(
             "{what}: {:.0} k instructions each ({n} counted, {:.1} M in all)",
             instructions as f64 / n.max(1) as f64 / 1000.0,
             instructions as f64 / 1e6,
         )
     };
-    format!(
+    let text = format!(
         "(i) instructions per request in filegate's process (`BENCH_ONLY=i scripts/bench`: callgrind, one client, \
          background jobs off, after a warm-up): {}; {}.\n",
-        line("a one-file reservation", reservations),
+        line("a one-file reservation", &reservations),
         line(
             "a single completion (claim, HEAD and ranged GET, copy, settle)",
-            completions
+            &completions
         ),
-    )
+    ) + &format!(
+        "\n(i) where a reservation's instructions go (callgrind's self cost by crate): {}.\n\n\
+         (i) where a completion's instructions go: {}.\n",
+        profile(&reservations.2),
+        profile(&completions.2),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    text
 }
 
 /// Zeroes the process's counters, runs `work` (which returns how many requests
-/// succeeded), dumps, and returns the instructions executed meanwhile with the count.
-async fn counted_run<F, Fut>(pid: &str, out: &Path, work: F) -> (u64, usize)
+/// succeeded), dumps, and returns the instructions executed meanwhile with the count
+/// and the dump.
+async fn counted_run<F, Fut>(pid: &str, out: &Path, work: F) -> (u64, usize, PathBuf)
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = usize>,
@@ -110,7 +119,7 @@ where
         .cloned()
         .or_else(|| after.last().cloned())
         .expect("a callgrind dump");
-    (instructions(&newest), n)
+    (instructions(&newest), n, newest)
 }
 
 fn control(pid: &str, flag: &str) {
@@ -142,4 +151,104 @@ fn instructions(dump: &Path) -> u64 {
         })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no totals in {}", dump.display()))
+}
+
+/// The shares of a dump's instructions by the crate of the function that executed
+/// them (C libraries by object: malloc and memcpy are libc's), the largest first.
+fn profile(dump: &Path) -> String {
+    let out = Command::new("callgrind_annotate")
+        .args(["--threshold=100", "--auto=no", "--show-percs=no"])
+        .arg(dump)
+        .output()
+        .expect("callgrind_annotate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    let mut total = 0u64;
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some((count, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.replace(',', "").parse::<u64>() else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if rest.starts_with("PROGRAM TOTALS") {
+            continue;
+        }
+        let Some((_, function)) = rest.split_once(':') else {
+            continue;
+        };
+        total += count;
+        *by.entry(crate_of(function)).or_default() += count;
+    }
+    let mut shares: Vec<(String, u64)> = by.into_iter().collect();
+    shares.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let mut parts: Vec<String> = shares
+        .iter()
+        .take(12)
+        .map(|(name, n)| format!("{name} {:.1}%", *n as f64 * 100.0 / total.max(1) as f64))
+        .collect();
+    let rest: u64 = shares.iter().skip(12).map(|s| s.1).sum();
+    parts.push(format!(
+        "the rest {:.1}%",
+        rest as f64 * 100.0 / total.max(1) as f64
+    ));
+    parts.join(", ")
+}
+
+/// The crate a demangled function belongs to: its first path segment (past `<`, `&`
+/// and `dyn`), or the shared object's name for code without Rust symbols.
+fn crate_of(function: &str) -> String {
+    let (name, object) = match function.rsplit_once(" [") {
+        Some((name, object)) => (name, object.trim_end_matches(']')),
+        None => (function, ""),
+    };
+    let name = name.trim_start_matches(['<', '&', '(', '*']);
+    let name = name.strip_prefix("dyn ").unwrap_or(name);
+    let name = name.strip_prefix("mut ").unwrap_or(name);
+    match name.split_once("::") {
+        Some((krate, _))
+            if !krate.is_empty() && krate.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+        {
+            krate.to_owned()
+        }
+        _ if !object.is_empty() && !object.ends_with("/filegate") => object
+            .rsplit('/')
+            .next()
+            .unwrap_or(object)
+            .split(".so")
+            .next()
+            .unwrap_or(object)
+            .to_owned(),
+        _ => "unnamed".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crate_of;
+
+    #[test]
+    fn functions_are_counted_to_their_crate_or_object() {
+        for (function, expected) in [
+            (
+                "aws_smithy_runtime::client::orchestrator::invoke [/x/target/release/filegate]",
+                "aws_smithy_runtime",
+            ),
+            (
+                "<hyper::proto::h1::conn::Conn<I,B,T>>::poll_read [/x/filegate]",
+                "hyper",
+            ),
+            (
+                "<&dyn tokio_postgres::to_statement::ToStatement>::f [/x/filegate]",
+                "tokio_postgres",
+            ),
+            ("_int_malloc [/usr/lib/x86_64-linux-gnu/libc.so.6]", "libc"),
+            ("0x0000000000014cb0 [/x/target/release/filegate]", "unnamed"),
+            ("memcpy", "unnamed"),
+        ] {
+            assert_eq!(crate_of(function), expected, "{function}");
+        }
+    }
 }

@@ -1153,12 +1153,12 @@ async fn main() {
     if !breakdown.is_empty() {
         // A paragraph a line, but a table's rows stay together.
         table.push('\n');
-        let lines: Vec<&str> = breakdown.trim_end().lines().collect();
+        let lines: Vec<&str> = breakdown.lines().filter(|l| !l.is_empty()).collect();
         for (i, line) in lines.iter().enumerate() {
             table.push_str(line);
             table.push('\n');
             let next = lines.get(i + 1).copied().unwrap_or("");
-            if !(line.starts_with('|') && next.starts_with('|')) && !line.is_empty() {
+            if !(line.starts_with('|') && next.starts_with('|')) {
                 table.push('\n');
             }
         }
