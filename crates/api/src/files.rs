@@ -433,9 +433,19 @@ pub struct ListResponse {
     /// The same page, under the name Aymara's SDK reads.
     #[serde(default)]
     pub items: Vec<File>,
-    /// How many files match the filters, over all pages (offset paging reads it).
+    /// How many files match the filters, over all pages (offset paging reads it),
+    /// counted up to 10,000 past the end of this page: when more match, it is this
+    /// page's offset + limit + 10,000 (so a client paging by offset always sees that
+    /// more follow) and `count_exact` is false.
     #[serde(default)]
     pub count: i64,
+    /// `count` is every match (false: at least that many match).
+    #[serde(default = "exact")]
+    pub count_exact: bool,
+}
+
+fn exact() -> bool {
+    true
 }
 
 /// Where a file is in its processing, as Aymara's `processing_status` names it:

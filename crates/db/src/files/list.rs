@@ -69,17 +69,20 @@ pub fn list_sql(shape: ListShape) -> String {
 }
 
 /// The statement that counts the files a shape's filters match (its position, limit
-/// and offset aside): the same parameters, up to the types.
+/// and offset aside), up to a cap: the same parameters, up to the types, then the cap.
+/// It reads at most the cap's rows, however many match.
 #[must_use]
 pub fn count_sql(shape: ListShape) -> String {
-    let mut sql = "SELECT count(*) AS n FROM files f WHERE f.workspace_id = $1".to_owned();
-    filters(
+    let mut sql =
+        "SELECT count(*) AS n FROM (SELECT 1 FROM files f WHERE f.workspace_id = $1".to_owned();
+    let n = filters(
         &mut sql,
         ListShape {
             after: false,
             ..shape
         },
     );
+    sql.push_str(&format!(" LIMIT ${}) AS matches", n + 1));
     sql
 }
 
@@ -138,14 +141,16 @@ pub async fn list(pool: &Pool, q: &ListQuery<'_>) -> Result<Vec<FileRow>, DbErro
     query::all(&query::query(pool, &list_sql(shape), &params).await?)
 }
 
-/// How many files the query's filters match (its position, limit and offset aside).
+/// How many files the query's filters match (its position, limit and offset aside),
+/// counted up to `cap`: the count, or `cap` when at least that many match.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
 #[tracing::instrument(skip_all, err(Display, level = "warn"))]
-pub async fn count(pool: &Pool, q: &ListQuery<'_>) -> Result<i64, DbError> {
+pub async fn count(pool: &Pool, q: &ListQuery<'_>, cap: i64) -> Result<i64, DbError> {
     let status: Vec<&str> = q.statuses.iter().map(|s| s.as_str()).collect();
-    let params = filter_params(q, &status);
+    let mut params = filter_params(q, &status);
+    params.push(&cap);
     let row = query::query_one(pool, &count_sql(shape(q)), &params).await?;
     crate::query::col(&row, "n")
 }

@@ -81,6 +81,8 @@ pub async fn run(db: &str, conc: usize, seconds: u64) -> String {
         let a = drive(conc, secs, reserve_op(&target, &ws, 1, true)).await;
         let c = drive(conc, secs, reserve_op(&target, &ws, 50, true)).await;
         let objects = prepare(&target, &ws, conc, 4000).await;
+        // The store finishes the preparation's writes first, as in (d).
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         let d = drive(conc, secs, complete_each(&target, &objects)).await;
         let list = drive(4, secs, {
             let (target, w) = (target.clone(), ws[1]);

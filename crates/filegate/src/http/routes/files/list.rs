@@ -13,6 +13,10 @@ use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::state::AppState;
 
+/// How many matches past the end of a page the count reads at most; with more, the
+/// count says offset + limit + this and `count_exact` is false.
+const COUNT_PAST: i64 = 10_000;
+
 fn bad(e: QueryError) -> ApiError {
     ApiError::invalid_request(e.0)
 }
@@ -70,13 +74,19 @@ pub async fn list(
         offset: p.offset.unwrap_or(0),
         limit: limit + 1,
     };
-    // The page and the count of every match go out together.
+    // The page and the count go out together. The count reads at most COUNT_PAST rows
+    // past the page's end, so a page costs the same in a workspace of a million files.
+    let cap = query
+        .offset
+        .saturating_add(limit)
+        .saturating_add(COUNT_PAST);
     let (rows, count) = futures_util::future::join(
         filegate_db::files::list(&state.pool, &query),
-        filegate_db::files::count(&state.pool, &query),
+        filegate_db::files::count(&state.pool, &query, cap),
     )
     .await;
     let (mut rows, count) = (rows?, count?);
+    let count_exact = count < cap;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = if more {
@@ -99,5 +109,6 @@ pub async fn list(
         files,
         next_cursor,
         count,
+        count_exact,
     }))
 }
