@@ -116,7 +116,8 @@ async fn reservations_stay_all_or_nothing(group_max: usize) {
             "the rows are exactly the reserved requests' files"
         );
     }
-    let (sum, count) = grouped(&app.metrics_text().await, "reserve");
+    let text = app.metrics_text().await;
+    let (sum, count) = grouped(&text, "reserve");
     if group_max == 0 {
         assert_eq!(sum, count, "no statement is shared");
     } else {
@@ -124,7 +125,19 @@ async fn reservations_stay_all_or_nothing(group_max: usize) {
             sum > count,
             "some statements were shared: {sum} requests in {count}"
         );
+        let alone = metric(&text, "filegate_grouped_alone_total{statement=\"reserve\"}");
+        assert!(
+            alone < sum - count,
+            "the shared statements reserved requests themselves: {alone} of {sum} ran alone after"
+        );
     }
+}
+
+/// A counter's value in a scrape, 0 when absent.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Gives `ws` a quota of `quota` bytes.
@@ -233,4 +246,25 @@ async fn one_claim_statement_gives_a_file_to_its_first_claimant_and_respects_eac
         .unwrap()
         .get(0);
     assert_eq!(holder, Some(requests[2].token));
+}
+
+#[tokio::test]
+async fn batches_of_more_than_eight_files_reserve_alone() {
+    let app = spawn_app_with(|_| {}).await;
+    let answers = futures_util::future::join_all((0..12).map(|i| {
+        let files: Vec<Value> = (0..9)
+            .map(|j| json!({ "name": format!("b{i}-{j}.pdf"), "size_bytes": 10 }))
+            .collect();
+        let app = &app;
+        async move { app.create_files(&json!({ "files": files })).await }
+    }))
+    .await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    let (sum, count) = grouped(&app.metrics_text().await, "reserve");
+    assert_eq!(
+        (sum, count),
+        (0.0, 0.0),
+        "none went through a shared statement"
+    );
+    assert_eq!(app.file_rows(app.tenant.workspace).await, 12 * 9);
 }

@@ -214,6 +214,10 @@ pub struct Metrics {
     /// `filegate_grouped_requests{statement}`: requests that shared one statement
     /// (claim, settle, reserve)
     pub grouped_requests: HistogramVec,
+    /// `filegate_grouped_alone_total{statement}`: requests of a shared statement that
+    /// it could not settle and that ran alone after it (reserve: no room after the
+    /// requests before them, or the statement failed whole)
+    pub grouped_alone: IntCounterVec,
     /// `filegate_completion_paths_total{path,outcome}`: path client, finalizer, event,
     /// read; outcome ready, rejected, missing, settled, error
     pub completion_paths: IntCounterVec,
@@ -414,6 +418,11 @@ fn build() -> Metrics {
             &[],
             vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
         ),
+        grouped_alone: counter(
+            "grouped_alone_total",
+            "Requests of a shared statement that ran alone after it",
+            &["statement"],
+        ),
         grouped_requests: histogram(
             "grouped_requests",
             "Requests that shared one statement",
@@ -509,6 +518,14 @@ pub fn grouped(kind: Grouped, n: usize) {
         .grouped_requests
         .with_label_values(&[kind.as_str()])
         .observe(n as f64);
+}
+
+/// `n` requests of a shared statement of `kind` ran alone after it.
+pub fn grouped_alone(kind: Grouped, n: usize) {
+    get()
+        .grouped_alone
+        .with_label_values(&[kind.as_str()])
+        .inc_by(n as u64);
 }
 
 /// The finalizer made `n` store requests of `op` for its looks.

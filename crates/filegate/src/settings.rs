@@ -205,9 +205,9 @@ pub struct ReaperSettings {
     #[arg(long, env = "FILEGATE_COMPLETION_GROUP_MAX", default_value_t = 256,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     pub completion_group_max: usize,
-    /// Most files one reservation statement takes for concurrent requests without an
-    /// `Idempotency-Key` (a request's files always go together, all or none of
-    /// them); requests that reserve while one statement runs share the next, so each
+    /// Most files one reservation statement takes for concurrent requests of up to 8
+    /// files without an `Idempotency-Key` (a request's files always go together, all
+    /// or none of them); requests that reserve while one statement runs share the next, so each
     /// pays a fraction of a commit and of the workspace row's lock. 0: every request
     /// reserves in a statement of its own. 0..=10000.
     #[arg(long, env = "FILEGATE_RESERVATION_GROUP_MAX", default_value_t = 256,

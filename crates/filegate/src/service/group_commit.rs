@@ -293,6 +293,7 @@ impl Statement for Reservations {
         let grouped = filegate_db::files::reserve_many(&self.pool, items)
             .await
             .unwrap_or_else(|_| vec![false; items.len()]);
+        metrics::grouped_alone(Self::KIND, grouped.iter().filter(|done| !**done).count());
         futures_util::future::join_all(items.iter().zip(grouped).map(|(r, done)| async move {
             if done {
                 Ok(ReserveOutcome::Reserved)
