@@ -155,7 +155,7 @@ pub async fn claim_many(
                 SELECT * FROM unnest($8::int4[], $9::uuid[]) AS r(req, ws)
              ), target AS (
                 SELECT q.* FROM q JOIN files f ON f.id = q.id JOIN workspaces w ON w.id = f.workspace_id
-                 WHERE (q.org IS NULL OR w.organization_id = q.org)
+                 WHERE f.id = ANY($2) AND (q.org IS NULL OR w.organization_id = q.org)
                    AND (NOT q.limited OR EXISTS (
                         SELECT 1 FROM reach r WHERE r.req = q.req AND r.ws = f.workspace_id))
              ), first AS (
@@ -168,7 +168,9 @@ pub async fn claim_many(
                                      first.base + greatest(coalesce(files.size_bytes, 0), 0)::float8
                                                   / greatest(first.rate, 1.0))
                   FROM first
-                 WHERE files.id = first.id AND files.status = 'pending'
+                 -- By primary key: joined to `first` alone, the planner may walk every
+                 -- pending file.
+                 WHERE files.id = ANY($2) AND files.id = first.id AND files.status = 'pending'
                    AND (files.completion_claim_until IS NULL OR files.completion_claim_until < now())
                    -- Bytes streaming through filegate are not inspected half-written.
                    AND (files.ingest_until IS NULL OR files.ingest_until < now())
@@ -176,7 +178,8 @@ pub async fn claim_many(
              )
              SELECT t.req, {FILE_COLUMNS},
                     EXISTS (SELECT 1 FROM claimed c WHERE c.id = t.id AND c.req = t.req) AS held
-               FROM target t JOIN files f ON f.id = t.id JOIN workspaces w ON w.id = f.workspace_id"
+               FROM target t JOIN files f ON f.id = t.id JOIN workspaces w ON w.id = f.workspace_id
+              WHERE f.id = ANY($2)"
         ),
         &[&reqs, &ids, &orgs, &tokens, &bases, &rates, &limited, &ws_reqs, &ws_ids],
     )
@@ -357,7 +360,7 @@ pub async fn settle(
                   -- Only files whose workspace took the change: counters and rows
                   -- move together or not at all.
                   FROM old JOIN w ON w.id = old.workspace_id
-                 WHERE files.id = old.id
+                 WHERE files.id = ANY($1) AND files.id = old.id
                 RETURNING files.*, old.token AS settled_by
              ), ready_deletions AS (
                 -- A ready file's upload, once its URL can no longer bring it back.
