@@ -434,8 +434,8 @@ pub struct ListResponse {
     #[serde(default)]
     pub items: Vec<File>,
     /// How many files match the filters, over all pages (offset paging reads it),
-    /// counted up to 10,000 past the end of this page: when more match, it is this
-    /// page's offset + limit + 10,000 (so a client paging by offset always sees that
+    /// counted up to 1,000 past the end of this page: when more match, it is this
+    /// page's offset + limit + 1,000 (so a client paging by offset always sees that
     /// more follow) and `count_exact` is false.
     #[serde(default)]
     pub count: i64,

@@ -15,7 +15,7 @@ use crate::http::state::AppState;
 
 /// How many matches past the end of a page the count reads at most; with more, the
 /// count says offset + limit + this and `count_exact` is false.
-const COUNT_PAST: i64 = 10_000;
+const COUNT_PAST: i64 = 1_000;
 
 fn bad(e: QueryError) -> ApiError {
     ApiError::invalid_request(e.0)
