@@ -268,3 +268,63 @@ async fn batches_of_more_than_eight_files_reserve_alone() {
     );
     assert_eq!(app.file_rows(app.tenant.workspace).await, 12 * 9);
 }
+
+/// Multipart files reserved in shared statements keep their signed part digests.
+#[tokio::test]
+async fn grouped_multipart_reservations_keep_their_part_digests() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let app = spawn_app_with(|_| {}).await;
+    let digest =
+        |n: u8| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest([n]));
+    app.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE workspaces SET max_file_bytes = $2 WHERE id = $1",
+            &[&app.tenant.workspace, &(64 * MIB)],
+        )
+        .await
+        .unwrap();
+    let answers = futures_util::future::join_all((0..16).map(|i| {
+        let body = json!({ "files": [{
+            "name": format!("m{i}.txt"),
+            "size_bytes": 6 * MIB,
+            "upload_method": "MULTIPART",
+            "part_size_bytes": 5 * MIB,
+            "part_checksums_sha256": [digest(1), digest(2)],
+        }] });
+        let app = &app;
+        async move { app.create_files(&body).await }
+    }))
+    .await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+    let rows: Vec<(i64, i64)> = app
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query(
+            "SELECT (SELECT count(*) FROM file_parts p WHERE p.file_id = f.id), f.part_count::int8
+               FROM files f WHERE f.workspace_id = $1",
+            &[&app.tenant.workspace],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rows.len(), 16);
+    assert!(rows.iter().all(|r| *r == (2, 2)), "{rows:?}");
+    let text = app.metrics_text().await;
+    let (sum, count) = grouped(&text, "reserve");
+    assert!(sum > count, "some shared a statement: {sum} in {count}");
+    let alone = metric(&text, "filegate_grouped_alone_total{statement=\"reserve\"}");
+    assert!(
+        alone < sum - count,
+        "the shared statements reserved them: {alone} ran alone"
+    );
+}
