@@ -27,6 +27,9 @@ enum Now {
     LostRace(FileRow),
     /// Its verification failed.
     Failed(FileRow, CompletionError),
+    /// Nothing was uploaded (these parts are missing), or the file was deleted while
+    /// this completion looked (a delete removes the upload before the row).
+    Missing(FileRow, Vec<i32>),
 }
 
 impl<S: ObjectStore, L: Ledger> Completer<S, L> {
@@ -66,10 +69,7 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
         let mut states = Vec::with_capacity(verified.len());
         for (file, inspection) in verified {
             let now = match (inspection, &mut moved) {
-                (Ok(Inspection::Missing(parts)), _) => {
-                    metrics::completion_missing();
-                    Now::Answered(file.id, Ok(Outcome::Missing(file, parts)))
-                }
+                (Ok(Inspection::Missing(parts)), _) => Now::Missing(file, parts),
                 (Ok(inspection), Ok(rows)) => match rows.remove(&file.id) {
                     Some(row) => Now::Moved(file, row, inspection),
                     None => Now::LostRace(file),
@@ -101,6 +101,14 @@ impl<S: ObjectStore, L: Ledger> Completer<S, L> {
     async fn follow_up(&self, now: Now) -> (Uuid, Result<Outcome, CompletionError>) {
         match now {
             Now::Answered(id, outcome) => (id, outcome),
+            // A file deleted under the completion is not found, not waiting for bytes.
+            Now::Missing(file, parts) => match self.ledger.find(file.id).await {
+                Ok(None) => (file.id, Ok(Outcome::NotFound)),
+                _ => {
+                    metrics::completion_missing();
+                    (file.id, Ok(Outcome::Missing(file, parts)))
+                }
+            },
             Now::Moved(file, row, Inspection::Valid { .. }) => {
                 metrics::count_ready(file.reserved_bytes, row.reserved_bytes);
                 (file.id, Ok(Outcome::Ready(row)))
