@@ -381,6 +381,15 @@ mod tests {
         }
     }
 
+    /// `group.run(item)` on a task of its own.
+    fn spawn_run(
+        group: &Arc<GroupCommit<Recorder>>,
+        item: u32,
+    ) -> tokio::task::JoinHandle<Option<u32>> {
+        let group = group.clone();
+        tokio::spawn(async move { group.run(item).await })
+    }
+
     async fn settled() {
         for _ in 0..20 {
             tokio::task::yield_now().await;
@@ -390,18 +399,10 @@ mod tests {
     #[tokio::test]
     async fn a_lone_request_runs_at_once_and_later_ones_share_the_next_statement() {
         let group = GroupCommit::new(Recorder::new(None), 100);
-        let first = tokio::spawn({
-            let group = group.clone();
-            async move { group.run(1).await }
-        });
+        let first = spawn_run(&group, 1);
         settled().await;
         // The first runs alone, at once: nothing waited before it.
-        let later: Vec<_> = (2..=5)
-            .map(|i| {
-                let group = group.clone();
-                tokio::spawn(async move { group.run(i).await })
-            })
-            .collect();
+        let later: Vec<_> = (2..=5).map(|i| spawn_run(&group, i)).collect();
         settled().await;
         group.statement.gate.add_permits(1);
         assert_eq!(first.await.unwrap(), Some(10));
@@ -418,17 +419,11 @@ mod tests {
     #[tokio::test]
     async fn a_group_stops_at_its_weight_and_never_splits_a_request() {
         let group = GroupCommit::new(Recorder::new(None), 10);
-        let first = tokio::spawn({
-            let group = group.clone();
-            async move { group.run(1).await }
-        });
+        let first = spawn_run(&group, 1);
         settled().await;
         let later: Vec<_> = [6, 3, 4, 20, 1]
             .into_iter()
-            .map(|i| {
-                let group = group.clone();
-                tokio::spawn(async move { group.run(i).await })
-            })
+            .map(|i| spawn_run(&group, i))
             .collect();
         settled().await;
         group.statement.gate.add_permits(1);
@@ -464,20 +459,11 @@ mod tests {
     #[tokio::test]
     async fn the_answer_of_a_request_that_went_away_goes_to_its_statement() {
         let group = GroupCommit::new(Recorder::new(None), 100);
-        let first = tokio::spawn({
-            let group = group.clone();
-            async move { group.run(1).await }
-        });
+        let first = spawn_run(&group, 1);
         settled().await;
         // Queued behind the statement in flight, then dropped (its client hung up).
-        let gone = tokio::spawn({
-            let group = group.clone();
-            async move { group.run(2).await }
-        });
-        let stays = tokio::spawn({
-            let group = group.clone();
-            async move { group.run(3).await }
-        });
+        let gone = spawn_run(&group, 2);
+        let stays = spawn_run(&group, 3);
         settled().await;
         gone.abort();
         settled().await;
