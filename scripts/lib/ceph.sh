@@ -198,6 +198,10 @@ rgw data = $dir/rgw
 # With auth none the mon offers secure mode first and radosgw loops on auth.
 ms mon client mode = crc
 rgw thread pool size = 64
+# Bucket notifications whose push endpoint carries filegate's events secret: RGW keeps
+# credentials in an endpoint only over HTTPS, or when it trusts X-Forwarded-Proto (as
+# behind a TLS proxy); the notification test sends that header with CreateTopic.
+rgw trust forwarded https = true
 # Lifecycle workers sleep in 5 s steps and radosgw joins them on TERM, which made
 # every stop take 2-5 s; filegate sets no bucket lifecycle rules.
 rgw enable lc threads = false

@@ -51,8 +51,9 @@ contract_checks() {
     export FILEGATE_RATE_LIMIT_PER_SECOND=100000 FILEGATE_RATE_LIMIT_BURST=100000 FILEGATE_LOG=warn
     export FILEGATE_UPLOAD_PAGE=true FILEGATE_CORS_ORIGINS="http://127.0.0.1:$port"
     # Aymara's flow imports from a loopback server of its own on this port.
-    local source_port; source_port=$(free_port)
-    export FILEGATE_IMPORT_ALLOWED_HOSTS="127.0.0.1:$source_port"
+    local source_port webhook_port; source_port=$(free_port) webhook_port=$(free_port)
+    # The webhook check's receiver listens on loopback too.
+    export FILEGATE_IMPORT_ALLOWED_HOSTS="127.0.0.1:$source_port,127.0.0.1:$webhook_port"
     "$BIN" migrate
     org=$("$BIN" admin create-org contract)
     ws=$("$BIN" admin create-workspace --org "$org")
@@ -64,6 +65,8 @@ contract_checks() {
     # AI21's flow runs once per SDK release, each on a library of its own (default limits).
     ai21_key=$("$BIN" admin create-key --org "$org" --default-workspace "$("$BIN" admin create-workspace --org "$org")")
     ai21_v3_key=$("$BIN" admin create-key --org "$org" --default-workspace "$("$BIN" admin create-workspace --org "$org")")
+    webhook_ws=$("$BIN" admin create-workspace --org "$org")
+    webhook_key=$("$BIN" admin create-key --org "$org" --default-workspace "$webhook_ws")
     "$BIN" serve >"$WORK/contract.log" 2>&1 &
     echo $! >"$WORK/contract.pid"
     wait_for 30 "filegate for the contract checks" curl -fsS "http://127.0.0.1:$port/readyz"
@@ -87,6 +90,9 @@ contract_checks() {
     log "running AI21's SDK (ai21, unchanged; the newest release and the newest 3.x) against filegate"
     FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$ai21_key" "$AI21_VENV/bin/python" "$ROOT/tests/ai21/flow.py"
     FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$ai21_v3_key" "$AI21_V3_VENV/bin/python" "$ROOT/tests/ai21/flow.py"
+    log "verifying webhook deliveries with the standardwebhooks package"
+    FILEGATE_URL="http://127.0.0.1:$port" FILEGATE_API_KEY="$webhook_key" FILEGATE_WORKSPACE="$webhook_ws" \
+      FILEGATE_WEBHOOK_PORT="$webhook_port" "$VENV/bin/python" "$ROOT/tests/webhooks/verify.py"
   ) || { stop_pidfile "$WORK/contract.pid"; tail -50 "$WORK/contract.log" >&2; die "contract checks failed"; }
   stop_pidfile "$WORK/contract.pid"
 }
@@ -128,6 +134,11 @@ store_checks() {
     store_env "$name" FILEGATE_TEST_DOCTOR_DIR="$WORK/doctor" \
       "${runner[@]}" -p filegate-tests --test stores --no-fail-fast "${include_ignored[@]}" "$filter" \
       || status=$?
+    if [ "$name" = ceph ]; then
+      log "Ceph RGW's own bucket notifications completing uploads"
+      store_env "$name" "${runner[@]}" -p filegate-tests --test stores --no-fail-fast "${include_ignored[@]}" \
+        ceph_rgw_notifications || status=$?
+    fi
     if [ "$name" != s3rver ] && [ "$name" != "$STORE" ]; then
       log "running the API suite against $name"
       store_env "$name" "${runner[@]}" -p filegate-tests --test api --no-fail-fast || status=$?

@@ -462,3 +462,99 @@ fn settings_that_would_break_at_runtime_are_refused_at_start() {
     assert!(!help.contains("--default-quota-bytes"), "{help}");
     assert!(help.contains("1..=604800"), "ranges are in --help: {help}");
 }
+
+#[tokio::test]
+async fn the_admin_cli_manages_a_workspaces_webhooks_as_the_api_does() {
+    let app = spawn_app().await;
+    let url = app.database_url.clone();
+    let ws = app.tenant.workspace.to_string();
+    // The SSRF guard holds here too, unless the host is allowed as `serve` allows it.
+    let (ok, _, err) = admin(
+        &url,
+        &[
+            "webhook",
+            "create",
+            "--workspace",
+            &ws,
+            "--url",
+            "http://127.0.0.1:9/hook",
+        ],
+    );
+    assert!(!ok, "a loopback URL without the allow-list");
+    assert!(err.contains("refused"), "{err}");
+    let (ok, created, err) = admin(
+        &url,
+        &[
+            "webhook",
+            "create",
+            "--workspace",
+            &ws,
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--event",
+            "file.ready",
+            "--event",
+            "file.deleted",
+            "--import-allowed-hosts",
+            "127.0.0.1:9",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        created["event_types"],
+        serde_json::json!(["file.ready", "file.deleted"])
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listed = Answer::of(
+        app.request(Method::GET, &format!("/v2/workspaces/{ws}/webhooks"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        listed.body["items"][0]["webhook_uuid"],
+        id.as_str(),
+        "the API sees it"
+    );
+    let (ok, set, _) = admin(
+        &url,
+        &[
+            "webhook",
+            "set",
+            "--workspace",
+            &ws,
+            &id,
+            "--enabled",
+            "false",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(set["enabled"], false);
+    let (ok, rotated, _) = admin(&url, &["webhook", "rotate-secret", "--workspace", &ws, &id]);
+    assert!(ok);
+    assert_ne!(rotated["secret"], created["secret"]);
+    let (ok, listed, _) = admin(&url, &["webhook", "list", "--workspace", &ws]);
+    assert!(ok);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert!(listed["items"][0].get("secret").is_none());
+    let (ok, _, _) = admin(&url, &["webhook", "delete", "--workspace", &ws, &id]);
+    assert!(ok);
+    let (ok, _, err) = admin(&url, &["webhook", "delete", "--workspace", &ws, &id]);
+    assert!(!ok && err.contains("no webhook"), "{err}");
+    let (ok, _, err) = admin(
+        &url,
+        &[
+            "webhook",
+            "create",
+            "--workspace",
+            &ws,
+            "--url",
+            "https://example.com/",
+            "--event",
+            "file.eaten",
+        ],
+    );
+    assert!(!ok && err.contains("not an event type"), "{err}");
+}

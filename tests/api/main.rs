@@ -24,3 +24,4 @@ mod ratelimit;
 mod studio;
 mod types;
 mod uploads;
+mod webhooks;

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use filegate::service::imports::guard::AllowedHost;
+use filegate_tests::receiver::{Mode, Receiver};
 use filegate_tests::{Answer, TestApp, samples, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -359,9 +361,26 @@ impl Replicas {
 /// One replica: every background job on and quick, URLs that expire soon, a margin of
 /// one second, limits out of the way.
 async fn replica(app: &TestApp, port: u16) -> tokio::process::Child {
-    let child = app
-        .serve_command(port)
-        .await
+    let mut command = app.serve_command(port).await;
+    // Webhook receivers the test allows (its app's settings), and quick retries.
+    let allowed: Vec<String> = app
+        .settings
+        .ingest
+        .import_allowed_hosts
+        .iter()
+        .map(|a| {
+            a.port
+                .map_or_else(|| a.host.clone(), |p| format!("{}:{p}", a.host))
+        })
+        .collect();
+    if !allowed.is_empty() {
+        command.env("FILEGATE_IMPORT_ALLOWED_HOSTS", allowed.join(","));
+    }
+    let child = command
+        .env("FILEGATE_WEBHOOK_POLL_MS", "100")
+        .env("FILEGATE_WEBHOOK_TIMEOUT_SECS", "2")
+        .env("FILEGATE_WEBHOOK_RETRY_BASE_MS", "200")
+        .env("FILEGATE_WEBHOOK_RETRY_MAX_SECS", "2")
         .env("FILEGATE_RATE_LIMIT_PER_SECOND", "100000")
         .env("FILEGATE_RATE_LIMIT_BURST", "100000")
         .env("FILEGATE_LOG", "warn")
@@ -516,7 +535,24 @@ async fn mixed_client(
 #[ignore = "stops shared services: run by scripts/test's fault stage"]
 async fn a_replica_killed_under_mixed_load_behind_a_load_balancer_leaves_every_file_settled_and_verified()
  {
-    let app = spawn_app().await;
+    // Every transition is also a webhook delivery, sent by the replicas' workers to a
+    // receiver here; one that answers 500 now and then.
+    let receiver = Receiver::start().await;
+    let allowed = AllowedHost::parse(&receiver.addr.to_string()).unwrap();
+    let app = spawn_app_with(move |s| s.ingest.import_allowed_hosts = vec![allowed]).await;
+    let endpoint = Answer::of(
+        app.request(
+            reqwest::Method::POST,
+            &format!("/v2/workspaces/{}/webhooks", app.tenant.workspace),
+        )
+        .json(&json!({ "url": receiver.url() }))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(endpoint.status, 201, "{:?}", endpoint.body);
+    let secret = endpoint.body["secret"].as_str().unwrap().to_owned();
     let dir = std::env::temp_dir().join(format!("filegate-replicas-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut replicas = Replicas::start(&app, &dir).await;
@@ -535,7 +571,10 @@ async fn a_replica_killed_under_mixed_load_behind_a_load_balancer_leaves_every_f
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    receiver.set_mode(Mode::Status(500));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    receiver.set_mode(Mode::Ack);
     let before_kill = made.lock().unwrap().len();
     replicas.kill(1).await; // SIGKILL, mid-load
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -730,6 +769,101 @@ async fn a_replica_killed_under_mixed_load_behind_a_load_balancer_leaves_every_f
     assert!(
         objects >= verified,
         "{objects} objects for {verified} ready files"
+    );
+
+    // Webhooks: once every file has left pending (the never-uploaded ones expire), every
+    // transition has exactly one delivery, every delivery is a transition, and every
+    // one reaches the receiver, verified, whichever replica wrote or sent it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: i64 = client
+            .query_one(
+                "SELECT count(*) FROM files WHERE workspace_id = $1 AND status = 'pending'",
+                &[&app.tenant.workspace],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pending} files still pending");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let events = client
+        .query(
+            "SELECT d.file_id, d.event_type, d.id, f.status
+               FROM webhook_deliveries d LEFT JOIN files f ON f.id = d.file_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut by_file: std::collections::BTreeMap<uuid::Uuid, Vec<String>> = Default::default();
+    for e in &events {
+        by_file.entry(e.get(0)).or_default().push(e.get(1));
+    }
+    let rows_now = client
+        .query(
+            "SELECT id, status FROM files WHERE workspace_id = $1",
+            &[&app.tenant.workspace],
+        )
+        .await
+        .unwrap();
+    for r in &rows_now {
+        let (id, status): (uuid::Uuid, String) = (r.get(0), r.get(1));
+        assert_eq!(
+            by_file.get(&id).cloned().unwrap_or_default(),
+            vec![format!("file.{status}")],
+            "{id}: {status}, one event for its one transition"
+        );
+    }
+    for m in made.iter().filter(|m| m.deleted) {
+        let got = by_file.get(&m.id).cloned().unwrap_or_default();
+        assert!(
+            got == ["file.deleted"]
+                || got == ["file.ready", "file.deleted"]
+                || got == ["file.deleted", "file.ready"],
+            "{}: deleted: {got:?}",
+            m.id
+        );
+    }
+    for (id, got) in &by_file {
+        let row = rows_now.iter().any(|r| r.get::<_, uuid::Uuid>(0) == *id);
+        assert!(
+            row || got.contains(&"file.deleted".to_owned()),
+            "{id}: events {got:?} for a file that is gone without a deletion"
+        );
+    }
+    let ids: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| e.get::<_, uuid::Uuid>(2).to_string())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: std::collections::BTreeSet<String> = receiver
+            .acknowledged()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        if got.is_superset(&ids) {
+            assert_eq!(got, ids, "every acknowledged delivery is a transition's");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} deliveries acknowledged",
+            got.intersection(&ids).count(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for r in receiver.received() {
+        filegate_client::webhooks::verify(&secret, &r.headers, &r.body).unwrap();
+    }
+    eprintln!(
+        "webhooks: {} deliveries, {} requests received",
+        ids.len(),
+        receiver.received().len()
     );
     drop(replicas);
     let _ = std::fs::remove_dir_all(&dir);

@@ -173,7 +173,7 @@ async fn serve(mut conn: TcpStream, answer: Answerer, requests: Arc<AtomicUsize>
 }
 
 /// Reads until the buffer holds a whole request head; its length (before the blank line).
-async fn read_head(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+pub(crate) async fn read_head(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             return Some(end);

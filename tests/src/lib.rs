@@ -15,14 +15,14 @@
 //! | `backends` | [`Backends`]: where Postgres and the S3 server are |
 //! | `database` | the migrated template, [`fresh_database`], [`connect`] |
 //! | `storage` | [`fresh_bucket`] and the plain S3 client |
-//! | `settings` | [`test_settings`], [`reaper_settings`], [`EVENTS_SECRET`] |
+//! | `settings` | [`test_settings`], [`reaper_settings`], [`webhook_settings`], [`EVENTS_SECRET`] |
 //! | `spawn` | [`spawn_app`], [`spawn_app_with`], [`spawn_app_behind_store_proxy`] |
 //! | `app` | [`TestApp`] and all its methods (requests, uploads, rows, objects, commands) |
 //! | `tenant` | [`Tenant`]: organization, workspace and key creation |
 //! | `http` | [`Answer`]: a response read whole, and the error-envelope check; [`Form`]: multipart bodies |
 //! | `upload` | [`upload_key`], [`sha256_b64`], [`upload_round_trip`] |
 //! | `process` | [`filegate_bin`], [`free_port`], [`sigterm`], [`wait_healthy`] |
-//! | [`containers`], [`proxy`], [`raw`], [`samples`] | the containers backend and [`containers::FilegateStack`], the fault proxy, raw HTTP/1.1 for hostile bodies, sample files |
+//! | [`containers`], [`proxy`], [`raw`], [`receiver`], [`samples`] | the containers backend and [`containers::FilegateStack`], the fault proxy, raw HTTP/1.1 for hostile bodies, a webhook receiver, sample files |
 
 #![allow(
     clippy::unwrap_used,
@@ -34,6 +34,7 @@ pub mod containers;
 pub mod liar;
 pub mod proxy;
 pub mod raw;
+pub mod receiver;
 pub mod samples;
 
 mod app;
@@ -52,7 +53,7 @@ pub use backends::{Backends, backends};
 pub use database::{connect, database_url, fresh_database};
 pub use http::{Answer, Form, metric_sample};
 pub use process::{filegate_bin, free_port, sigterm, wait_healthy};
-pub use settings::{EVENTS_SECRET, reaper_settings, test_settings};
+pub use settings::{EVENTS_SECRET, reaper_settings, test_settings, webhook_settings};
 pub use spawn::{spawn_app, spawn_app_behind_store_proxy, spawn_app_with};
 pub use storage::fresh_bucket;
 pub use tenant::Tenant;

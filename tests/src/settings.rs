@@ -3,7 +3,7 @@
 
 use filegate::settings::{
     DatabaseSettings, EventSettings, HttpSettings, IngestArgs, RateLimitSettings, RateLimitStore,
-    ReaperSettings, ServeSettings, StorageArgs,
+    ReaperSettings, ServeSettings, StorageArgs, WebhookSettings,
 };
 
 use crate::backends;
@@ -101,5 +101,21 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             import_timeout: std::time::Duration::from_secs(30),
             import_interval: std::time::Duration::from_secs(0),
         },
+        webhooks: webhook_settings(),
+    }
+}
+
+/// Webhook settings for tests: a worker that looks every 50 ms, a 2-second timeout,
+/// and retries from 200 ms doubling up to 2 s within an hour.
+#[must_use]
+pub fn webhook_settings() -> WebhookSettings {
+    WebhookSettings {
+        webhook_poll: std::time::Duration::from_millis(50),
+        webhook_concurrency: 8,
+        webhook_timeout: std::time::Duration::from_secs(2),
+        webhook_retry_base: std::time::Duration::from_millis(200),
+        webhook_retry_max: std::time::Duration::from_secs(2),
+        webhook_retry_horizon: std::time::Duration::from_secs(3600),
+        webhook_secret_grace: std::time::Duration::from_secs(86_400),
     }
 }

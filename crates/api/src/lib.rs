@@ -11,6 +11,7 @@
 mod errors;
 mod files;
 mod studio;
+pub mod webhooks;
 mod workspaces;
 
 pub use errors::{EntryFailure, ErrorCode, RejectionCheck};
@@ -26,5 +27,10 @@ pub use files::{
 pub use files::{FileKindSchema, FileStatusSchema, UploadMethodSchema};
 pub use studio::{
     BatchStatus, BatchStatusCount, LibraryCreated, LibraryFile, LibraryStatus, LibraryUpdate,
+};
+pub use webhooks::{
+    CreateWebhookRequest, DeliveryList, DeliveryStatus, EventType, RedeliverRequest,
+    RedeliverResponse, UpdateWebhookRequest, Webhook, WebhookDelivery, WebhookEvent,
+    WebhookEventData, WebhookList, WebhookWithSecret,
 };
 pub use workspaces::UsageResponse;

@@ -5,6 +5,7 @@ pub mod cli;
 mod multipart;
 mod progress;
 mod types;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -22,6 +22,7 @@ pub mod orgs;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod tls;
+pub mod webhooks;
 pub mod workspaces;
 
 pub use constraint::Constraint;

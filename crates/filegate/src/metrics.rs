@@ -46,6 +46,18 @@ label!(
 );
 
 label!(
+    /// How one webhook delivery attempt ended (`filegate_webhook_deliveries_total{outcome}`).
+    WebhookAttempt {
+        /// The endpoint answered 2xx.
+        Delivered,
+        /// It did not; the delivery is tried again later.
+        Retried,
+        /// It did not, and the delivery's retries ran out.
+        Failed,
+    }
+);
+
+label!(
     /// Who asked for a completion (`filegate_completion_paths_total{path}`).
     Trigger {
         /// `POST /v2/files/{id}/complete` or `POST /v2/files/complete`.
@@ -139,6 +151,7 @@ label!(
         MultipartSweepFailed,
         IdempotencyPurged,
         SettledPurged,
+        DeliveriesPurged,
         RateLimitBucketEvicted,
     }
 );
@@ -256,6 +269,18 @@ pub struct Metrics {
     pub db_pool: IntGaugeVec,
     /// `filegate_object_store_call_duration_seconds{op,outcome}`
     pub store_calls: HistogramVec,
+    /// `filegate_webhook_deliveries_total{outcome}`: delivery attempts: delivered,
+    /// retried, failed (for good)
+    pub webhook_deliveries: IntCounterVec,
+    /// `filegate_webhook_delivery_latency_seconds`: from a transition to its
+    /// delivery's acknowledgement
+    pub webhook_latency: HistogramVec,
+    /// `filegate_webhook_queued`: deliveries not yet acknowledged (sampled by the
+    /// delivery worker)
+    pub webhook_queued: IntGauge,
+    /// `filegate_webhook_endpoints_disabled_total`: endpoints disabled because their
+    /// deliveries kept failing
+    pub webhook_disabled: IntCounter,
     /// `filegate_store_capability{capability,result}`: 1 for what the start-up probe
     /// found (see `filegate doctor`)
     pub store_capability: IntGaugeVec,
@@ -323,7 +348,35 @@ fn build() -> Metrics {
     registry
         .register(Box::new(missing_objects.clone()))
         .expect("register gauge");
+    let webhook_queued =
+        IntGauge::new("webhook_queued", "Webhook deliveries not yet acknowledged").expect("gauge");
+    registry
+        .register(Box::new(webhook_queued.clone()))
+        .expect("register gauge");
+    let webhook_disabled = IntCounter::new(
+        "webhook_endpoints_disabled_total",
+        "Webhook endpoints disabled because their deliveries kept failing",
+    )
+    .expect("counter");
+    registry
+        .register(Box::new(webhook_disabled.clone()))
+        .expect("register counter");
     Metrics {
+        webhook_deliveries: counter(
+            "webhook_deliveries_total",
+            "Webhook delivery attempts by how they ended",
+            &["outcome"],
+        ),
+        webhook_latency: histogram(
+            "webhook_delivery_latency_seconds",
+            "From a file's transition to the acknowledgement of its webhook delivery",
+            &[],
+            vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86_400.0,
+            ],
+        ),
+        webhook_queued,
+        webhook_disabled,
         http_requests: counter(
             "http_requests_total",
             "HTTP requests",
@@ -630,6 +683,30 @@ pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
     m.http_duration
         .with_label_values(&labels)
         .observe(elapsed.as_secs_f64());
+}
+
+/// A webhook delivery attempt ended with `outcome`; a delivered one `latency` after
+/// its transition.
+pub fn webhook_attempt(outcome: WebhookAttempt, latency: Option<Duration>) {
+    let m = get();
+    m.webhook_deliveries
+        .with_label_values(&[outcome.as_str()])
+        .inc();
+    if let Some(latency) = latency {
+        m.webhook_latency
+            .with_label_values::<&str>(&[])
+            .observe(latency.as_secs_f64());
+    }
+}
+
+/// An endpoint was disabled for failing.
+pub fn webhook_endpoint_disabled() {
+    get().webhook_disabled.inc();
+}
+
+/// Deliveries waiting, as last counted.
+pub fn webhook_queued(n: i64) {
+    get().webhook_queued.set(n);
 }
 
 /// The text exposition, with the pool gauges sampled now.

@@ -48,6 +48,49 @@ pub struct ServeSettings {
     pub events: EventSettings,
     #[command(flatten)]
     pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhooks: the delivery worker every replica runs, its retries, and secret rotation.
+/// Endpoint URLs pass the imports' SSRF guard (`--import-allowed-hosts` exempts hosts
+/// from its address rules for webhooks too).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookSettings {
+    /// Milliseconds the delivery worker waits before it looks for due deliveries again
+    /// once none are due (0: no worker in this replica). 0..=60000.
+    #[arg(long = "webhook-poll-ms", env = "FILEGATE_WEBHOOK_POLL_MS", value_name = "MS",
+          default_value = "250", value_parser = millis::<0, 60_000>)]
+    pub webhook_poll: Duration,
+    /// Deliveries one replica sends at once. 1..=1000.
+    #[arg(long, env = "FILEGATE_WEBHOOK_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
+    pub webhook_concurrency: usize,
+    /// Seconds an endpoint has to answer a delivery (connecting included); longer is a
+    /// failed attempt. 1..=300.
+    #[arg(long = "webhook-timeout-secs", env = "FILEGATE_WEBHOOK_TIMEOUT_SECS", value_name = "SECS",
+          default_value = "10", value_parser = secs::<1, 300>)]
+    pub webhook_timeout: Duration,
+    /// Milliseconds before a delivery's first retry; each later one waits twice as long
+    /// (up to `--webhook-retry-max-secs`), each delay drawn between half and all of
+    /// that. 10..=3600000.
+    #[arg(long = "webhook-retry-base-ms", env = "FILEGATE_WEBHOOK_RETRY_BASE_MS", value_name = "MS",
+          default_value = "5000", value_parser = millis::<10, 3_600_000>)]
+    pub webhook_retry_base: Duration,
+    /// The longest delay between two attempts of a delivery. 1..=604800.
+    #[arg(long = "webhook-retry-max-secs", env = "FILEGATE_WEBHOOK_RETRY_MAX_SECS", value_name = "SECS",
+          default_value = "43200", value_parser = secs::<1, 604_800>)]
+    pub webhook_retry_max: Duration,
+    /// Seconds a delivery is retried for, from its first attempt; then it fails, and
+    /// an endpoint that acknowledged nothing in that time is disabled. 1..=2592000.
+    #[arg(long = "webhook-retry-horizon-secs", env = "FILEGATE_WEBHOOK_RETRY_HORIZON_SECS", value_name = "SECS",
+          default_value = "259200", value_parser = secs::<1, 2_592_000>)]
+    pub webhook_retry_horizon: Duration,
+    /// Seconds a rotated-out secret keeps signing deliveries beside the new one.
+    /// 0..=2592000.
+    #[arg(long = "webhook-secret-grace-secs", env = "FILEGATE_WEBHOOK_SECRET_GRACE_SECS", value_name = "SECS",
+          default_value = "86400", value_parser = secs::<0, 2_592_000>)]
+    pub webhook_secret_grace: Duration,
 }
 
 /// Uploads that stream through filegate: those of files whose size was not declared
@@ -700,6 +743,79 @@ pub enum AdminCommand {
         /// The key id.
         id: Uuid,
     },
+    /// A workspace's webhook endpoints (as `/v2/workspaces/{id}/webhooks` manages them).
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+/// `filegate admin webhook …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Create an endpoint; its signing secret is printed once.
+    Create {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: Uuid,
+        /// Where deliveries are POSTed (checked by the imports' SSRF guard).
+        #[arg(long)]
+        url: String,
+        /// An event type it wants (repeatable; default: all of them).
+        #[arg(long = "event", value_parser = parse_event_type)]
+        events: Vec<filegate_api::EventType>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+        /// Hosts exempt from the guard's address rules, as `serve` has them.
+        #[arg(long, env = "FILEGATE_IMPORT_ALLOWED_HOSTS", value_delimiter = ',',
+              value_parser = parse_allowed_host)]
+        import_allowed_hosts: Vec<crate::service::imports::guard::AllowedHost>,
+    },
+    /// List a workspace's endpoints.
+    List {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: Uuid,
+    },
+    /// Enable or disable an endpoint (enabling clears the reason it was disabled).
+    Set {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: Uuid,
+        /// The endpoint id.
+        id: Uuid,
+        #[arg(long, action = clap::ArgAction::Set)]
+        enabled: bool,
+    },
+    /// Give an endpoint a new secret (printed once); the old one keeps signing beside
+    /// it for the grace period.
+    RotateSecret {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: Uuid,
+        /// The endpoint id.
+        id: Uuid,
+        /// Seconds the old secret keeps signing. 0..=2592000.
+        #[arg(long = "grace-secs", value_name = "SECS", default_value = "86400",
+              value_parser = secs::<0, 2_592_000>)]
+        grace: Duration,
+    },
+    /// Delete an endpoint and its deliveries.
+    Delete {
+        /// The workspace id.
+        #[arg(long)]
+        workspace: Uuid,
+        /// The endpoint id.
+        id: Uuid,
+    },
+}
+
+fn parse_event_type(raw: &str) -> Result<filegate_api::EventType, String> {
+    raw.parse().map_err(|_| {
+        let all: Vec<&str> = filegate_api::EventType::all().map(|t| t.as_str()).collect();
+        format!("{raw:?} is not an event type ({})", all.join(", "))
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use filegate_domain::Limits;
 use serde_json::json;
 
 use crate::service::keys::mint;
-use crate::settings::{AdminArgs, AdminCommand};
+use crate::settings::{AdminArgs, AdminCommand, WebhookCommand};
 
 /// Runs one admin command against the database.
 ///
@@ -117,6 +117,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 json: json!({ "workspace": workspace, "rate_limit": limit.map(|(r, b)| json!({ "per_second": r, "burst": b })) }),
             }
         }
+        AdminCommand::Webhook { command } => webhook(&pool, command).await?,
         AdminCommand::RevokeKey { id } => {
             if !keys::revoke(&pool, id).await? {
                 bail!("no API key {id}");
@@ -201,5 +202,124 @@ fn workspace_json(ws: &workspaces::Workspace) -> serde_json::Value {
         "allowed_content_types": ws.limits.allowed_types.iter().map(|t| t.mime()).collect::<Vec<_>>(),
         "unique_names": ws.limits.unique_names,
         "max_files": ws.limits.max_files, "max_pending_files": ws.limits.max_pending_files,
+    })
+}
+
+/// `filegate admin webhook …`.
+async fn webhook(pool: &Pool, command: WebhookCommand) -> anyhow::Result<Output> {
+    use filegate_db::webhooks as db;
+    let endpoint_json = |e: &db::Endpoint| {
+        json!({
+            "id": e.id, "workspace_id": e.workspace_id, "url": e.url, "event_types": e.event_types,
+            "enabled": e.enabled, "disabled_reason": e.disabled_reason,
+        })
+    };
+    Ok(match command {
+        WebhookCommand::Create {
+            workspace,
+            url,
+            events,
+            disabled,
+            import_allowed_hosts,
+        } => {
+            if workspaces::get(pool, workspace).await?.is_none() {
+                bail!("no workspace {workspace}");
+            }
+            let policy = crate::service::imports::guard::Policy {
+                allowed: import_allowed_hosts,
+            };
+            let url = crate::service::webhooks::check_url_with(&policy, &url)
+                .await
+                .map_err(|r| anyhow::anyhow!("the URL is refused: {r}"))?;
+            let events = if events.is_empty() {
+                filegate_api::EventType::all().collect()
+            } else {
+                events
+            };
+            let mut types: Vec<String> = Vec::new();
+            for t in events {
+                if !types.iter().any(|o| o == t.as_str()) {
+                    types.push(t.as_str().to_owned());
+                }
+            }
+            let secret = crate::service::webhooks::new_secret().context("no system randomness")?;
+            let created = db::create(
+                pool,
+                &db::NewEndpoint {
+                    id: uuid::Uuid::now_v7(),
+                    workspace_id: workspace,
+                    url: url.as_str(),
+                    event_types: &types,
+                    enabled: !disabled,
+                    secret: &secret,
+                },
+            )
+            .await?
+            .with_context(|| format!("a workspace has at most {} endpoints", db::MAX_ENDPOINTS))?;
+            let mut json = endpoint_json(&created);
+            json["secret"] = json!(secret);
+            Output {
+                text: format!("{} {secret}", created.id),
+                json,
+            }
+        }
+        WebhookCommand::List { workspace } => {
+            let all = db::list(pool, workspace).await?;
+            Output {
+                text: all
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{} {} {} {}",
+                            e.id,
+                            if e.enabled { "enabled" } else { "disabled" },
+                            e.url,
+                            e.event_types.join(",")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                json: json!({ "items": all.iter().map(endpoint_json).collect::<Vec<_>>() }),
+            }
+        }
+        WebhookCommand::Set {
+            workspace,
+            id,
+            enabled,
+        } => {
+            let patch = db::EndpointPatch {
+                enabled: Some(enabled),
+                ..db::EndpointPatch::default()
+            };
+            let e = db::update(pool, workspace, id, &patch)
+                .await?
+                .with_context(|| format!("no webhook {id} in workspace {workspace}"))?;
+            Output {
+                text: format!("{id} {}", if e.enabled { "enabled" } else { "disabled" }),
+                json: endpoint_json(&e),
+            }
+        }
+        WebhookCommand::RotateSecret {
+            workspace,
+            id,
+            grace,
+        } => {
+            let secret = crate::service::webhooks::new_secret().context("no system randomness")?;
+            let e = db::rotate(pool, workspace, id, &secret, grace)
+                .await?
+                .with_context(|| format!("no webhook {id} in workspace {workspace}"))?;
+            let mut json = endpoint_json(&e);
+            json["secret"] = json!(secret);
+            Output { text: secret, json }
+        }
+        WebhookCommand::Delete { workspace, id } => {
+            if !db::delete(pool, workspace, id).await? {
+                bail!("no webhook {id} in workspace {workspace}");
+            }
+            Output {
+                text: format!("deleted {id}"),
+                json: json!({ "id": id, "deleted": true }),
+            }
+        }
     })
 }

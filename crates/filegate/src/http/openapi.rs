@@ -15,7 +15,7 @@ use crate::http::error::ErrorEnvelope;
 use crate::http::routes::files::{
     complete, create, delete, get, list, parts, status, update, upload,
 };
-use crate::http::routes::{events, health, metrics, studio, uploads, workspaces};
+use crate::http::routes::{events, health, metrics, studio, uploads, webhooks, workspaces};
 
 /// The one `/v2` route outside the API keys' rate limits (it has a secret of its own).
 const EVENTS_PATH: &str = "/v2/events/s3";
@@ -36,14 +36,19 @@ const UPLOADS_PREFIX: &str = "/v2/uploads/";
         create::create, upload::upload, list::list, get::get, status::status, update::update, delete::delete, complete::complete, complete::complete_batch,
         parts::sign_parts, parts::list_parts, uploads::put, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
         studio::create, studio::list, studio::get, studio::update, studio::delete, studio::batch_status,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,
+        webhooks::deliveries, webhooks::redeliver_one, webhooks::redeliver,
     ),
-    components(schemas(ErrorEnvelope, crate::http::error::ErrorCode, uploads::UploadStored)),
+    components(schemas(ErrorEnvelope, crate::http::error::ErrorCode, uploads::UploadStored, filegate_api::WebhookEvent)),
     modifiers(&Shared),
     tags(
         (name = "files", description = "Uploads and the file library"),
         (name = "workspaces", description = "Quota and limits"),
         (name = "library", description = "AI21's library API (`/studio/v1/library`, the `ai21` SDK's `library.files`) over the same files"),
         (name = "events", description = "S3 event notifications that complete uploads at once"),
+        (name = "webhooks", description = "Signed webhooks on every file transition (Standard Webhooks headers: \
+                                           `webhook-id`, `webhook-timestamp`, `webhook-signature`), delivered \
+                                           from a transactional outbox until acknowledged; the body is a `WebhookEvent`"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
     security(("bearer" = []), ("api_key" = [])),

@@ -127,7 +127,15 @@ impl Application {
             completer.clone(),
             crate::service::imports::ImportSettings::of(&settings.ingest),
         )?;
+        let webhooks = crate::service::webhooks::Webhooks::new(
+            pool.clone(),
+            crate::service::imports::guard::Policy {
+                allowed: settings.ingest.import_allowed_hosts.clone(),
+            },
+            &settings.webhooks,
+        )?;
         let state = web::Data::new(AppState {
+            webhooks,
             completer,
             uploads: Uploads::new(storage.clone(), settings.storage.presign_ttl),
             reservations: GroupCommit::new(
@@ -273,6 +281,9 @@ impl Application {
                 b.reconcile_interval,
                 b.reconcile_interval,
             )));
+        }
+        if !settings.webhooks.webhook_poll.is_zero() {
+            background.push(tokio::spawn(jobs::deliveries::run(state.webhooks.clone())));
         }
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();

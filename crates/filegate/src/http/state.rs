@@ -14,6 +14,7 @@ use crate::service::imports::Imports;
 use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
 use crate::service::uploads::Uploads;
+use crate::service::webhooks::Webhooks;
 use crate::settings::ServeSettings;
 
 /// Shared by all workers of one process.
@@ -38,4 +39,6 @@ pub struct AppState {
     pub ingest: Ingest,
     /// `remote_uri` imports.
     pub imports: Imports,
+    /// Webhook endpoints' checks and deliveries.
+    pub webhooks: Webhooks,
 }

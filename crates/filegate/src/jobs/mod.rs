@@ -6,7 +6,9 @@
 //! - [`Reaper`]: expires abandoned uploads, deletes queued objects, purges old records.
 //! - [`Reconciler`]: lists the bucket against the database.
 //! - [`Importer`]: takes up `remote_uri` imports nobody runs.
+//! - [`deliveries`]: sends webhook deliveries (a loop of its own, not a periodic pass).
 
+pub mod deliveries;
 mod finalizer;
 mod imports;
 mod reaper;

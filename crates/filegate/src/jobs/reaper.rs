@@ -39,6 +39,9 @@ pub struct ReapReport {
     pub idempotency_purged: u64,
     /// Rejected and expired files' rows deleted after `--settled-retention-secs`.
     pub settled_purged: u64,
+    /// Delivered and failed webhook deliveries forgotten after
+    /// `--settled-retention-secs`.
+    pub deliveries_purged: u64,
     /// Refilled (idle) buckets dropped from the `postgres` rate-limit store.
     pub rate_limit_buckets_evicted: u64,
     /// Multipart uploads under filegate's keys that no pending file owns, aborted
@@ -144,6 +147,13 @@ async fn reap(
             break;
         }
     }
+    for _ in 0..MAX_BATCHES {
+        let n = filegate_db::webhooks::purge(pool, settings.settled_retention, batch).await?;
+        report.deliveries_purged += n;
+        if n < u64::try_from(batch).unwrap_or(0) {
+            break;
+        }
+    }
     report.rate_limit_buckets_evicted =
         filegate_db::ratelimit::evict_full(pool, batch.saturating_mul(EVICT_BATCHES)).await?;
     for (action, n) in [
@@ -156,6 +166,7 @@ async fn reap(
         ),
         (ReaperAction::IdempotencyPurged, report.idempotency_purged),
         (ReaperAction::SettledPurged, report.settled_purged),
+        (ReaperAction::DeliveriesPurged, report.deliveries_purged),
         (
             ReaperAction::RateLimitBucketEvicted,
             report.rate_limit_buckets_evicted,

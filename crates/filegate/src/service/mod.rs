@@ -11,12 +11,15 @@
 //!   off at their reservation as the bytes arrive, and the URLs that name them.
 //! - [`imports`]: `remote_uri` imports, fetched through the SSRF guard and streamed
 //!   through the ingest.
+//! - [`files`]: the file object every surface shows.
+//! - [`webhooks`]: webhook endpoints' URLs and secrets, and delivering their events.
 //! - [`group_commit`]: completions' transitions settled together under load.
 //! - [`keys`]: API keys' format and the per-process cache of their rows.
 //! - [`trust`]: what completion takes the store's word for, from the start-up probe.
 //! - [`store`]: the object-store calls completion makes, as a trait.
 
 pub mod completion;
+pub mod files;
 pub mod group_commit;
 pub mod imports;
 pub mod ingest;
@@ -24,3 +27,4 @@ pub mod keys;
 pub mod store;
 pub mod trust;
 pub mod uploads;
+pub mod webhooks;

@@ -26,6 +26,7 @@ use filegate_storage::{Storage, StorageSettings};
 
 mod instance;
 mod instructions;
+mod outbox;
 mod peer;
 mod scale;
 use serde_json::{Value, json};
@@ -149,6 +150,45 @@ fn complete_each(
         let target = target.clone();
         let next = queue.lock().unwrap().pop_front();
         Box::pin(async move { Some(complete_one(&target, next?).await) })
+    }
+}
+
+/// Completes the queued `objects` 50 a request (`POST /v2/files/complete`) until fewer
+/// are left: the op of (d').
+fn complete_batches(
+    target: &Target,
+    objects: &[(Uuid, String)],
+) -> impl Fn(usize, u64) -> Op + Clone + Send + Sync + 'static {
+    let queue = Arc::new(Mutex::new(
+        objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
+    ));
+    let target = target.clone();
+    move |_: usize, _: u64| {
+        let target = target.clone();
+        let ids: Vec<Uuid> = {
+            let mut q = queue.lock().unwrap();
+            let n = q.len().min(50);
+            q.drain(..n).collect()
+        };
+        Box::pin(async move {
+            if ids.len() < 50 {
+                return None;
+            }
+            let res: Value = target
+                .http
+                .post(format!("{}/v2/files/complete", target.url))
+                .bearer_auth(&*target.key)
+                .json(&json!({ "file_uuids": ids }))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            Some(res["files"].as_array().is_some_and(|files| {
+                files.len() == 50 && files.iter().all(|f| f["status"] == "ready")
+            }))
+        })
     }
 }
 
@@ -850,39 +890,7 @@ async fn main() {
         let objects = prepare(&target, &ws, conc, 20_000).await;
         println!("(d') prepared {} uploaded objects", objects.len());
         client.batch_execute("ANALYZE files").await.unwrap();
-        let queue = Arc::new(Mutex::new(
-            objects.iter().map(|(id, _)| *id).collect::<VecDeque<_>>(),
-        ));
-        let complete = {
-            let (target, queue) = (target.clone(), queue.clone());
-            move |_: usize, _: u64| {
-                let target = target.clone();
-                let ids: Vec<Uuid> = {
-                    let mut q = queue.lock().unwrap();
-                    let n = q.len().min(50);
-                    q.drain(..n).collect()
-                };
-                async move {
-                    if ids.len() < 50 {
-                        return None;
-                    }
-                    let res: Value = target
-                        .http
-                        .post(format!("{}/v2/files/complete", target.url))
-                        .bearer_auth(&*target.key)
-                        .json(&json!({ "file_uuids": ids }))
-                        .send()
-                        .await
-                        .ok()?
-                        .json()
-                        .await
-                        .ok()?;
-                    Some(res["files"].as_array().is_some_and(|files| {
-                        files.len() == 50 && files.iter().all(|f| f["status"] == "ready")
-                    }))
-                }
-            }
-        };
+        let complete = complete_batches(&target, &objects);
         let Measured {
             stats,
             limit: raw_stats,
@@ -1125,6 +1133,10 @@ async fn main() {
     // (k) (a), (c), (d) and a list page at 10 k, 1 M and 10 M rows, and 100 k pending.
     if runs("k") {
         breakdown.push_str(&scale::run(&db, conc, seconds).await);
+    }
+    // (l) the webhook outbox's cost: completions with an endpoint subscribed or none.
+    if runs("l") {
+        breakdown.push_str(&outbox::run(&db, conc, seconds).await);
     }
 
     let mut table = String::from(

@@ -9,6 +9,7 @@ pub(crate) mod studio;
 pub mod table;
 pub(crate) mod ui;
 pub(crate) mod uploads;
+pub(crate) mod webhooks;
 pub(crate) mod workspaces;
 
 use actix_web::middleware::from_fn;

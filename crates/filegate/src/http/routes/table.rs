@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use actix_web::web;
 use uuid::Uuid;
 
-use super::{events, files, health, metrics, studio, ui, uploads, workspaces};
+use super::{events, files, health, metrics, studio, ui, uploads, webhooks, workspaces};
 use crate::http::openapi;
 
 /// Who may call a route, and how it is guarded.
@@ -219,6 +219,55 @@ pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
             V2,
             vec![endpoint(M::GET, PathWorkspace, || {
                 web::get().to(workspaces::usage)
+            })],
+        ),
+        route(
+            "/v2/workspaces/{workspace_uuid}/webhooks",
+            V2,
+            vec![
+                endpoint(M::GET, PathWorkspace, || web::get().to(webhooks::list)),
+                endpoint(M::POST, PathWorkspace, || web::post().to(webhooks::create)),
+            ],
+        ),
+        route(
+            "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}",
+            V2,
+            vec![
+                endpoint(M::GET, PathWorkspace, || web::get().to(webhooks::get)),
+                endpoint(M::PATCH, PathWorkspace, || {
+                    web::patch().to(webhooks::update)
+                }),
+                endpoint(M::DELETE, PathWorkspace, || {
+                    web::delete().to(webhooks::delete)
+                }),
+            ],
+        ),
+        route(
+            "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/rotate-secret",
+            V2,
+            vec![endpoint(M::POST, PathWorkspace, || {
+                web::post().to(webhooks::rotate)
+            })],
+        ),
+        route(
+            "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/deliveries",
+            V2,
+            vec![endpoint(M::GET, PathWorkspace, || {
+                web::get().to(webhooks::deliveries)
+            })],
+        ),
+        route(
+            "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/deliveries/{delivery_uuid}/redeliver",
+            V2,
+            vec![endpoint(M::POST, PathWorkspace, || {
+                web::post().to(webhooks::redeliver_one)
+            })],
+        ),
+        route(
+            "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/redeliver",
+            V2,
+            vec![endpoint(M::POST, PathWorkspace, || {
+                web::post().to(webhooks::redeliver)
             })],
         ),
         route(

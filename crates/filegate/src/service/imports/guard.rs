@@ -11,7 +11,8 @@
 //! standard library's `is_global` is not stable, and the table is short enough to read
 //! and test whole.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 /// Why an import URL or address was refused (the sentence the client is told).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -251,6 +252,52 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return Some("reserved");
     }
     None
+}
+
+/// Resolves `name` and refuses it unless every address is public (or it is allowed).
+///
+/// # Errors
+/// The [`Refusal`] when it does not resolve or an address is not public.
+pub async fn resolve_checked(policy: &Policy, name: &str) -> Result<Vec<SocketAddr>, Refusal> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, 0))
+        .await
+        .map_err(|e| Refusal(format!("the URI's host {name:?} does not resolve: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Refusal(format!("the URI's host {name:?} has no address")));
+    }
+    if !policy.allows_name(name) {
+        for a in &addrs {
+            check_address(a.ip())?;
+        }
+    }
+    Ok(addrs)
+}
+
+/// An HTTP client's resolver: the addresses it returns, which the client connects to,
+/// are the ones it checked, so a name cannot be re-resolved elsewhere in between.
+#[derive(Debug)]
+pub struct GuardedResolver {
+    policy: Arc<Policy>,
+}
+
+impl GuardedResolver {
+    /// A resolver bound to `policy`.
+    #[must_use]
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Self { policy }
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let addrs = resolve_checked(&policy, name.as_str()).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 #[cfg(test)]

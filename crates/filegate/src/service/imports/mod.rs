@@ -18,7 +18,6 @@
 
 pub mod guard;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use filegate_db::Pool;
 use filegate_db::files::DueImport;
 use uuid::Uuid;
 
-use self::guard::{Host, Policy, Refusal};
+use self::guard::{GuardedResolver, Host, Policy, Refusal, resolve_checked};
 use crate::metrics::Trigger;
 use crate::service::completion::{Completer, Outcome};
 use crate::service::ingest::{Ingest, IngestError, OnFailure};
@@ -96,9 +95,7 @@ impl Imports {
         let redirect_policy = policy.clone();
         let client = reqwest::Client::builder()
             .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
+            .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= MAX_REDIRECTS {
                     return attempt.error(Refusal(format!(
@@ -277,38 +274,4 @@ fn fetch_failure(e: &reqwest::Error) -> String {
         return "the remote URI could not be reached".to_owned();
     }
     format!("fetching the remote URI failed: {e}")
-}
-
-/// Resolves `name` and refuses it unless every address is public (or it is allowed).
-async fn resolve_checked(policy: &Policy, name: &str) -> Result<Vec<SocketAddr>, Refusal> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, 0))
-        .await
-        .map_err(|e| Refusal(format!("the URI's host {name:?} does not resolve: {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(Refusal(format!("the URI's host {name:?} has no address")));
-    }
-    if !policy.allows_name(name) {
-        for a in &addrs {
-            guard::check_address(a.ip())?;
-        }
-    }
-    Ok(addrs)
-}
-
-/// The HTTP client's resolver: the addresses it returns, which the client connects to,
-/// are the ones it checked, so a name cannot be re-resolved elsewhere in between.
-struct GuardedResolver {
-    policy: Arc<Policy>,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = self.policy.clone();
-        Box::pin(async move {
-            let addrs = resolve_checked(&policy, name.as_str()).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
-    }
 }

@@ -11,6 +11,7 @@ pub mod status;
 pub mod update;
 pub mod upload;
 
+pub use crate::service::files::file_object;
 pub use filegate_api::File;
 use filegate_db::files::FileRow;
 use uuid::Uuid;
@@ -18,32 +19,6 @@ use uuid::Uuid;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-
-/// The file object of a row.
-pub fn file_object(f: FileRow) -> File {
-    File {
-        file_type: f.content_type.kind(),
-        organization_uuid: f.organization_id,
-        file_size_bytes: f.size_bytes,
-        uploaded_by_uuid: f.created_by,
-        file_uuid: f.id,
-        workspace_uuid: f.workspace_id,
-        name: f.name,
-        path: f.path,
-        labels: f.labels,
-        public_url: f.public_url,
-        content_type: f.content_type.mime().to_owned(),
-        size_bytes: f.size_bytes,
-        checksum_sha256: f.checksum_sha256.map(|c| c.to_base64()),
-        status: f.status,
-        rejection_reason: f.rejection_reason,
-        remote_file_path: f.object_key,
-        created_by: f.created_by,
-        created_at: f.created_at,
-        updated_at: f.updated_at,
-        completed_at: f.completed_at,
-    }
-}
 
 /// The file object of a row, with a short-lived download URL when it is ready (under
 /// `download_url`, and as Aymara's `file_url`).
