@@ -213,6 +213,23 @@ impl Modify for Shared {
 
 #[cfg(test)]
 mod tests {
+    /// Generated clients name their methods by operation id: two alike break them.
+    #[test]
+    fn every_operation_id_is_unique() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document()).unwrap_or_default();
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+                assert!(!id.is_empty(), "{method} {path} has no operation id");
+                assert!(
+                    seen.insert(id.clone()),
+                    "{method} {path}: operation id {id} repeats"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_readme_lists_every_registered_type() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");

@@ -105,7 +105,7 @@ async fn workspace(state: &AppState, caller: &Caller, id: Uuid) -> Result<Uuid, 
 
 /// Creates a webhook endpoint; its signing secret is in this answer only.
 #[utoipa::path(
-    post, path = "/v2/workspaces/{workspace_uuid}/webhooks", tag = "webhooks",
+    post, path = "/v2/workspaces/{workspace_uuid}/webhooks", tag = "webhooks", operation_id = "create_webhook",
     params(("workspace_uuid" = Uuid, Path, description = "The workspace")),
     request_body = CreateWebhookRequest,
     responses(
@@ -152,7 +152,7 @@ pub async fn create(
 
 /// The workspace's webhook endpoints (without their secrets).
 #[utoipa::path(
-    get, path = "/v2/workspaces/{workspace_uuid}/webhooks", tag = "webhooks",
+    get, path = "/v2/workspaces/{workspace_uuid}/webhooks", tag = "webhooks", operation_id = "list_webhooks",
     params(("workspace_uuid" = Uuid, Path, description = "The workspace")),
     responses(
         (status = 200, description = "Its endpoints, oldest first", body = WebhookList),
@@ -175,7 +175,7 @@ pub async fn list(
 
 /// One webhook endpoint.
 #[utoipa::path(
-    get, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}", tag = "webhooks",
+    get, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}", tag = "webhooks", operation_id = "get_webhook",
     params(
         ("workspace_uuid" = Uuid, Path, description = "The workspace"),
         ("webhook_uuid" = Uuid, Path, description = "The endpoint"),
@@ -200,7 +200,7 @@ pub async fn get(
 /// Changes an endpoint's URL, event types or whether it is enabled. Enabling clears
 /// `disabled_reason`, and its deliveries still pending resume.
 #[utoipa::path(
-    patch, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}", tag = "webhooks",
+    patch, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}", tag = "webhooks", operation_id = "update_webhook",
     params(
         ("workspace_uuid" = Uuid, Path, description = "The workspace"),
         ("webhook_uuid" = Uuid, Path, description = "The endpoint"),
@@ -243,7 +243,7 @@ pub async fn update(
 
 /// Deletes an endpoint and its deliveries (those not yet sent are not).
 #[utoipa::path(
-    delete, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}", tag = "webhooks",
+    delete, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}", tag = "webhooks", operation_id = "delete_webhook",
     params(
         ("workspace_uuid" = Uuid, Path, description = "The workspace"),
         ("webhook_uuid" = Uuid, Path, description = "The endpoint"),
@@ -271,7 +271,7 @@ pub async fn delete(
 /// replaces signs deliveries beside the new one (two `v1,` signatures) for
 /// `--webhook-secret-grace-secs`, so a receiver can switch without losing any.
 #[utoipa::path(
-    post, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/rotate-secret", tag = "webhooks",
+    post, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/rotate-secret", tag = "webhooks", operation_id = "rotate_webhook_secret",
     params(
         ("workspace_uuid" = Uuid, Path, description = "The workspace"),
         ("webhook_uuid" = Uuid, Path, description = "The endpoint"),
@@ -316,7 +316,7 @@ pub struct DeliveryQuery {
 /// An endpoint's most recent deliveries, newest first: status, attempts, the last
 /// response code or error.
 #[utoipa::path(
-    get, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/deliveries", tag = "webhooks",
+    get, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/deliveries", tag = "webhooks", operation_id = "list_webhook_deliveries",
     params(
         ("workspace_uuid" = Uuid, Path, description = "The workspace"),
         ("webhook_uuid" = Uuid, Path, description = "The endpoint"),
@@ -357,7 +357,7 @@ pub async fn deliveries(
 /// horizon.
 #[utoipa::path(
     post, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/deliveries/{delivery_uuid}/redeliver",
-    tag = "webhooks",
+    tag = "webhooks", operation_id = "redeliver_webhook_delivery",
     params(
         ("workspace_uuid" = Uuid, Path, description = "The workspace"),
         ("webhook_uuid" = Uuid, Path, description = "The endpoint"),
@@ -386,7 +386,7 @@ pub async fn redeliver_one(
 /// Sends again every failed delivery of an endpoint whose event happened at or after
 /// `since`.
 #[utoipa::path(
-    post, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/redeliver", tag = "webhooks",
+    post, path = "/v2/workspaces/{workspace_uuid}/webhooks/{webhook_uuid}/redeliver", tag = "webhooks", operation_id = "redeliver_failed_webhook_deliveries",
     params(
         ("workspace_uuid" = Uuid, Path, description = "The workspace"),
         ("webhook_uuid" = Uuid, Path, description = "The endpoint"),
