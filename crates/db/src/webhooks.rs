@@ -403,23 +403,31 @@ pub async fn claim_due(
     query::all(&rows)
 }
 
-/// Settles a delivery the endpoint acknowledged (`status` 2xx), and notes the
-/// endpoint's success.
+/// Settles deliveries their endpoints acknowledged (each with its 2xx status), in one
+/// statement, and notes each endpoint's success (at most once a second: an endpoint's
+/// row is not rewritten for every delivery).
 ///
 /// # Errors
 /// [`DbError`] on database failure.
-#[tracing::instrument(skip_all, err(Display, level = "warn"))]
-pub async fn delivered(pool: &Pool, id: Uuid, status: i32) -> Result<(), DbError> {
+#[tracing::instrument(skip_all, fields(deliveries = acknowledged.len()), err(Display, level = "warn"))]
+pub async fn delivered(pool: &Pool, acknowledged: &[(Uuid, i32)]) -> Result<(), DbError> {
+    let (ids, statuses): (Vec<Uuid>, Vec<i32>) = acknowledged.iter().copied().unzip();
     query::execute(
         pool,
-        "WITH d AS (
-            UPDATE webhook_deliveries
-               SET status = 'delivered', settled_at = now(), last_status_code = $2, last_error = NULL
-             WHERE id = $1 AND status = 'pending'
-            RETURNING endpoint_id
+        "WITH a AS (
+            SELECT * FROM unnest($1::uuid[], $2::int4[]) AS a(id, status)
+         ), d AS (
+            UPDATE webhook_deliveries SET status = 'delivered', settled_at = now(),
+                                          last_status_code = a.status, last_error = NULL
+              FROM a
+             WHERE webhook_deliveries.id = ANY($1) AND webhook_deliveries.id = a.id
+               AND webhook_deliveries.status = 'pending'
+            RETURNING webhook_deliveries.endpoint_id
          )
-         UPDATE webhook_endpoints e SET last_success_at = now() FROM d WHERE e.id = d.endpoint_id",
-        &[&id, &status],
+         UPDATE webhook_endpoints e SET last_success_at = now()
+          WHERE e.id IN (SELECT endpoint_id FROM d)
+            AND (e.last_success_at IS NULL OR e.last_success_at < now() - interval '1 second')",
+        &[&ids, &statuses],
     )
     .await?;
     Ok(())

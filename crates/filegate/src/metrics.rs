@@ -97,6 +97,8 @@ label!(
         Settle,
         /// Reservations of `POST /v2/files` (and the other routes that reserve).
         Reserve,
+        /// Webhook deliveries their endpoints acknowledged.
+        Acknowledge,
     }
 );
 
@@ -225,7 +227,7 @@ pub struct Metrics {
     /// statement (concurrent completions and batches share one; see `group_commit`)
     pub completion_group_transitions: HistogramVec,
     /// `filegate_grouped_requests{statement}`: requests that shared one statement
-    /// (claim, settle, reserve)
+    /// (claim, settle, reserve, acknowledge)
     pub grouped_requests: HistogramVec,
     /// `filegate_grouped_alone_total{statement}`: requests of a shared statement that
     /// it could not settle and that ran alone after it (reserve: no room after the

@@ -12,8 +12,8 @@
 //! away (a client hanging up) cannot cancel the work of the others. One request's
 //! items (a batch's fifty transitions) always go into one statement together.
 //!
-//! What a kind of statement does with a group is its own ([`Statement`]): settlements
-//! and claims answer every request from one statement; reservations keep
+//! What a kind of statement does with a group is its own ([`Statement`]): settlements,
+//! claims and webhook acknowledgements answer every request from one statement; reservations keep
 //! all-or-nothing per request by running alone any request the grouped statement
 //! could not settle by itself.
 
@@ -194,6 +194,37 @@ impl Statement for Settlements {
         metrics::settling_statement(all.len());
         match filegate_db::completion::settle(&self.pool, &all, self.margin).await {
             Ok(settled) => items.iter().map(|t| Ok(moved_by(t, &settled))).collect(),
+            Err(e) => {
+                let e = Arc::new(e);
+                items.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
+    }
+
+    fn lost() -> Self::Answer {
+        Err(task_failed())
+    }
+}
+
+/// Webhook deliveries their endpoints acknowledged ([`filegate_db::webhooks::delivered`]);
+/// an item is one delivery and its 2xx status.
+#[derive(Debug)]
+pub struct Acknowledgements {
+    pub pool: Pool,
+}
+
+impl Statement for Acknowledgements {
+    type Item = (uuid::Uuid, i32);
+    type Answer = Shared<()>;
+    const KIND: Grouped = Grouped::Acknowledge;
+
+    fn weight(_: &Self::Item) -> usize {
+        1
+    }
+
+    async fn run(&self, items: &[Self::Item]) -> Vec<Self::Answer> {
+        match filegate_db::webhooks::delivered(&self.pool, items).await {
+            Ok(()) => items.iter().map(|_| Ok(())).collect(),
             Err(e) => {
                 let e = Arc::new(e);
                 items.iter().map(|_| Err(e.clone())).collect()

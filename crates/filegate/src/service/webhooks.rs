@@ -21,6 +21,7 @@ use filegate_db::{DbError, Pool};
 
 use crate::metrics::{self, WebhookAttempt};
 use crate::service::files::file_object;
+use crate::service::group_commit::{Acknowledgements, GroupCommit};
 use crate::service::imports::guard::{GuardedResolver, Host, Policy, Refusal, resolve_checked};
 use crate::settings::WebhookSettings;
 
@@ -28,6 +29,8 @@ use crate::settings::WebhookSettings;
 pub const MAX_URL_BYTES: usize = 2048;
 /// How long past its timeout an attempt's claim lasts (then another worker may try).
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// Most acknowledgements one settling statement takes.
+const ACKNOWLEDGEMENTS_MAX: usize = 256;
 /// The most of an error kept with a delivery.
 const MAX_ERROR_CHARS: usize = 300;
 
@@ -35,6 +38,8 @@ const MAX_ERROR_CHARS: usize = 300;
 #[derive(Debug, Clone)]
 pub struct Webhooks {
     pool: Pool,
+    /// Acknowledged deliveries, settled together.
+    acknowledgements: Arc<GroupCommit<Acknowledgements>>,
     client: reqwest::Client,
     policy: Arc<Policy>,
     settings: WebhookSettings,
@@ -72,6 +77,10 @@ impl Webhooks {
             .user_agent(concat!("filegate-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
+            acknowledgements: GroupCommit::new(
+                Acknowledgements { pool: pool.clone() },
+                ACKNOWLEDGEMENTS_MAX,
+            ),
             pool,
             client,
             policy,
@@ -123,9 +132,12 @@ impl Webhooks {
         let (id, attempt, occurred_at) = (due.id, due.attempt, due.occurred_at);
         let result = self.send(due).await;
         let recorded = match result {
-            Ok(status) => db::delivered(&self.pool, id, i32::from(status))
+            Ok(status) => self
+                .acknowledgements
+                .run((id, i32::from(status)))
                 .await
-                .map(|()| Attempted::Delivered),
+                .map(|()| Attempted::Delivered)
+                .map_err(DbError::shared),
             Err((status, error)) => {
                 let delay = retry_delay(
                     attempt,
