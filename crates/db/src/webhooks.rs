@@ -434,15 +434,16 @@ pub async fn delivered(pool: &Pool, acknowledged: &[(Uuid, i32)]) -> Result<(), 
 }
 
 /// What a failed attempt led to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Failure {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The attempt is not the delivery's latest (its lease ran out and another worker
+    /// took it up, or it was redelivered): nothing changed.
+    Stale,
     /// The delivery is tried again after the delay.
-    pub retried: bool,
-    /// Its horizon ran out: it failed for good.
-    pub failed: bool,
-    /// And its endpoint, which had not acknowledged a delivery since this one's first
-    /// attempt, was disabled.
-    pub endpoint_disabled: bool,
+    Retried,
+    /// Its horizon ran out: it failed for good, and its endpoint, when it had not
+    /// acknowledged a delivery since this one's first attempt, was disabled.
+    Failed { endpoint_disabled: bool },
 }
 
 /// Records attempt `attempt` of a delivery as failed (`status` when the endpoint
@@ -499,14 +500,15 @@ pub async fn attempt_failed(
     )
     .await?;
     let Some(row) = row else {
-        return Ok(Failure::default());
+        return Ok(Failure::Stale);
     };
-    let status: String = col(&row, "status")?;
-    Ok(Failure {
-        retried: status == "pending",
-        failed: status == "failed",
-        endpoint_disabled: col(&row, "disabled")?,
-    })
+    if col::<&str>(&row, "status")? == "failed" {
+        Ok(Failure::Failed {
+            endpoint_disabled: col(&row, "disabled")?,
+        })
+    } else {
+        Ok(Failure::Retried)
+    }
 }
 
 /// Deletes up to `batch` delivered or failed deliveries settled more than `age` ago;

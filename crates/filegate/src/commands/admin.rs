@@ -228,20 +228,13 @@ async fn webhook(pool: &Pool, command: WebhookCommand) -> anyhow::Result<Output>
             let policy = crate::service::imports::guard::Policy {
                 allowed: import_allowed_hosts,
             };
-            let url = crate::service::webhooks::check_url_with(&policy, &url)
+            let url = policy
+                .check(&url, crate::service::webhooks::URL)
                 .await
                 .map_err(|r| anyhow::anyhow!("the URL is refused: {r}"))?;
-            let events = if events.is_empty() {
-                filegate_api::EventType::all().collect()
-            } else {
-                events
-            };
-            let mut types: Vec<String> = Vec::new();
-            for t in events {
-                if !types.iter().any(|o| o == t.as_str()) {
-                    types.push(t.as_str().to_owned());
-                }
-            }
+            // Repeated `--event`s; none: every type.
+            let types =
+                crate::service::webhooks::event_type_names((!events.is_empty()).then_some(events));
             let secret = crate::service::webhooks::new_secret().context("no system randomness")?;
             let created = db::create(
                 pool,

@@ -4,10 +4,8 @@
 //! the other jobs it does not wait a second between passes: an application learns of a
 //! transition within a poll.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -22,7 +20,7 @@ const BACKOFF: Duration = Duration::from_secs(1);
 /// their leases bring them back).
 pub async fn run(webhooks: Webhooks) {
     let settings = webhooks.settings().clone();
-    let slots = Arc::new(Semaphore::new(settings.webhook_concurrency));
+    // The attempts in flight (finished ones are reaped at the top of each turn).
     let mut attempts = JoinSet::new();
     let mut sampled: Option<Instant> = None;
     loop {
@@ -33,7 +31,7 @@ pub async fn run(webhooks: Webhooks) {
                 tracing::debug!(error = %e, "could not count the webhook queue");
             }
         }
-        let free = slots.available_permits();
+        let free = settings.webhook_concurrency.saturating_sub(attempts.len());
         if free == 0 {
             attempts.join_next().await;
             continue;
@@ -41,14 +39,8 @@ pub async fn run(webhooks: Webhooks) {
         match webhooks.claim(free).await {
             Ok(due) if !due.is_empty() => {
                 for d in due {
-                    let Ok(slot) = slots.clone().acquire_owned().await else {
-                        return;
-                    };
                     let w = webhooks.clone();
-                    attempts.spawn(async move {
-                        w.attempt(d).await;
-                        drop(slot);
-                    });
+                    attempts.spawn(async move { w.attempt(d).await });
                 }
             }
             Ok(_) => tokio::time::sleep(settings.webhook_poll).await,

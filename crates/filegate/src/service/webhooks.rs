@@ -16,19 +16,19 @@ use base64::Engine as _;
 use chrono::Utc;
 use filegate_api::webhooks::{self as wire, EventType, SECRET_PREFIX};
 use filegate_api::{WebhookEvent, WebhookEventData};
-use filegate_db::webhooks::{self as db, Due};
+use filegate_db::webhooks::{self as db, Due, Failure};
 use filegate_db::{DbError, Pool};
 
 use crate::metrics::{self, WebhookAttempt};
 use crate::service::files::file_object;
 use crate::service::group_commit::{Acknowledgements, GroupCommit};
-use crate::service::imports::guard::{GuardedResolver, Host, Policy, Refusal, resolve_checked};
+use crate::service::imports::guard::{GuardedResolver, Policy, Refusal};
 use crate::settings::WebhookSettings;
 
-/// Longest endpoint URL.
-pub const MAX_URL_BYTES: usize = 2048;
 /// How long past its timeout an attempt's claim lasts (then another worker may try).
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// What the SSRF guard's refusals call an endpoint URL.
+pub const URL: &str = "the URL";
 /// Most acknowledgements one settling statement takes.
 const ACKNOWLEDGEMENTS_MAX: usize = 256;
 /// The most of an error kept with a delivery.
@@ -100,7 +100,7 @@ impl Webhooks {
     /// # Errors
     /// The [`Refusal`] saying why not.
     pub async fn check_url(&self, raw: &str) -> Result<reqwest::Url, Refusal> {
-        check_url_with(&self.policy, raw).await
+        self.policy.check(raw, URL).await
     }
 
     /// Claims up to `limit` due deliveries.
@@ -155,16 +155,16 @@ impl Webhooks {
                     self.settings.webhook_retry_horizon,
                 )
                 .await
-                .map(|f| {
-                    if f.endpoint_disabled {
-                        metrics::webhook_endpoint_disabled();
-                        tracing::warn!(delivery = %id, error, "webhook endpoint disabled: its deliveries kept failing");
+                .map(|f| match f {
+                    Failure::Retried => Attempted::Retried,
+                    Failure::Failed { endpoint_disabled } => {
+                        if endpoint_disabled {
+                            metrics::webhook_endpoint_disabled();
+                            tracing::warn!(delivery = %id, error, "webhook endpoint disabled: its deliveries kept failing");
+                        }
+                        Attempted::Failed
                     }
-                    match (f.retried, f.failed) {
-                        (true, _) => Attempted::Retried,
-                        (_, true) => Attempted::Failed,
-                        _ => Attempted::Unrecorded,
-                    }
+                    Failure::Stale => Attempted::Unrecorded,
                 })
             }
         };
@@ -192,8 +192,9 @@ impl Webhooks {
 
     /// POSTs a delivery: `Ok` with a 2xx status, else the status (if any) and why.
     async fn send(&self, due: Due) -> Result<u16, (Option<u16>, String)> {
-        let url = check_syntax(&due.url)
-            .and_then(|u| self.policy.check_url(&u).map(|_| u))
+        let (url, _) = self
+            .policy
+            .parse(&due.url, URL)
             .map_err(|r| (None, format!("the URL is refused: {r}")))?;
         let event_type: EventType = due
             .event_type
@@ -241,29 +242,6 @@ impl Webhooks {
     }
 }
 
-/// Checks an endpoint URL against `policy`: the guard's URL rules, and for a name,
-/// every address it resolves to.
-///
-/// # Errors
-/// The [`Refusal`] saying why not.
-pub async fn check_url_with(policy: &Policy, raw: &str) -> Result<reqwest::Url, Refusal> {
-    let url = check_syntax(raw)?;
-    if let Host::Name(name) = policy.check_url(&url)? {
-        resolve_checked(policy, &name).await?;
-    }
-    Ok(url)
-}
-
-/// The URL rules before the guard's: a length, and a URL.
-fn check_syntax(raw: &str) -> Result<reqwest::Url, Refusal> {
-    if raw.len() > MAX_URL_BYTES {
-        return Err(Refusal(format!(
-            "the URL is longer than {MAX_URL_BYTES} bytes"
-        )));
-    }
-    reqwest::Url::parse(raw).map_err(|e| Refusal(format!("not a URL: {e}")))
-}
-
 /// Why a request failed, in a sentence (the error's chain).
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
@@ -278,6 +256,19 @@ fn describe(e: &reqwest::Error) -> String {
 
 fn truncate(s: &str) -> String {
     s.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+/// The event types an endpoint stores: the ones `named`, each once, in their order;
+/// every type when none are named.
+#[must_use]
+pub fn event_type_names(named: Option<Vec<EventType>>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in named.unwrap_or_else(|| EventType::all().collect()) {
+        if !out.iter().any(|o| o == t.as_str()) {
+            out.push(t.as_str().to_owned());
+        }
+    }
+    out
 }
 
 /// A new signing secret: `whsec_` and the base64 of 32 random bytes.

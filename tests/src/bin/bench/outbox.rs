@@ -1,9 +1,10 @@
 //! (l) The webhook outbox's cost on the hot path: (a) reservations (which write no
 //! event), (d) single completions and (d') 50-file batch completions, with one webhook
-//! endpoint subscribed to every event in each workspace against none, in alternating
-//! rounds on one filegate (a database of its own, the finalizer off). The endpoints
-//! point at a receiver on loopback that acknowledges every delivery, so the "on" rounds
-//! pay for the trigger's rows and for the delivery worker sending them meanwhile.
+//! endpoint subscribed to every event in each workspace against none, on a database of
+//! its own. Six rounds, each on a fresh filegate (the finalizer off): no endpoint; the
+//! outbox written with no delivery worker; written and delivered during the round by a
+//! receiver on loopback that acknowledges everything. Between rounds a filegate with
+//! its worker on drains the queue.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::http::state::AppState;
-use crate::service::webhooks::new_secret;
+use crate::service::webhooks::{event_type_names, new_secret};
 
 /// The most deliveries one listing returns.
 const MAX_LISTED: i64 = 500;
@@ -71,22 +71,14 @@ fn no_webhook() -> ApiError {
     ApiError::not_found("no such webhook in this workspace")
 }
 
-/// The event types as stored: the ones named, each once, in their order; all when
-/// none are named.
+/// The event types as stored ([`event_type_names`]); a list naming none is refused.
 fn event_types(named: Option<Vec<EventType>>) -> Result<Vec<String>, ApiError> {
-    let named = named.unwrap_or_else(|| EventType::all().collect());
-    if named.is_empty() {
+    if named.as_ref().is_some_and(Vec::is_empty) {
         return Err(ApiError::invalid_request(
             "event_types must name at least one event type",
         ));
     }
-    let mut out: Vec<String> = Vec::new();
-    for t in named {
-        if !out.iter().any(|o| o == t.as_str()) {
-            out.push(t.as_str().to_owned());
-        }
-    }
-    Ok(out)
+    Ok(event_type_names(named))
 }
 
 async fn checked_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
@@ -101,6 +93,16 @@ async fn checked_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
 /// The workspace of the path, when the key reaches it.
 async fn workspace(state: &AppState, caller: &Caller, id: Uuid) -> Result<Uuid, ApiError> {
     Ok(caller.reach_workspace(&state.pool, Some(id)).await?.id)
+}
+
+/// The endpoint `id` of the path's workspace, when the key reaches the workspace.
+async fn endpoint(
+    state: &AppState,
+    caller: &Caller,
+    (ws, id): (Uuid, Uuid),
+) -> Result<Endpoint, ApiError> {
+    let ws = workspace(state, caller, ws).await?;
+    db::get(&state.pool, ws, id).await?.ok_or_else(no_webhook)
 }
 
 /// Creates a webhook endpoint; its signing secret is in this answer only.
@@ -191,9 +193,7 @@ pub async fn get(
     path: web::Path<(Uuid, Uuid)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (ws, id) = path.into_inner();
-    let ws = workspace(&state, &caller, ws).await?;
-    let found = db::get(&state.pool, ws, id).await?.ok_or_else(no_webhook)?;
+    let found = endpoint(&state, &caller, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(webhook(found)))
 }
 
@@ -375,8 +375,7 @@ pub async fn redeliver_one(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (ws, id, delivery_id) = path.into_inner();
-    let ws = workspace(&state, &caller, ws).await?;
-    db::get(&state.pool, ws, id).await?.ok_or_else(no_webhook)?;
+    endpoint(&state, &caller, (ws, id)).await?;
     let queued = db::redeliver(&state.pool, id, delivery_id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such delivery of this webhook"))?;
@@ -404,9 +403,8 @@ pub async fn redeliver(
     body: web::Json<RedeliverRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (ws, id) = path.into_inner();
-    let ws = workspace(&state, &caller, ws).await?;
-    db::get(&state.pool, ws, id).await?.ok_or_else(no_webhook)?;
+    let (_, id) = *path;
+    endpoint(&state, &caller, path.into_inner()).await?;
     let redelivered = db::redeliver_failed(&state.pool, id, body.since).await?;
     Ok(HttpResponse::Accepted().json(RedeliverResponse { redelivered }))
 }

@@ -14,6 +14,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+/// The longest URL filegate fetches or posts to.
+pub const MAX_URL_BYTES: usize = 2048;
+
 /// Why an import URL or address was refused (the sentence the client is told).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -100,6 +103,37 @@ impl Policy {
         self.allowed
             .iter()
             .any(|a| a.host.eq_ignore_ascii_case(name))
+    }
+
+    /// Parses `raw` as a URL of at most [`MAX_URL_BYTES`] and checks it by
+    /// [`Self::check_url`]; `what` names it in the refusal (`remote_uri`, `the URL`).
+    ///
+    /// # Errors
+    /// The [`Refusal`] saying why not.
+    pub fn parse(&self, raw: &str, what: &str) -> Result<(reqwest::Url, Host), Refusal> {
+        if raw.len() > MAX_URL_BYTES {
+            return Err(refuse(format!(
+                "{what} is longer than {MAX_URL_BYTES} bytes"
+            )));
+        }
+        let url =
+            reqwest::Url::parse(raw).map_err(|e| refuse(format!("{what} is not a URL: {e}")))?;
+        let host = self.check_url(&url)?;
+        Ok((url, host))
+    }
+
+    /// [`Self::parse`], and for a name, every address it resolves to: what a URL must
+    /// pass before anything is saved for it (the client's resolver checks again when
+    /// it connects).
+    ///
+    /// # Errors
+    /// The [`Refusal`] saying why not.
+    pub async fn check(&self, raw: &str, what: &str) -> Result<reqwest::Url, Refusal> {
+        let (url, host) = self.parse(raw, what)?;
+        if let Host::Name(name) = host {
+            resolve_checked(self, &name).await?;
+        }
+        Ok(url)
     }
 
     /// Checks a URL an import would fetch (or be redirected to).

@@ -25,7 +25,7 @@ use filegate_db::Pool;
 use filegate_db::files::DueImport;
 use uuid::Uuid;
 
-use self::guard::{GuardedResolver, Host, Policy, Refusal, resolve_checked};
+use self::guard::{GuardedResolver, Policy, Refusal};
 use crate::metrics::Trigger;
 use crate::service::completion::{Completer, Outcome};
 use crate::service::ingest::{Ingest, IngestError, OnFailure};
@@ -126,15 +126,7 @@ impl Imports {
     /// # Errors
     /// The [`Refusal`] saying why it may not be imported.
     pub async fn check(&self, raw: &str) -> Result<reqwest::Url, Refusal> {
-        if raw.len() > 2048 {
-            return Err(Refusal("remote_uri is longer than 2048 bytes".into()));
-        }
-        let url = reqwest::Url::parse(raw)
-            .map_err(|e| Refusal(format!("remote_uri is not a URL: {e}")))?;
-        if let Host::Name(name) = self.policy.check_url(&url)? {
-            resolve_checked(&self.policy, &name).await?;
-        }
-        Ok(url)
+        self.policy.check(raw, "remote_uri").await
     }
 
     /// Runs the imports nobody runs now (as many as the ingest has room for), each to
