@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Container images built on this machine, from Debian's packages and the project's own
 # files, with no image registry: a base root from debootstrap, then Postgres, Garage,
-# curl+jq and filegate on it. Sourced after stack.sh by scripts/images and scripts/test.
+# curl+jq and filegate (with ffmpeg) on it. Sourced after stack.sh by scripts/images
+# and scripts/test.
 #
 # The Docker engine is Debian's docker.io (20.10): its client is /usr/bin/docker (a newer
 # client elsewhere on the PATH may lack buildx), its BuildKit builds only the stages a
@@ -124,9 +125,16 @@ ensure_images() {
   # filegate from the binary cargo built (debug for the tests unless told otherwise).
   local binary="${FILEGATE_IMAGE_BINARY:-target/debug/filegate}"
   [ -x "$ROOT/$binary" ] || die "$binary is missing: build it first"
+  # The key covers deploy/Dockerfile, so a change to the packages it installs (ffmpeg)
+  # builds anew rather than reusing an image made without them.
   build_image "$FILEGATE_IMAGE" "$(inputs_digest "$base_id" "$ROOT/$binary" "$ROOT/deploy/Dockerfile")" \
     "$ROOT" -f "$ROOT/deploy/Dockerfile" --target prebuilt \
     --build-arg RUNTIME_IMAGE="$BASE_IMAGE" --build-arg BINARY="$binary"
+  # The video processor's ffmpeg and ffprobe must run in the image, as its own user,
+  # under util-linux's prlimit (which bounds them).
+  "$DOCKER" run --rm --network none --entrypoint /bin/sh "$FILEGATE_IMAGE" \
+    -c 'prlimit --as=2147483648 -- ffmpeg -hide_banner -version && prlimit -- ffprobe -hide_banner -version' >/dev/null \
+    || die "$FILEGATE_IMAGE has no working prlimit, ffmpeg and ffprobe"
 }
 
 # Refuses to go on when a compose file names an image that is not local.

@@ -60,7 +60,7 @@ contract_checks() {
     key=$("$BIN" admin create-key --org "$org" --default-workspace "$ws")
     browser_ws=$("$BIN" admin create-workspace --org "$org" --max-file-bytes 67108864)
     browser_key=$("$BIN" admin create-key --org "$org" --workspace "$browser_ws")
-    eval_ws=$("$BIN" admin create-workspace --org "$org" --allowed-types text/csv,image/png --unique-names false)
+    eval_ws=$("$BIN" admin create-workspace --org "$org" --allowed-types text/csv,image/png,video/mp4 --unique-names false)
     eval_key=$("$BIN" admin create-key --org "$org" --default-workspace "$eval_ws")
     # AI21's flow runs once per SDK release, each on a library of its own (default limits).
     ai21_key=$("$BIN" admin create-key --org "$org" --default-workspace "$("$BIN" admin create-workspace --org "$org")")

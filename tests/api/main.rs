@@ -20,6 +20,7 @@ mod library;
 mod migrations;
 mod multipart;
 mod observability;
+mod processing;
 mod ratelimit;
 mod studio;
 mod types;

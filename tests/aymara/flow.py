@@ -9,10 +9,11 @@ never calls a completion route: filegate finds the uploads by itself. Then the r
 files.list (items, count, offset paging, file_type), files.get_status through pending
 to completed and to failed, files.upload (bytes in the request), and files.create with
 remote_uri from a loopback server this script runs (ready; a 404 and an oversized
-body end failed).
+body end failed), and a real MP4 (made by ffmpeg) through get_status to completed and
+files.get_frames: JPEG frames at 1 per second, and video_metadata in files.get.
 
-Needs FILEGATE_URL and FILEGATE_API_KEY (a key whose default workspace allows CSV and
-PNG, holds 5 MiB files and takes repeated names) and FILEGATE_SOURCE_PORT (a port
+Needs FILEGATE_URL and FILEGATE_API_KEY (a key whose default workspace allows CSV, PNG
+and MP4, holds 5 MiB files and takes repeated names), ffmpeg on PATH and FILEGATE_SOURCE_PORT (a port
 filegate's FILEGATE_IMPORT_ALLOWED_HOSTS allows on 127.0.0.1). Exits non-zero on any
 failure.
 """
@@ -22,6 +23,8 @@ import http.server
 import mimetypes
 import threading
 import os
+import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -83,6 +86,62 @@ def wait_ready(client, file_uuid, within=30.0):
         if status != "pending" or time.monotonic() > deadline:
             return status, detail
         time.sleep(0.5)
+
+
+def jpeg_size(data):
+    """(width, height) from a JPEG's start-of-frame marker, or None."""
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    i = 2
+    while i + 9 < len(data):
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + length
+    return None
+
+
+def video_flow(client):
+    """A real 3-second 320x240 MP4 at 10 fps: uploaded as the seed uploads (create, then
+    a PUT; no completion call), polled with get_status to completed, then get_frames."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+             "testsrc=duration=3:size=320x240:rate=10", "-pix_fmt", "yuv420p", str(path)],
+            check=True,
+        )
+        clip = path.read_bytes()
+    created = client.files.create(files=[{"local_file_path": "clips/clip.mp4"}]).files[0]
+    with httpx.Client() as http:
+        guessed = mimetypes.guess_type("clip.mp4")[0]
+        http.put(created.file_url, content=clip, headers={"Content-Type": guessed}).raise_for_status()
+    status = wait_status(client, created.file_uuid, within=60.0)
+    assert status.processing_status == "completed", status
+    frames = client.files.get_frames(created.file_uuid)
+    assert frames.file_uuid == created.file_uuid, frames
+    assert frames.frame_count == 3 == len(frames.frame_urls), frames
+    with httpx.Client() as http:
+        for url in frames.frame_urls:
+            got = http.get(url)
+            got.raise_for_status()
+            assert jpeg_size(got.content) == (320, 240), url
+    detail = client.files.get(created.file_uuid)
+    assert detail.file_type == "video", detail
+    meta = detail.video_metadata
+    assert meta["width"] == 320 and meta["height"] == 240 and meta["frame_count"] == 3, meta
+    assert 2.9 <= meta["duration_seconds"] <= 3.1 and meta["fps"] == 10, meta
+    videos = client.files.list(file_type="video", limit=10)
+    assert [f.file_uuid for f in videos.items] == [created.file_uuid], videos
+    # A file that is not a video has no frames: the SDK raises for the 422.
+    try:
+        client.files.get_frames(client.files.list(file_type="image", limit=1).items[0].file_uuid)
+    except Exception as e:
+        assert getattr(e, "status_code", None) == 422, e
+    else:
+        raise AssertionError("an image has frames")
+    print(f"video: {frames.frame_count} frames of {meta['width']}x{meta['height']}, {meta['codec']}")
 
 
 def main():
@@ -188,7 +247,9 @@ def main():
     assert images.items and all(f.file_type == "image" for f in images.items), images
     assert images.count == len(images.items)
 
-    print("aymara-ai-sdk flow: every file call (create, upload helpers, get, delete, get_status, upload, remote_uri, list)")
+    video_flow(client)
+
+    print("aymara-ai-sdk flow: every file call (create, upload helpers, get, delete, get_status, upload, remote_uri, list, get_frames)")
 
 
 if __name__ == "__main__":

@@ -244,10 +244,14 @@ impl TestApp {
         (row.get(0), row.get(1))
     }
 
-    /// Every object the store holds under a workspace (served keys and upload keys).
+    /// Every object the store holds under a workspace (served, upload and derived keys).
     pub async fn objects_of(&self, workspace: Uuid) -> usize {
         let mut n = 0;
-        for prefix in [format!("{workspace}/"), format!("uploads/{workspace}/")] {
+        for prefix in [
+            format!("{workspace}/"),
+            format!("uploads/{workspace}/"),
+            format!("derived/{workspace}/"),
+        ] {
             let listed = self
                 .s3()
                 .await

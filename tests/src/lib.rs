@@ -22,7 +22,7 @@
 //! | `http` | [`Answer`]: a response read whole, and the error-envelope check; [`Form`]: multipart bodies |
 //! | `upload` | [`upload_key`], [`sha256_b64`], [`upload_round_trip`] |
 //! | `process` | [`filegate_bin`], [`free_port`], [`sigterm`], [`wait_healthy`] |
-//! | [`containers`], [`proxy`], [`raw`], [`receiver`], [`samples`] | the containers backend and [`containers::FilegateStack`], the fault proxy, raw HTTP/1.1 for hostile bodies, a webhook receiver, sample files |
+//! | [`containers`], [`proxy`], [`raw`], [`receiver`], [`samples`], [`video`] | the containers backend and [`containers::FilegateStack`], the fault proxy, raw HTTP/1.1 for hostile bodies, a webhook receiver, sample files, real videos made by ffmpeg |
 
 #![allow(
     clippy::unwrap_used,
@@ -36,6 +36,7 @@ pub mod proxy;
 pub mod raw;
 pub mod receiver;
 pub mod samples;
+pub mod video;
 
 mod app;
 mod backends;
@@ -53,7 +54,9 @@ pub use backends::{Backends, backends};
 pub use database::{connect, database_url, fresh_database};
 pub use http::{Answer, Form, metric_sample};
 pub use process::{filegate_bin, free_port, sigterm, wait_healthy};
-pub use settings::{EVENTS_SECRET, reaper_settings, test_settings, webhook_settings};
+pub use settings::{
+    EVENTS_SECRET, processing_settings, reaper_settings, test_settings, webhook_settings,
+};
 pub use spawn::{spawn_app, spawn_app_behind_store_proxy, spawn_app_with};
 pub use storage::fresh_bucket;
 pub use tenant::Tenant;

@@ -2,8 +2,8 @@
 //! passes that never run by themselves (tests drive them).
 
 use filegate::settings::{
-    DatabaseSettings, EventSettings, HttpSettings, IngestArgs, RateLimitSettings, RateLimitStore,
-    ReaperSettings, ServeSettings, StorageArgs, WebhookSettings,
+    DatabaseSettings, EventSettings, HttpSettings, IngestArgs, ProcessingSettings,
+    RateLimitSettings, RateLimitStore, ReaperSettings, ServeSettings, StorageArgs, WebhookSettings,
 };
 
 use crate::backends;
@@ -102,6 +102,28 @@ pub async fn test_settings(database_url: &str, bucket: &str) -> ServeSettings {
             import_interval: std::time::Duration::from_secs(0),
         },
         webhooks: webhook_settings(),
+        processing: processing_settings(),
+    }
+}
+
+/// Processing settings for tests: the video processor, a worker that looks every
+/// 100 ms, a 3-second lease, 3 runs, retries from 200 ms, a minute per run.
+#[must_use]
+pub fn processing_settings() -> ProcessingSettings {
+    ProcessingSettings {
+        processors: vec!["video".into()],
+        processing_concurrency: 2,
+        processing_poll: std::time::Duration::from_millis(100),
+        processing_lease: std::time::Duration::from_secs(3),
+        processing_max_attempts: 3,
+        processing_retry_base: std::time::Duration::from_millis(200),
+        processing_timeout: std::time::Duration::from_secs(60),
+        processing_memory_bytes: 2 << 30,
+        video_frame_rate: 1.0,
+        video_max_frames: 600,
+        ffmpeg: "ffmpeg".into(),
+        ffprobe: "ffprobe".into(),
+        frame_url_ttl: std::time::Duration::from_secs(1800),
     }
 }
 

@@ -402,6 +402,14 @@ pub struct File {
     pub file_size_bytes: Option<i64>,
     /// The id of the API key that created the file (Aymara's `uploaded_by_uuid`).
     pub uploaded_by_uuid: Uuid,
+    /// Where the file is in its processing (as `GET …/status` tells it): for a ready
+    /// video, `processing` until its frames are made, then `completed` (or `failed`).
+    pub processing_status: ProcessingStatus,
+    /// A processed video's `duration_seconds`, `fps`, `width`, `height`, `codec`,
+    /// `frame_count` and `frame_rate` (frames taken per second of video); `null` for
+    /// other files and before processing completes (Aymara's `video_metadata`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub video_metadata: Option<serde_json::Value>,
 }
 
 /// A file, with a download URL when it is ready.
@@ -450,8 +458,10 @@ fn exact() -> bool {
 
 /// Where a file is in its processing, as Aymara's `processing_status` names it:
 /// `pending` (reserved, no bytes yet), `processing` (bytes streaming through filegate,
-/// or a `remote_uri` being fetched), `completed` (ready) or `failed` (rejected or
-/// expired; `error_message` says why).
+/// a `remote_uri` being fetched, or a ready file's derived files, such as a video's
+/// frames, being made), `completed` (ready, with its derived files if its type has a
+/// processor) or `failed` (rejected or expired, or its processing failed: the file
+/// itself then stays ready; `error_message` says why).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -463,14 +473,15 @@ pub enum ProcessingStatus {
 }
 
 impl ProcessingStatus {
-    /// A file's processing status: its lifecycle state, and for a pending file whether
-    /// its bytes are on their way through filegate.
+    /// A file's processing status: its lifecycle state, for a pending file whether its
+    /// bytes are on their way through filegate, and for a ready one where its derived
+    /// files are (`derived`: `None` when its type has none).
     #[must_use]
-    pub fn of(status: FileStatus, in_flight: bool) -> Self {
+    pub fn of(status: FileStatus, in_flight: bool, derived: Option<Self>) -> Self {
         match status {
             FileStatus::Pending if in_flight => Self::Processing,
             FileStatus::Pending => Self::Pending,
-            FileStatus::Ready => Self::Completed,
+            FileStatus::Ready => derived.unwrap_or(Self::Completed),
             FileStatus::Rejected | FileStatus::Expired => Self::Failed,
         }
     }
@@ -497,7 +508,20 @@ pub struct FileProcessing {
 pub struct UploadedFile {
     #[serde(flatten)]
     pub file: FileWithDownload,
-    pub processing_status: ProcessingStatus,
     /// The form part's file name, as sent.
     pub local_file_path: Option<String>,
+}
+
+/// `200` of `GET /v2/files/{file_uuid}/frames`: a processed video's frames (Aymara's
+/// `FileFrames`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileFrames {
+    pub file_uuid: Uuid,
+    pub frame_count: i64,
+    /// Presigned GETs of the frames (JPEG), in frame order, each valid for
+    /// `frame_urls_expire_at`.
+    pub frame_urls: Vec<String>,
+    /// When the URLs expire.
+    pub frame_urls_expire_at: DateTime<Utc>,
 }

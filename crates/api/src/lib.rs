@@ -19,9 +19,9 @@ pub use filegate_domain::multipart::UploadMethod;
 pub use filegate_domain::{FileKind, FileStatus};
 pub use files::{
     CompleteFilesRequest, CompleteFilesResponse, CompletedFile, CreateFilesRequest,
-    CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileProcessing,
-    FileWithDownload, ListResponse, MultipartUpload, PartToSign, PartUrl, ProcessingStatus,
-    ReservationStatus, SignPartsRequest, StoredPart, StoredParts, UploadedFile,
+    CreateFilesResponse, CreatedFile, File, FileEntry, FileError, FileFailure, FileFrames,
+    FileProcessing, FileWithDownload, ListResponse, MultipartUpload, PartToSign, PartUrl,
+    ProcessingStatus, ReservationStatus, SignPartsRequest, StoredPart, StoredParts, UploadedFile,
 };
 #[cfg(feature = "openapi")]
 pub use files::{FileKindSchema, FileStatusSchema, UploadMethodSchema};

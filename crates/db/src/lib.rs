@@ -19,6 +19,7 @@ pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod orgs;
+pub mod processing;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod tls;

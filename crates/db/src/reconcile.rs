@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use filegate_domain::FileStatus;
+use filegate_domain::keys::KeyKind;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -20,25 +21,44 @@ use crate::query::{self, FromRow, col};
 pub struct ListedKey<'a> {
     pub key: &'a str,
     pub file: Uuid,
-    /// An upload key (`uploads/…`) rather than an object key.
-    pub upload: bool,
+    /// An object, upload or derived key.
+    pub kind: KeyKind,
 }
 
 /// The keys among `keys` that a live file owns: the object key of a pending or ready
-/// file, or the upload key of a pending one.
+/// file, the upload key of a pending one, or a derived object its row records.
 ///
 /// # Errors
 /// [`DbError`] on database failure.
 #[tracing::instrument(skip_all, err(Display, level = "warn"))]
 pub async fn owned<'a>(pool: &Pool, keys: &[ListedKey<'a>]) -> Result<HashSet<&'a str>, DbError> {
     let ids: Vec<Uuid> = keys.iter().map(|k| k.file).collect();
+    let derived: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.kind == KeyKind::Derived)
+        .map(|k| k.key)
+        .collect();
+    let mut owned = HashSet::new();
+    if !derived.is_empty() {
+        let rows = query::query(
+            pool,
+            "SELECT object_key FROM derived_objects WHERE object_key = ANY($1::text[])",
+            &[&derived],
+        )
+        .await?;
+        for row in &rows {
+            let key: &str = col(row, "object_key")?;
+            if let Some(k) = keys.iter().find(|k| k.key == key) {
+                owned.insert(k.key);
+            }
+        }
+    }
     let rows = query::query(
         pool,
         "SELECT id, status, object_key, upload_key FROM files WHERE id = ANY($1::uuid[])",
         &[&ids],
     )
     .await?;
-    let mut owned = HashSet::new();
     for row in &rows {
         let (id, status, object_key, upload_key): (Uuid, FileStatus, &str, &str) = (
             col(row, "id")?,
@@ -47,10 +67,12 @@ pub async fn owned<'a>(pool: &Pool, keys: &[ListedKey<'a>]) -> Result<HashSet<&'
             col(row, "upload_key")?,
         );
         for k in keys.iter().filter(|k| k.file == id) {
-            let live = if k.upload {
-                status == FileStatus::Pending && k.key == upload_key
-            } else {
-                matches!(status, FileStatus::Pending | FileStatus::Ready) && k.key == object_key
+            let live = match k.kind {
+                KeyKind::Upload => status == FileStatus::Pending && k.key == upload_key,
+                KeyKind::Object => {
+                    matches!(status, FileStatus::Pending | FileStatus::Ready) && k.key == object_key
+                }
+                KeyKind::Derived | KeyKind::Foreign => false,
             };
             if live {
                 owned.insert(k.key);

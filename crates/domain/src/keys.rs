@@ -5,12 +5,33 @@
 //! - its *upload key* `uploads/{workspace}/{file}`, which its presigned PUT writes and
 //!   from which completion copies the verified version to the object key.
 //!
+//! Files a processor derives from a ready file (a video's frames) are under
+//! `derived/{workspace}/{file}/{run}/`: the file's own prefix, one per run of its job,
+//! so a run never writes over another's.
+//!
 //! Anything else in the bucket is not filegate's, and reconciliation leaves it alone.
 
 use uuid::Uuid;
 
 /// The prefix of every upload key.
 pub const UPLOAD_PREFIX: &str = "uploads/";
+
+/// The prefix of every derived file's key.
+pub const DERIVED_PREFIX: &str = "derived/";
+
+/// The key of a derived file: the `seq`th of `kind` (e.g. `frame`) made by run `run`
+/// of the file's job, with extension `ext`.
+#[must_use]
+pub fn derived_key(
+    workspace: Uuid,
+    file: Uuid,
+    run: i32,
+    kind: &str,
+    seq: i32,
+    ext: &str,
+) -> String {
+    format!("{DERIVED_PREFIX}{workspace}/{file}/{run}/{kind}-{seq:06}.{ext}")
+}
 
 /// A file's object key.
 #[must_use]
@@ -31,6 +52,8 @@ pub enum KeyKind {
     Object,
     /// `uploads/{workspace}/{file}`.
     Upload,
+    /// `derived/{workspace}/{file}/…`.
+    Derived,
     /// Not a key filegate makes.
     Foreign,
 }
@@ -46,7 +69,7 @@ impl KeyKind {
 /// A key of filegate's shape, with the file it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParsedKey {
-    /// [`KeyKind::Object`] or [`KeyKind::Upload`].
+    /// [`KeyKind::Object`], [`KeyKind::Upload`] or [`KeyKind::Derived`].
     pub kind: KeyKind,
     pub workspace: Uuid,
     pub file: Uuid,
@@ -55,6 +78,17 @@ pub struct ParsedKey {
 /// The file a key names, when the key has filegate's shape.
 #[must_use]
 pub fn parse(key: &str) -> Option<ParsedKey> {
+    if let Some(rest) = key.strip_prefix(DERIVED_PREFIX) {
+        let mut parts = rest.splitn(3, '/');
+        return match (parts.next(), parts.next(), parts.next()) {
+            (Some(w), Some(f), Some(name)) if !name.is_empty() => Some(ParsedKey {
+                kind: KeyKind::Derived,
+                workspace: uuid(w)?,
+                file: uuid(f)?,
+            }),
+            _ => None,
+        };
+    }
     let (kind, rest) = match key.strip_prefix(UPLOAD_PREFIX) {
         Some(rest) => (KeyKind::Upload, rest),
         None => (KeyKind::Object, key),
@@ -95,8 +129,22 @@ mod tests {
                 file: f
             })
         );
+        let derived = derived_key(w, f, 2, "frame", 7, "jpg");
+        assert_eq!(derived, format!("derived/{w}/{f}/2/frame-000007.jpg"));
+        assert_eq!(
+            parse(&derived),
+            Some(ParsedKey {
+                kind: KeyKind::Derived,
+                workspace: w,
+                file: f
+            })
+        );
         for foreign in [
             "",
+            "derived/",
+            &format!("derived/{w}/{f}"),
+            &format!("derived/{w}/{f}/"),
+            &format!("derived/{w}/x/1/frame-000001.jpg"),
             "backup.tar",
             "uploads/",
             &format!("{w}"),

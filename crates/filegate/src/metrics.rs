@@ -58,6 +58,20 @@ label!(
 );
 
 label!(
+    /// How one processing run ended (`filegate_processing_runs_total{processor,outcome}`).
+    ProcessingRun {
+        /// Its derived files are recorded: the file's processing is complete.
+        Completed,
+        /// It failed; the job runs again later.
+        Retried,
+        /// It failed for good (the file's own fault, the quota, or out of attempts).
+        Failed,
+        /// Another worker took the job over, or the file was deleted meanwhile.
+        Lost,
+    }
+);
+
+label!(
     /// Who asked for a completion (`filegate_completion_paths_total{path}`).
     Trigger {
         /// `POST /v2/files/{id}/complete` or `POST /v2/files/complete`.
@@ -286,6 +300,17 @@ pub struct Metrics {
     /// `filegate_store_capability{capability,result}`: 1 for what the start-up probe
     /// found (see `filegate doctor`)
     pub store_capability: IntGaugeVec,
+    /// `filegate_processing_runs_total{processor,outcome}`: processing runs: completed,
+    /// retried, failed, lost
+    pub processing_runs: IntCounterVec,
+    /// `filegate_processing_run_duration_seconds{processor}`: a run from its claim to
+    /// its end (download, tools, uploads, record)
+    pub processing_duration: HistogramVec,
+    /// `filegate_derived_files_total{kind}`: derived files recorded (e.g. frames)
+    pub derived_files: IntCounterVec,
+    /// `filegate_processing_queued{state}`: jobs queued and running (sampled by the
+    /// processing worker)
+    pub processing_queued: IntGaugeVec,
 }
 
 #[allow(clippy::expect_used)] // Constant definitions: a failure is a programming error the unit test catches.
@@ -363,7 +388,37 @@ fn build() -> Metrics {
     registry
         .register(Box::new(webhook_disabled.clone()))
         .expect("register counter");
+    let processing_queued = IntGaugeVec::new(
+        Opts::new(
+            "processing_queued",
+            "Processing jobs not finished, by state",
+        ),
+        &["state"],
+    )
+    .expect("gauge");
+    registry
+        .register(Box::new(processing_queued.clone()))
+        .expect("register gauge");
     Metrics {
+        processing_runs: counter(
+            "processing_runs_total",
+            "Processing runs by processor and how they ended",
+            &["processor", "outcome"],
+        ),
+        processing_duration: histogram(
+            "processing_run_duration_seconds",
+            "A processing run from its claim to its end",
+            &["processor"],
+            vec![
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+            ],
+        ),
+        derived_files: counter(
+            "derived_files_total",
+            "Derived files recorded, by kind",
+            &["kind"],
+        ),
+        processing_queued,
         webhook_deliveries: counter(
             "webhook_deliveries_total",
             "Webhook delivery attempts by how they ended",

@@ -50,6 +50,87 @@ pub struct ServeSettings {
     pub ingest: IngestArgs,
     #[command(flatten)]
     pub webhooks: WebhookSettings,
+    #[command(flatten)]
+    pub processing: ProcessingSettings,
+}
+
+/// Processing after `ready`: the processors a replica runs (each needs its tools), the
+/// worker that claims their jobs, and the bounds of each run.
+#[derive(Debug, Clone, Args)]
+pub struct ProcessingSettings {
+    /// The processors this replica runs, comma-separated (`video`: frames of MP4 and
+    /// WebM videos, with ffmpeg and ffprobe); empty: none. A processor's tools must be
+    /// found at start.
+    #[arg(
+        long,
+        env = "FILEGATE_PROCESSORS",
+        value_delimiter = ',',
+        default_value = "video"
+    )]
+    pub processors: Vec<String>,
+    /// Jobs one replica runs at once (each is a child process). 1..=64.
+    #[arg(long, env = "FILEGATE_PROCESSING_CONCURRENCY", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub processing_concurrency: usize,
+    /// Milliseconds the worker waits before it looks for due jobs again once none are
+    /// due (0: no worker in this replica). 0..=60000.
+    #[arg(long = "processing-poll-ms", env = "FILEGATE_PROCESSING_POLL_MS", value_name = "MS",
+          default_value = "1000", value_parser = millis::<0, 60_000>)]
+    pub processing_poll: Duration,
+    /// Seconds a claimed job is held without a heartbeat (the worker renews it every
+    /// third of it): a replica that dies mid-job loses it this long after. 1..=3600.
+    #[arg(long = "processing-lease-secs", env = "FILEGATE_PROCESSING_LEASE_SECS", value_name = "SECS",
+          default_value = "30", value_parser = secs::<1, 3_600>)]
+    pub processing_lease: Duration,
+    /// Runs a job gets before it ends `failed` (a run that fails for a reason of the
+    /// file's own, such as a malformed video, is not retried). 1..=100.
+    #[arg(long, env = "FILEGATE_PROCESSING_MAX_ATTEMPTS", default_value_t = 5,
+          value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub processing_max_attempts: i32,
+    /// Milliseconds before a failed run's first retry; each later one waits twice as
+    /// long, up to an hour. 10..=3600000.
+    #[arg(long = "processing-retry-base-ms", env = "FILEGATE_PROCESSING_RETRY_BASE_MS", value_name = "MS",
+          default_value = "10000", value_parser = millis::<10, 3_600_000>)]
+    pub processing_retry_base: Duration,
+    /// Milliseconds a processor's child processes may run for one file, all together;
+    /// past it they are killed and the job fails. 100..=86400000.
+    #[arg(long = "processing-timeout-ms", env = "FILEGATE_PROCESSING_TIMEOUT_MS", value_name = "MS",
+          default_value = "300000", value_parser = millis::<100, 86_400_000>)]
+    pub processing_timeout: Duration,
+    /// Bytes of address space each child process may map (its memory bound); past it
+    /// its allocations fail and the job fails. 64 MiB..=64 GiB.
+    #[arg(long, env = "FILEGATE_PROCESSING_MEMORY_BYTES", default_value_t = 2 << 30,
+          value_parser = clap::value_parser!(u64).range(64 << 20..=64 << 30))]
+    pub processing_memory_bytes: u64,
+    /// Frames taken per second of video. 0.001..=60.
+    #[arg(long, env = "FILEGATE_VIDEO_FRAME_RATE", default_value_t = 1.0,
+          value_parser = frame_rate)]
+    pub video_frame_rate: f64,
+    /// The most frames taken from one video (the first ones, at the rate). 1..=10000.
+    #[arg(long, env = "FILEGATE_VIDEO_MAX_FRAMES", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub video_max_frames: u32,
+    /// The ffmpeg the video processor runs (a name on `PATH`, or a path).
+    #[arg(long, env = "FILEGATE_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: String,
+    /// The ffprobe the video processor runs (a name on `PATH`, or a path).
+    #[arg(long, env = "FILEGATE_FFPROBE", default_value = "ffprobe")]
+    pub ffprobe: String,
+    /// Seconds a frame URL (`GET /v2/files/{file_uuid}/frames`) stays valid. 1..=604800.
+    #[arg(long = "frame-url-ttl-secs", env = "FILEGATE_FRAME_URL_TTL_SECS", value_name = "SECS",
+          default_value = "1800", value_parser = secs::<1, 604_800>)]
+    pub frame_url_ttl: Duration,
+}
+
+fn frame_rate(raw: &str) -> Result<f64, String> {
+    let rate: f64 = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number"))?;
+    if (0.001..=60.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("{rate} is not within 0.001..=60"))
+    }
 }
 
 /// Webhooks: the delivery worker every replica runs, its retries, and secret rotation.

@@ -505,6 +505,65 @@ impl Storage {
         self.read(key, None, if_match).await
     }
 
+    /// Streams the object to the file at `path` (created or truncated), only if it is
+    /// still the version tagged `if_match`; at most `max_bytes` are written (a longer
+    /// object is an error). Returns the bytes written; `Ok(None)` when the object does
+    /// not exist or is another version now.
+    ///
+    /// # Errors
+    /// [`StorageError`] when the store is unreachable or refuses, or the file cannot be
+    /// written.
+    #[tracing::instrument(skip_all, fields(key = %key), err(Display, level = "warn"))]
+    pub async fn download_to(
+        &self,
+        key: &str,
+        if_match: Option<&str>,
+        path: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<Option<u64>, StorageError> {
+        use tokio::io::AsyncWriteExt;
+        let bound = self.bound_for(i64::try_from(max_bytes).unwrap_or(i64::MAX));
+        let fut = async {
+            let out = self
+                .internal
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_if_match(if_match.map(str::to_owned))
+                .send()
+                .await?;
+            let mut file = tokio::fs::File::create(path)
+                .await
+                .map_err(|e| StorageError::Other(Box::new(e)))?;
+            let mut written = 0u64;
+            let mut body = out.body;
+            while let Some(chunk) = body
+                .try_next()
+                .await
+                .map_err(|e| StorageError::Unavailable(Box::new(e)))?
+            {
+                written += chunk.len() as u64;
+                if written > max_bytes {
+                    return Err(misbehaved(format!(
+                        "the object {key} is longer than the {max_bytes} bytes it holds"
+                    )));
+                }
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| StorageError::Other(Box::new(e)))?;
+            }
+            file.flush()
+                .await
+                .map_err(|e| StorageError::Other(Box::new(e)))?;
+            Ok::<_, StorageError>(written)
+        };
+        match self.bounded_by("get_object", bound, fut).await {
+            Ok(n) => Ok(Some(n)),
+            Err(StorageError::NotFound | StorageError::PreconditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads `key` (the `range` given as the header and the bytes it asks for).
     async fn read(
         &self,

@@ -41,4 +41,4 @@ pub use reserve::{
     reserve, reserve_many, reserve_rows,
 };
 pub(crate) use rows::{FILE_COLUMNS, status};
-pub use rows::{FileRow, Multipart, find, get};
+pub use rows::{FileRow, Multipart, Processing, find, get};

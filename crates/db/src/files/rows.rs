@@ -47,6 +47,33 @@ pub struct FileRow {
     /// Its bytes are streaming through filegate now (an upload or an import holds the
     /// file's ingest lease).
     pub in_flight: bool,
+    /// Where its derived files are (`None`: its type has no processor).
+    pub processing: Option<Processing>,
+    /// Why processing failed.
+    pub processing_error: Option<String>,
+    /// What the processor learnt of the file (a video's duration, fps, size, codec).
+    pub media_metadata: Option<serde_json::Value>,
+}
+
+/// A ready file's processing (the derived files its type's processor makes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processing {
+    /// Its job is queued or running.
+    Processing,
+    Completed,
+    /// Its job ended dead (`processing_error` says why).
+    Failed,
+}
+
+impl Processing {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "processing" => Ok(Self::Processing),
+            "completed" => Ok(Self::Completed),
+            "failed" => Ok(Self::Failed),
+            other => Err(format!("unknown processing state {other:?}")),
+        }
+    }
 }
 
 impl FileRow {
@@ -78,7 +105,8 @@ pub(crate) const FILE_COLUMNS: &str = "f.id, f.workspace_id, w.organization_id, 
      f.labels, f.public_url, f.content_type, f.size_bytes, f.reserved_bytes, f.checksum_sha256, f.status, \
      f.rejection_reason, f.object_key, f.created_by, f.created_at, f.updated_at, f.completed_at, f.upload_expires_at, \
      f.remote_uri, coalesce(f.ingest_until > now(), false) AS in_flight, \
-     f.upload_key, f.etag, f.multipart_upload_id, f.part_size_bytes, f.part_count";
+     f.upload_key, f.etag, f.multipart_upload_id, f.part_size_bytes, f.part_count, \
+     f.processing, f.processing_error, f.media_metadata";
 
 impl FromRow for FileRow {
     fn from_row(row: &Row) -> Result<Self, DbError> {
@@ -107,6 +135,9 @@ impl FromRow for FileRow {
             etag: col(row, "etag")?,
             remote_uri: col(row, "remote_uri")?,
             in_flight: col(row, "in_flight")?,
+            processing: parsed_opt(row, "processing", Processing::parse)?,
+            processing_error: col(row, "processing_error")?,
+            media_metadata: col(row, "media_metadata")?,
             multipart: match (
                 col::<Option<String>>(row, "multipart_upload_id")?,
                 col::<Option<i64>>(row, "part_size_bytes")?,

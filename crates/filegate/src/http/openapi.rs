@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::error::ErrorEnvelope;
 use crate::http::routes::files::{
-    complete, create, delete, get, list, parts, status, update, upload,
+    complete, create, delete, frames, get, list, parts, status, update, upload,
 };
 use crate::http::routes::{events, health, metrics, studio, uploads, webhooks, workspaces};
 
@@ -33,7 +33,7 @@ const UPLOADS_PREFIX: &str = "/v2/uploads/";
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
-        create::create, upload::upload, list::list, get::get, status::status, update::update, delete::delete, complete::complete, complete::complete_batch,
+        create::create, upload::upload, list::list, get::get, status::status, frames::frames, update::update, delete::delete, complete::complete, complete::complete_batch,
         parts::sign_parts, parts::list_parts, uploads::put, workspaces::usage, events::s3, health::healthz, health::readyz, metrics::metrics, openapi_json,
         studio::create, studio::list, studio::get, studio::update, studio::delete, studio::batch_status,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,

@@ -23,6 +23,7 @@ use crate::service::group_commit::{GroupCommit, Reservations};
 use crate::service::imports::Imports;
 use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
+use crate::service::processing::Processing;
 use crate::service::trust::{self, UnenforcingStore};
 use crate::service::uploads::Uploads;
 use crate::settings::{RateLimitStore, ServeSettings};
@@ -42,6 +43,8 @@ pub enum StartupError {
     UnenforcingStore(#[from] UnenforcingStore),
     #[error("could not build the import client")]
     Imports(#[from] reqwest::Error),
+    #[error("could not start a processor: {0}")]
+    Processing(String),
 }
 
 /// A bound, ready-to-run server.
@@ -134,8 +137,12 @@ impl Application {
             },
             &settings.webhooks,
         )?;
+        let processing = Processing::start(pool.clone(), storage.clone(), &settings.processing)
+            .await
+            .map_err(StartupError::Processing)?;
         let state = web::Data::new(AppState {
             webhooks,
+            processing,
             completer,
             uploads: Uploads::new(storage.clone(), settings.storage.presign_ttl),
             reservations: GroupCommit::new(
@@ -284,6 +291,9 @@ impl Application {
         }
         if !settings.webhooks.webhook_poll.is_zero() {
             background.push(tokio::spawn(jobs::deliveries::run(state.webhooks.clone())));
+        }
+        if !settings.processing.processing_poll.is_zero() && !state.processing.is_empty() {
+            background.push(tokio::spawn(state.processing.clone().run()));
         }
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();

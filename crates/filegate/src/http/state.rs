@@ -13,6 +13,7 @@ use crate::service::group_commit::{GroupCommit, Reservations};
 use crate::service::imports::Imports;
 use crate::service::ingest::Ingest;
 use crate::service::keys::KeyCache;
+use crate::service::processing::Processing;
 use crate::service::uploads::Uploads;
 use crate::service::webhooks::Webhooks;
 use crate::settings::ServeSettings;
@@ -41,4 +42,6 @@ pub struct AppState {
     pub imports: Imports,
     /// Webhook endpoints' checks and deliveries.
     pub webhooks: Webhooks,
+    /// The processors this replica runs, and their worker.
+    pub processing: Processing,
 }

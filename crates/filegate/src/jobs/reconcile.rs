@@ -112,13 +112,15 @@ impl Reconciler {
     /// [`ReconcileError`] when the database or the store fails; nothing is half-done,
     /// since every step is a single idempotent deletion.
     pub async fn pass(&self) -> Result<ReconcileReport, ReconcileError> {
-        pass(
+        // On the heap: a pass holds a page of the listing and its look-ups across
+        // awaits, more than a thread's stack should carry for one future.
+        Box::pin(pass(
             &self.pool,
             &self.storage,
             self.upload_window,
             self.margin,
             self.dry_run,
-        )
+        ))
         .await
     }
 }
@@ -177,7 +179,7 @@ async fn pass(
                 filegate_domain::keys::parse(&o.key).map(|p| ListedKey {
                     key: &o.key,
                     file: p.file,
-                    upload: p.kind == KeyKind::Upload,
+                    kind: p.kind,
                 })
             })
             .collect();

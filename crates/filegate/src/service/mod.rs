@@ -13,6 +13,8 @@
 //!   through the ingest.
 //! - [`files`]: the file object every surface shows.
 //! - [`webhooks`]: webhook endpoints' URLs and secrets, and delivering their events.
+//! - [`processing`]: processors that derive files from ready ones (a video's frames),
+//!   and the worker that runs their jobs.
 //! - [`group_commit`]: completions' transitions settled together under load.
 //! - [`keys`]: API keys' format and the per-process cache of their rows.
 //! - [`trust`]: what completion takes the store's word for, from the start-up probe.
@@ -24,6 +26,7 @@ pub mod group_commit;
 pub mod imports;
 pub mod ingest;
 pub mod keys;
+pub mod processing;
 pub mod store;
 pub mod trust;
 pub mod uploads;

@@ -28,6 +28,7 @@ mod instance;
 mod instructions;
 mod outbox;
 mod peer;
+mod processing;
 mod scale;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -223,8 +224,9 @@ fn reserve_op(
     }
 }
 
-/// CPU seconds used so far by processes named `filegate`, `postgres`, `garage` and
-/// `bench` (this load generator), from /proc (USER_HZ = 100).
+/// CPU seconds used so far by processes named `filegate`, `postgres`, `garage`,
+/// `bench` (this load generator), `ffmpeg` and `ffprobe` (the video processor's
+/// tools), from /proc (USER_HZ = 100).
 fn cpu_seconds_by_process() -> std::collections::BTreeMap<String, f64> {
     let mut out = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -235,7 +237,11 @@ fn cpu_seconds_by_process() -> std::collections::BTreeMap<String, f64> {
             continue;
         };
         let name = &stat[open + 1..close];
-        if !["filegate", "postgres", "garage", "bench"].contains(&name) {
+        if ![
+            "filegate", "postgres", "garage", "bench", "ffmpeg", "ffprobe",
+        ]
+        .contains(&name)
+        {
             continue;
         }
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
@@ -353,7 +359,7 @@ struct Row {
     cpu_ms: Option<f64>,
 }
 
-/// Whether `BENCH_ONLY` (a comma-separated list of scenario letters: a, b, c, d, e, f, g, j)
+/// Whether `BENCH_ONLY` (a comma-separated list of scenario letters, a to m)
 /// asks for this scenario; all run when it is unset.
 fn runs(letter: &str) -> bool {
     std::env::var("BENCH_ONLY")
@@ -593,6 +599,18 @@ impl Cpu {
 
 /// Reserves 50 files a request into the 1000 workspaces and PUTs 1000 bytes to each,
 /// until `count` are uploaded (or 90 s pass): the uploaded files and their upload keys.
+/// PUTs `body` to a reserved file's upload URL with the headers its reservation
+/// named; whether the store took it (`None`: the reservation had no URL).
+async fn put_upload(http: &reqwest::Client, file: &Value, body: Vec<u8>) -> Option<bool> {
+    let mut put = http.put(file["file_url"].as_str()?).body(body);
+    for (k, v) in file["upload_headers"].as_object()? {
+        if k != "Content-Length" {
+            put = put.header(k, v.as_str()?);
+        }
+    }
+    Some(put.send().await.ok()?.status().is_success())
+}
+
 async fn prepare(
     target: &Target,
     ws: &Arc<Vec<Uuid>>,
@@ -624,13 +642,7 @@ async fn prepare(
                 let puts = res["files"].as_array()?.clone().into_iter().map(|f| {
                     let http = target.http.clone();
                     async move {
-                        let mut put = http.put(f["file_url"].as_str()?).body(vec![b'x'; 1000]);
-                        for (k, v) in f["upload_headers"].as_object()? {
-                            if k != "Content-Length" {
-                                put = put.header(k, v.as_str()?);
-                            }
-                        }
-                        if !put.send().await.ok()?.status().is_success() {
+                        if !put_upload(&http, &f, vec![b'x'; 1000]).await? {
                             return None;
                         }
                         let id: Uuid = f["file_uuid"].as_str()?.parse().ok()?;
@@ -1137,6 +1149,10 @@ async fn main() {
     // (l) the webhook outbox's cost: completions with an endpoint subscribed or none.
     if runs("l") {
         breakdown.push_str(&outbox::run(&db, conc, seconds).await);
+    }
+    // (m) processing: frames a second against ffmpeg alone, and (a)–(d) while it runs.
+    if runs("m") {
+        breakdown.push_str(&processing::run(&db, conc, seconds).await);
     }
 
     let mut table = String::from(

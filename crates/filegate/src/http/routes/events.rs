@@ -288,7 +288,7 @@ fn upload_key(record: &Value, bucket: &str) -> Option<String> {
     let named = match KeyKind::of(&key) {
         KeyKind::Upload => true,
         KeyKind::Object => event == "ObjectCreated:CompleteMultipartUpload",
-        KeyKind::Foreign => false,
+        KeyKind::Derived | KeyKind::Foreign => false,
     };
     named.then_some(key)
 }

@@ -198,6 +198,13 @@ pub static ROUTES: LazyLock<Vec<RouteDef>> = LazyLock::new(|| {
             })],
         ),
         route(
+            "/v2/files/{file_uuid}/frames",
+            V2,
+            vec![endpoint(M::GET, PathFile, || {
+                web::get().to(files::frames::frames)
+            })],
+        ),
+        route(
             "/v2/files/{file_uuid}/complete",
             V2,
             vec![endpoint(M::POST, PathFile, || {

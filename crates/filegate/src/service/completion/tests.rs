@@ -76,6 +76,9 @@ fn pending(content_type: &str, size: Option<i64>, reserved: i64) -> FileRow {
         multipart: None,
         remote_uri: None,
         in_flight: false,
+        processing: None,
+        processing_error: None,
+        media_metadata: None,
     }
 }
 

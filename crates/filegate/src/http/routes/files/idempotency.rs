@@ -162,7 +162,7 @@ async fn refresh_uploads(
         };
         entry.status = upload.status.into();
         entry.processing_status =
-            filegate_api::ProcessingStatus::of(upload.status, entry.remote_uri.is_some());
+            filegate_api::ProcessingStatus::of(upload.status, entry.remote_uri.is_some(), None);
         // An import has no URL to sign, and a settled file needs none.
         if upload.status != filegate_domain::FileStatus::Pending || entry.remote_uri.is_some() {
             continue;

@@ -3,6 +3,7 @@
 pub mod complete;
 pub mod create;
 pub mod delete;
+pub mod frames;
 pub mod get;
 mod idempotency;
 pub mod list;

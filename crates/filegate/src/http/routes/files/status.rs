@@ -2,8 +2,8 @@
 //! shape (`processing_status`: pending, processing, completed, failed).
 
 use actix_web::{HttpResponse, web};
-use filegate_api::{FileProcessing, ProcessingStatus};
-use filegate_db::files::FileRow;
+use filegate_api::FileProcessing;
+use filegate_db::files::{FileRow, Processing};
 use filegate_domain::FileStatus;
 use uuid::Uuid;
 
@@ -11,17 +11,21 @@ use super::get::load_current;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorEnvelope};
 use crate::http::state::AppState;
+use crate::service::files::processing_status;
 
 /// Why an expired file failed.
 const EXPIRED: &str = "the file was not uploaded before its upload window closed";
 
-/// Why a rejected or expired file failed (`None` for the others, and for a rejection
-/// that kept no reason).
+/// Why a rejected or expired file failed, or a ready file's processing did (`None` for
+/// the others, and for a rejection that kept no reason).
 #[must_use]
 pub(crate) fn failure(file: &FileRow) -> Option<String> {
     match file.status {
         FileStatus::Rejected => file.rejection_reason.clone(),
         FileStatus::Expired => Some(EXPIRED.to_owned()),
+        FileStatus::Ready if file.processing == Some(Processing::Failed) => {
+            file.processing_error.clone()
+        }
         FileStatus::Pending | FileStatus::Ready => None,
     }
 }
@@ -31,7 +35,7 @@ pub(crate) fn failure(file: &FileRow) -> Option<String> {
 pub fn processing(file: &FileRow) -> FileProcessing {
     FileProcessing {
         file_uuid: file.id,
-        processing_status: ProcessingStatus::of(file.status, file.on_the_way()),
+        processing_status: processing_status(file),
         error_message: failure(file),
         remote_file_path: (file.status == FileStatus::Ready).then(|| file.object_key.clone()),
         created_at: file.created_at,

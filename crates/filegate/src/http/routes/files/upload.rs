@@ -8,7 +8,7 @@
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use filegate_api::{EntryFailure, FileEntry, ProcessingStatus, UploadedFile};
+use filegate_api::{EntryFailure, FileEntry, UploadedFile};
 use filegate_db::files::{IngestTarget, NewFile, Reservation, ReserveOutcome};
 use filegate_domain::{BatchError, FileSpec, FileStatus, Limits};
 use futures_util::StreamExt as _;
@@ -127,7 +127,6 @@ pub async fn upload(
     .await?;
     Ok(HttpResponse::Ok().json(UploadedFile {
         file: with_download(&state, file).await?,
-        processing_status: ProcessingStatus::Completed,
         local_file_path: filename,
     }))
 }
