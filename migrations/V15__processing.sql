@@ -13,11 +13,16 @@ CREATE TABLE processors (
     registered_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Nullable columns without defaults: added without rewriting or scanning `files`. The
+-- check is NOT VALID so that adding it does not scan the table under the ALTER's lock
+-- either: every existing row holds NULL, and new and updated rows are checked.
 ALTER TABLE files
-    ADD COLUMN processing       text  CHECK (processing IN ('processing', 'completed', 'failed')),
+    ADD COLUMN processing       text,
     ADD COLUMN processing_error text,
     -- What the processor learnt of the file (a video's duration, fps, size, codec).
     ADD COLUMN media_metadata   jsonb;
+ALTER TABLE files ADD CONSTRAINT files_processing_state
+    CHECK (processing IN ('processing', 'completed', 'failed')) NOT VALID;
 
 CREATE TABLE processing_jobs (
     file_id     uuid        PRIMARY KEY REFERENCES files (id) ON DELETE CASCADE,

@@ -239,10 +239,32 @@ async fn a_webm_is_processed_and_other_types_have_no_frames() {
 }
 
 #[tokio::test]
-async fn frames_before_processing_completes_are_409_with_the_processing_status() {
-    // No worker in this replica: the job waits, and so does the caller.
+async fn frames_before_processing_completes_are_409_and_reprocess_catches_up_missed_videos() {
+    // No worker in this replica, and none registered yet.
     let app = spawn_app_with(|s| s.processing.processing_poll = Duration::ZERO).await;
     let t = video_tenant(&app).await;
+    // Ready before any replica ran the video processor: no job, and no frames.
+    let missed = id(&upload(&app, &t.key, "missed.mp4", video::short_mp4())
+        .await
+        .body);
+    assert!(job(&app, missed).await.is_none());
+    let none = frames_of(&app, &t.key, missed).await;
+    assert_eq!(none.status, 409, "{:?}", none.body);
+    assert_eq!(
+        none.body["error"]["details"]["processing_status"],
+        "completed"
+    );
+
+    // A replica with a worker starts (it registers the video types), not yet working.
+    let mut settings = app.settings.processing.clone();
+    settings.processing_poll = Duration::from_millis(100);
+    let worker = filegate::service::processing::Processing::start(
+        app.pool.clone(),
+        app.storage.clone(),
+        &settings,
+    )
+    .await
+    .unwrap();
     let done = upload(&app, &t.key, "clip.mp4", video::short_mp4()).await;
     let file = id(&done.body);
     assert_eq!(done.body["status"], "ready");
@@ -255,20 +277,51 @@ async fn frames_before_processing_completes_are_409_with_the_processing_status()
         "processing"
     );
     assert_eq!(job(&app, file).await.unwrap().0, "queued");
-    // A worker (as another replica runs it) takes the job up.
-    let mut settings = app.settings.processing.clone();
-    settings.processing_poll = Duration::from_millis(100);
-    let worker = filegate::service::processing::Processing::start(
-        app.pool.clone(),
-        app.storage.clone(),
-        &settings,
-    )
-    .await
-    .unwrap();
-    let _worker = tokio::spawn(worker.run());
+
+    // The operator queues the missed video; the worker takes both up.
+    let out = app
+        .command("admin")
+        .await
+        .args(["reprocess", "--workspace", &t.workspace.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
-        settled(&app, &t.key, file).await["processing_status"],
-        "completed"
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "queued 1 files for processing"
+    );
+    assert_eq!(
+        get_file(&app, &t.key, missed).await.body["processing_status"],
+        "processing"
+    );
+    let _worker = tokio::spawn(worker.run());
+    for f in [file, missed] {
+        assert_eq!(
+            settled(&app, &t.key, f).await["processing_status"],
+            "completed"
+        );
+        assert_eq!(frames_of(&app, &t.key, f).await.body["frame_count"], 3);
+    }
+    // Nothing left to queue again.
+    let again = app
+        .command("admin")
+        .await
+        .arg("reprocess")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "queued 0 files for processing"
+    );
+    assert_eq!(
+        app.counters(t.workspace).await,
+        app.row_sums(t.workspace).await
     );
 }
 
@@ -423,6 +476,11 @@ async fn hostile_videos_fail_their_processing_never_the_server() {
 
 #[tokio::test]
 async fn frames_are_deleted_with_their_file_and_reconciliation_finds_those_of_gone_files() {
+    // On the heap: the whole scenario's future is larger than a test thread's stack.
+    Box::pin(deleted_and_reconciled()).await;
+}
+
+async fn deleted_and_reconciled() {
     let app = spawn_app().await;
     let t = video_tenant(&app).await;
     let a = id(&upload(&app, &t.key, "a.mp4", video::short_mp4()).await.body);
@@ -500,8 +558,32 @@ async fn frames_are_deleted_with_their_file_and_reconciliation_finds_those_of_go
         app.put_object(stray, samples::jpeg(), "image/jpeg", None)
             .await;
     }
+    // While b's job runs, its unrecorded frames are its run's, however old.
+    let set_running = |running: bool| {
+        let pool = app.pool.clone();
+        async move {
+            let sql = if running {
+                "UPDATE processing_jobs SET state = 'running', run_token = gen_random_uuid(),
+                        lease_until = now() + interval '1 hour' WHERE file_id = $1"
+            } else {
+                "UPDATE processing_jobs SET state = 'done', run_token = NULL, lease_until = NULL WHERE file_id = $1"
+            };
+            pool.get().await.unwrap().execute(sql, &[&b]).await.unwrap();
+        }
+    };
+    set_running(true).await;
+    let kept = reconcile().await;
+    // (Besides the strays, b's upload key is no row's once b is ready: it goes too.)
+    assert!(kept.orphans_deleted >= 1, "{kept:?}");
+    assert!(
+        app.object_exists(&strays[0]).await,
+        "a running job's frame is kept"
+    );
+    assert!(!app.object_exists(&strays[1]).await);
+    set_running(false).await;
     let swept = reconcile().await;
-    assert!(swept.orphans_deleted >= 2, "{swept:?}");
+    assert_eq!(swept.orphans_deleted, 1, "now the stray of b's: {swept:?}");
+
     for stray in &strays {
         assert!(!app.object_exists(stray).await, "{stray}");
     }
@@ -643,5 +725,56 @@ async fn two_replicas_share_the_queue_and_a_killed_ones_job_is_run_again_elsewhe
         app.counters(t.workspace).await,
         app.row_sums(t.workspace).await
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_replica_stopping_gives_its_job_back_at_once_without_using_an_attempt() {
+    let app = spawn_app_with(|s| s.processing.processing_poll = Duration::ZERO).await;
+    let t = video_tenant(&app).await;
+    let dir = std::env::temp_dir().join(format!("filegate-slow-ffmpeg-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let slow = dir.join("ffmpeg");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 3\nexec ffmpeg \"$@\"\n").unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let mut cmd = app.serve_command(port).await;
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FILEGATE_FFMPEG", &slow)
+        .env("FILEGATE_PROCESSING_POLL_MS", "100")
+        .env("FILEGATE_PROCESSING_LEASE_SECS", "600")
+        .env("FILEGATE_FINALIZER_INTERVAL_SECS", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut replica = cmd.spawn().unwrap();
+    wait_healthy(port).await;
+    let file = id(&upload(&app, &t.key, "clip.mp4", video::short_mp4())
+        .await
+        .body);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while job(&app, file).await.unwrap().0 != "running" {
+        assert!(Instant::now() < deadline, "the replica never took the job");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    filegate_tests::sigterm(replica.id().unwrap());
+    assert!(replica.wait().await.unwrap().success());
+    // Queued again at once (its lease had ten minutes left), its run not counted.
+    let (state, attempts, _) = job(&app, file).await.unwrap();
+    assert_eq!((state.as_str(), attempts), ("queued", 0));
+    let mut settings = app.settings.processing.clone();
+    settings.processing_poll = Duration::from_millis(100);
+    let worker = filegate::service::processing::Processing::start(
+        app.pool.clone(),
+        app.storage.clone(),
+        &settings,
+    )
+    .await
+    .unwrap();
+    let _worker = tokio::spawn(worker.run());
+    assert_eq!(
+        settled(&app, &t.key, file).await["processing_status"],
+        "completed"
+    );
+    assert_eq!(job(&app, file).await.unwrap().1, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

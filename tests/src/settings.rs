@@ -118,6 +118,7 @@ pub fn processing_settings() -> ProcessingSettings {
         processing_max_attempts: 3,
         processing_retry_base: std::time::Duration::from_millis(200),
         processing_timeout: std::time::Duration::from_secs(60),
+        processing_max_input_bytes: 1 << 30,
         processing_memory_bytes: 2 << 30,
         video_frame_rate: 1.0,
         video_max_frames: 600,

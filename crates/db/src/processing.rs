@@ -2,13 +2,13 @@
 //! (claimed with `SKIP LOCKED` under a lease that heartbeats extend), and the derived
 //! objects a finished job leaves, owned by its file's row.
 //!
-//! Locks are taken file row first, then job row, then workspace row: the order a
-//! deletion takes them in (its cascade reaches the job last but one), so a job that
-//! finishes while its file is deleted waits for the deletion instead of deadlocking.
+//! A run's record and failure lock the file row first, then the job row, then the
+//! workspace row. A deletion locks the file row first too (then the workspace, then the
+//! job by its cascade): whichever takes the file row first goes first, and the other
+//! waits for it rather than deadlocking.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -318,6 +318,83 @@ pub async fn fail(
     Ok(outcome)
 }
 
+/// The bytes a workspace's quota has room for now.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn room(pool: &Pool, workspace_id: Uuid) -> Result<i64, DbError> {
+    let row = query::query_one(
+        pool,
+        "SELECT greatest(quota_bytes - used_bytes - reserved_bytes, 0) AS room FROM workspaces WHERE id = $1",
+        &[&workspace_id],
+    )
+    .await?;
+    col(&row, "room")
+}
+
+/// Gives the running jobs `worker` holds back to the queue, due now, the run not
+/// counted; how many.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn release(pool: &Pool, worker: &str) -> Result<u64, DbError> {
+    query::execute(
+        pool,
+        "UPDATE processing_jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), run_token = NULL,
+                                    lease_until = NULL, run_after = now(), updated_at = now()
+          WHERE worker = $1 AND state = 'running'",
+        &[&worker],
+    )
+    .await
+}
+
+/// Queues processing again for the ready files of processed types, in `workspace` (or
+/// all), whose processing failed or never ran (ready before their type had a
+/// processor); how many. Their jobs start over, with all their attempts.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn requeue(pool: &Pool, workspace: Option<Uuid>) -> Result<u64, DbError> {
+    query::execute(
+        pool,
+        "WITH f AS (
+            SELECT f.id, f.etag, p.processor FROM files f JOIN processors p ON p.content_type = f.content_type
+             WHERE f.status = 'ready' AND (f.processing IS NULL OR f.processing = 'failed')
+               AND ($1::uuid IS NULL OR f.workspace_id = $1)
+             FOR UPDATE OF f
+         ), j AS (
+            INSERT INTO processing_jobs (file_id, processor, etag)
+            SELECT id, processor, etag FROM f
+            ON CONFLICT (file_id) DO UPDATE
+               SET state = 'queued', attempts = 0, run_after = now(), run_token = NULL, lease_until = NULL,
+                   last_error = NULL, finished_at = NULL, processor = excluded.processor, updated_at = now()
+             WHERE processing_jobs.state = 'dead'
+         )
+         UPDATE files SET processing = 'processing', processing_error = NULL, updated_at = now()
+           FROM f WHERE files.id = f.id",
+        &[&workspace],
+    )
+    .await
+}
+
+/// The keys among `keys` that derived-object rows record.
+///
+/// # Errors
+/// [`DbError`] on database failure.
+#[tracing::instrument(skip_all, err(Display, level = "warn"))]
+pub async fn recorded(pool: &Pool, keys: &[String]) -> Result<Vec<String>, DbError> {
+    let rows = query::query(
+        pool,
+        "SELECT object_key FROM derived_objects WHERE object_key = ANY($1::text[])",
+        &[&keys],
+    )
+    .await?;
+    rows.iter().map(|r| col(r, "object_key")).collect()
+}
+
 /// A derived object of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Derived {
@@ -359,11 +436,10 @@ pub async fn derived(pool: &Pool, file_id: Uuid, kind: &str) -> Result<Vec<Deriv
 pub struct QueueDepth {
     pub queued: i64,
     pub running: i64,
-    /// When the oldest queued job was due (`None`: none queued).
-    pub oldest_due: Option<DateTime<Utc>>,
 }
 
-/// Counts the jobs not finished.
+/// Counts the jobs not finished (each count reads its partial index, never the done
+/// jobs).
 ///
 /// # Errors
 /// [`DbError`] on database failure.
@@ -371,16 +447,13 @@ pub struct QueueDepth {
 pub async fn depth(pool: &Pool) -> Result<QueueDepth, DbError> {
     let row = query::query_one(
         pool,
-        "SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
-                count(*) FILTER (WHERE state = 'running') AS running,
-                min(run_after) FILTER (WHERE state = 'queued') AS oldest_due
-           FROM processing_jobs WHERE state IN ('queued', 'running')",
+        "SELECT (SELECT count(*) FROM processing_jobs WHERE state = 'queued') AS queued,
+                (SELECT count(*) FROM processing_jobs WHERE state = 'running') AS running",
         &[],
     )
     .await?;
     Ok(QueueDepth {
         queued: col(&row, "queued")?,
         running: col(&row, "running")?,
-        oldest_due: col(&row, "oldest_due")?,
     })
 }

@@ -26,7 +26,8 @@ pub struct ListedKey<'a> {
 }
 
 /// The keys among `keys` that a live file owns: the object key of a pending or ready
-/// file, the upload key of a pending one, or a derived object its row records.
+/// file, the upload key of a pending one, or a derived object its row records (or
+/// that its running job is making).
 ///
 /// # Errors
 /// [`DbError`] on database failure.
@@ -40,16 +41,28 @@ pub async fn owned<'a>(pool: &Pool, keys: &[ListedKey<'a>]) -> Result<HashSet<&'
         .collect();
     let mut owned = HashSet::new();
     if !derived.is_empty() {
+        // Recorded, or of a file whose job runs now (its run uploads before it records;
+        // however long it takes, its frames are not orphans yet).
+        let derived_files: Vec<Uuid> = keys
+            .iter()
+            .filter(|k| k.kind == KeyKind::Derived)
+            .map(|k| k.file)
+            .collect();
         let rows = query::query(
             pool,
-            "SELECT object_key FROM derived_objects WHERE object_key = ANY($1::text[])",
-            &[&derived],
+            "SELECT object_key, NULL::uuid AS running FROM derived_objects WHERE object_key = ANY($1::text[])
+             UNION ALL
+             SELECT NULL, file_id FROM processing_jobs WHERE file_id = ANY($2::uuid[]) AND state = 'running'",
+            &[&derived, &derived_files],
         )
         .await?;
         for row in &rows {
-            let key: &str = col(row, "object_key")?;
-            if let Some(k) = keys.iter().find(|k| k.key == key) {
-                owned.insert(k.key);
+            let (key, running): (Option<&str>, Option<Uuid>) =
+                (col(row, "object_key")?, col(row, "running")?);
+            for k in keys.iter().filter(|k| k.kind == KeyKind::Derived) {
+                if Some(k.key) == key || Some(k.file) == running {
+                    owned.insert(k.key);
+                }
             }
         }
     }

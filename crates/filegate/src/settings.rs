@@ -84,7 +84,7 @@ pub struct ProcessingSettings {
     pub processing_lease: Duration,
     /// Runs a job gets before it ends `failed` (a run that fails for a reason of the
     /// file's own, such as a malformed video, is not retried). 1..=100.
-    #[arg(long, env = "FILEGATE_PROCESSING_MAX_ATTEMPTS", default_value_t = 5,
+    #[arg(long, env = "FILEGATE_PROCESSING_MAX_ATTEMPTS", default_value_t = 10,
           value_parser = clap::value_parser!(i32).range(1..=100))]
     pub processing_max_attempts: i32,
     /// Milliseconds before a failed run's first retry; each later one waits twice as
@@ -97,6 +97,11 @@ pub struct ProcessingSettings {
     #[arg(long = "processing-timeout-ms", env = "FILEGATE_PROCESSING_TIMEOUT_MS", value_name = "MS",
           default_value = "300000", value_parser = millis::<100, 86_400_000>)]
     pub processing_timeout: Duration,
+    /// Bytes a file may hold for a processor to take it (downloaded whole to
+    /// `TMPDIR`); a larger one's processing fails. 1..=1 TiB.
+    #[arg(long, env = "FILEGATE_PROCESSING_MAX_INPUT_BYTES", default_value_t = 1 << 30,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 40))]
+    pub processing_max_input_bytes: u64,
     /// Bytes of address space each child process may map (its memory bound); past it
     /// its allocations fail and the job fails. 64 MiB..=64 GiB.
     #[arg(long, env = "FILEGATE_PROCESSING_MEMORY_BYTES", default_value_t = 2 << 30,
@@ -828,6 +833,14 @@ pub enum AdminCommand {
     Webhook {
         #[command(subcommand)]
         command: WebhookCommand,
+    },
+    /// Queue processing again for ready files whose processing failed, or never ran
+    /// (ready before a replica registered their type's processor): their jobs start
+    /// over with all their attempts.
+    Reprocess {
+        /// Only this workspace's files (default: every workspace).
+        #[arg(long)]
+        workspace: Option<Uuid>,
     },
 }
 

@@ -118,6 +118,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Webhook { command } => webhook(&pool, command).await?,
+        AdminCommand::Reprocess { workspace } => {
+            let queued = filegate_db::processing::requeue(&pool, workspace).await?;
+            Output {
+                text: format!("queued {queued} files for processing"),
+                json: json!({ "workspace": workspace, "queued": queued }),
+            }
+        }
         AdminCommand::RevokeKey { id } => {
             if !keys::revoke(&pool, id).await? {
                 bail!("no API key {id}");

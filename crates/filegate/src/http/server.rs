@@ -94,8 +94,14 @@ impl Application {
                 Err(e) => return Err(e.into()),
             }
         }
-        let (store_report, store_trust) =
-            trust::at_start(&storage, &settings.storage, &settings.http.cors_origins).await?;
+        // The probe and the tool checks on the heap: the store SDK's calls are deep, and
+        // inline they would deepen this function's own frames too.
+        let (store_report, store_trust) = Box::pin(trust::at_start(
+            &storage,
+            &settings.storage,
+            &settings.http.cors_origins,
+        ))
+        .await?;
         let listener = TcpListener::bind(settings.http.listen)?;
         let port = listener.local_addr()?.port();
         let limiter = match settings.rate_limit.rate_limit_store {
@@ -137,9 +143,13 @@ impl Application {
             },
             &settings.webhooks,
         )?;
-        let processing = Processing::start(pool.clone(), storage.clone(), &settings.processing)
-            .await
-            .map_err(StartupError::Processing)?;
+        let processing = Box::pin(Processing::start(
+            pool.clone(),
+            storage.clone(),
+            &settings.processing,
+        ))
+        .await
+        .map_err(StartupError::Processing)?;
         let state = web::Data::new(AppState {
             webhooks,
             processing,
@@ -292,9 +302,10 @@ impl Application {
         if !settings.webhooks.webhook_poll.is_zero() {
             background.push(tokio::spawn(jobs::deliveries::run(state.webhooks.clone())));
         }
-        if !settings.processing.processing_poll.is_zero() && !state.processing.is_empty() {
-            background.push(tokio::spawn(state.processing.clone().run()));
-        }
+        let processing = state
+            .processing
+            .runs_worker()
+            .then(|| tokio::spawn(state.processing.clone().run()));
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
             (tokio::spawn(server), handle)
@@ -306,6 +317,12 @@ impl Application {
         }
         for task in background {
             task.abort();
+        }
+        if let Some(task) = processing {
+            // Its runs stop (their tools killed) before their jobs go back to the queue.
+            task.abort();
+            let _ = task.await;
+            state.processing.release().await;
         }
         result
     }

@@ -1,8 +1,9 @@
-//! A processor's tool as a bounded child process: its address space capped by
-//! util-linux's `prlimit` (so a hostile input makes its allocations fail, not the host
-//! swap), killed at the run's deadline, its output read up to a cap and the tail of its
-//! diagnostics kept for the failure's reason. No shell: the program and its arguments
-//! go to `execve` as given.
+//! A processor's tool as a bounded child process: its address space and the size of
+//! any file it writes capped by util-linux's `prlimit` (so a hostile input makes its
+//! allocations or writes fail, not the host swap or fill its disk), an environment of
+//! `PATH` alone, killed at the run's deadline, its output read up to a cap and the tail
+//! of its diagnostics kept for the failure's reason. No shell: the program and its
+//! arguments go to `execve` as given.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -21,6 +22,11 @@ pub struct Bounds {
     pub memory_bytes: u64,
 }
 
+/// The `PATH` a child gets when filegate has none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// Bytes any one file a child writes may reach (`RLIMIT_FSIZE`): a frame is far
+/// smaller; a runaway output stops here.
+const FILE_MAX: u64 = 256 << 20;
 /// Bytes of standard output kept (a probe's JSON is far smaller).
 const STDOUT_MAX: usize = 1 << 20;
 /// Bytes of standard error kept: the end, where a tool says why it stopped.
@@ -80,11 +86,20 @@ where
     // crate's safe code cannot reach.
     let mut cmd = Command::new("prlimit");
     cmd.arg(format!("--as={}", bounds.memory_bytes))
+        .arg(format!("--fsize={FILE_MAX}"))
         .arg("--core=0")
         .arg("--")
         .arg(program)
         .args(args)
         .current_dir(dir)
+        // Nothing of filegate's environment (its database URL, its store's secret)
+        // reaches a tool that parses hostile input: only where to find programs.
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
+        )
+        .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -104,7 +119,7 @@ where
         let mut out = Vec::new();
         let mut err = Vec::new();
         let read_out = async {
-            let mut buf = [0u8; 8192];
+            let mut buf = vec![0u8; 8192];
             loop {
                 let n = stdout.read(&mut buf).await?;
                 if n == 0 {
@@ -116,7 +131,7 @@ where
             }
         };
         let read_err = async {
-            let mut buf = [0u8; 4096];
+            let mut buf = vec![0u8; 4096];
             loop {
                 let n = stderr.read(&mut buf).await?;
                 if n == 0 {
@@ -208,6 +223,21 @@ mod tests {
         .unwrap_err();
         assert!(e.is_input_failure());
         assert_eq!(e.to_string(), "sh failed (exit status: 3): first; why");
+    }
+
+    #[tokio::test]
+    async fn a_child_sees_no_environment_but_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run("env", std::iter::empty::<&str>(), dir.path(), bounds(5_000))
+            .await
+            .unwrap();
+        let mut names: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["LC_ALL", "PATH"]);
     }
 
     #[tokio::test]

@@ -46,12 +46,13 @@ pub trait Processor: Send + Sync + 'static {
     fn content_types(&self) -> &'static [&'static str];
     /// Whether its tools are at hand (run at start, in a scratch directory).
     fn check<'a>(&'a self, dir: &'a Path, bounds: Bounds) -> BoxFuture<'a, Result<(), String>>;
-    /// Derives files from `input` (a file name in `dir`, the verified object's bytes),
-    /// writing them under `dir`, with its tools bounded by `bounds`.
+    /// Derives files from `input` (a file name in `dir`, the verified object's bytes,
+    /// of `content_type`), writing them under `dir`, with its tools bounded by `bounds`.
     fn process<'a>(
         &'a self,
         dir: &'a Path,
         input: &'a str,
+        content_type: &'a str,
         bounds: Bounds,
     ) -> BoxFuture<'a, Result<Output, Failure>>;
 }
@@ -109,6 +110,43 @@ pub fn available(
     Ok(out)
 }
 
+/// Scratch directories of runs older than this are a dead process's: a live run's is
+/// younger than its download and its time bound.
+const SCRATCH_STALE: Duration = Duration::from_secs(24 * 3600);
+
+/// Removes the scratch directories runs of a killed process left in `TMPDIR` (a run
+/// removes its own when it ends), once they are older than a run can be.
+fn sweep_scratch(settings: &ProcessingSettings) {
+    let stale = SCRATCH_STALE.max(settings.processing_timeout * 2);
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > stale));
+        if old
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(SCRATCH_PREFIX)
+        {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(dir = %entry.path().display(), "removed a stale processing directory")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove a stale processing directory")
+                }
+            }
+        }
+    }
+}
+
+/// The prefix of a run's scratch directory.
+const SCRATCH_PREFIX: &str = "filegate-processing-";
+
 /// This replica, as a job's `worker` names it: `host/pid`.
 fn worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -153,6 +191,7 @@ impl Processing {
         let processors = available(&settings.processors, settings)?;
         let scratch =
             tempfile::tempdir().map_err(|e| format!("could not make a scratch directory: {e}"))?;
+        sweep_scratch(settings);
         for p in &processors {
             let bounds = Bounds {
                 deadline: Instant::now() + CHECK_BOUND,
@@ -166,7 +205,11 @@ impl Processing {
             settings: settings.clone(),
             processors: Arc::new(processors),
         };
-        if let Err(e) = me.register().await {
+        // Only a replica that runs a worker registers: a type is processed once some
+        // replica will take its jobs up.
+        if me.runs_worker()
+            && let Err(e) = me.register().await
+        {
             tracing::warn!(error = %e, "could not register the processors; the worker will");
         }
         Ok(me)
@@ -180,10 +223,26 @@ impl Processing {
         Ok(())
     }
 
-    /// Whether this replica runs any processor.
+    /// Whether this replica runs a processing worker (a processor, and a poll).
     #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.processors.is_empty()
+    pub fn runs_worker(&self) -> bool {
+        !self.processors.is_empty() && !self.settings.processing_poll.is_zero()
+    }
+
+    /// Gives the jobs this replica's worker holds back to the queue, their run not
+    /// counted (at shutdown, once its runs are stopped): a rolling deploy costs a job
+    /// neither its lease's wait nor one of its attempts.
+    pub async fn release(&self) {
+        if !self.runs_worker() {
+            return;
+        }
+        match processing::release(&self.pool, &worker_id()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "gave processing jobs back to the queue"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not give processing jobs back; their leases will")
+            }
+        }
     }
 
     /// Claims and runs jobs until the task is dropped (runs in flight with it: their
@@ -286,31 +345,55 @@ impl Processing {
         };
         let uploaded = std::sync::Mutex::new(Vec::new());
         let outcome = tokio::select! {
+            // The run first: when both are ready, its own outcome is the truer one.
+            biased;
             outcome = self.attempt(job, &uploaded) => outcome,
             () = beat => {
                 tracing::warn!(file = %job.file_id, "a processing run lost its job; stopping it");
                 ProcessingRun::Lost
             }
         };
-        if outcome != ProcessingRun::Completed {
-            let keys = std::mem::take(
-                &mut *uploaded
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            self.remove(&keys).await;
+        if outcome == ProcessingRun::Completed {
+            return outcome;
         }
-        outcome
+        let keys = std::mem::take(
+            &mut *uploaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        self.remove(job, keys, outcome).await
     }
 
-    /// Deletes a run's uploads that no row owns (best effort: reconciliation finds
-    /// what is left).
-    async fn remove(&self, keys: &[String]) {
-        for key in keys {
+    /// Deletes a run's uploads that no row records, and says what the run ended in. A
+    /// run whose heartbeat found the job gone may have recorded its frames just before
+    /// (the beat's update waited for the record's commit): those are the file's, never
+    /// deleted; when the rows cannot be read, nothing is (reconciliation finds what is
+    /// left).
+    async fn remove(
+        &self,
+        job: &Claimed,
+        keys: Vec<String>,
+        outcome: ProcessingRun,
+    ) -> ProcessingRun {
+        if keys.is_empty() {
+            return outcome;
+        }
+        let recorded = match processing::recorded(&self.pool, &keys).await {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                tracing::warn!(error = %e, file = %job.file_id, "could not tell a run's uploads from its record; leaving them");
+                return outcome;
+            }
+        };
+        if !recorded.is_empty() {
+            return ProcessingRun::Completed;
+        }
+        for key in &keys {
             if let Err(e) = self.storage.delete(key).await {
                 tracing::warn!(error = %e, key, "could not delete a derived object no file owns");
             }
         }
+        outcome
     }
 
     async fn attempt(
@@ -407,11 +490,17 @@ impl Processing {
         let transient =
             |what: &str, e: &dyn std::fmt::Display| Failure::Transient(format!("{what}: {e}"));
         let dir = tempfile::Builder::new()
-            .prefix("filegate-processing-")
+            .prefix(SCRATCH_PREFIX)
             .tempdir()
-            .map_err(|e| transient("could not make a working directory", &e))?;
+            .map_err(|e| transient("could not make a working directory", &e.kind()))?;
         let input = "input";
         let size = u64::try_from(job.size_bytes.unwrap_or(0)).unwrap_or(0);
+        if size > self.settings.processing_max_input_bytes {
+            return Err(Failure::Input(format!(
+                "the file is larger than the {} bytes a processor takes",
+                self.settings.processing_max_input_bytes
+            )));
+        }
         match self
             .storage
             .download_to(
@@ -434,12 +523,33 @@ impl Processing {
             deadline: Instant::now() + self.settings.processing_timeout,
             memory_bytes: self.settings.processing_memory_bytes,
         };
-        let output = processor.process(dir.path(), input, bounds).await?;
+        let output = processor
+            .process(dir.path(), input, &job.content_type, bounds)
+            .await?;
+        // Frames that cannot fit the quota are not uploaded at all (the record checks
+        // again, under the workspace's lock).
+        let mut sizes = Vec::with_capacity(output.derived.len());
+        for d in &output.derived {
+            let meta = tokio::fs::metadata(&d.path)
+                .await
+                .map_err(|e| transient("could not read a derived file", &e.kind()))?;
+            sizes.push(meta.len());
+        }
+        let total: u64 = sizes.iter().sum();
+        let room = processing::room(&self.pool, job.workspace_id)
+            .await
+            .map_err(|e| transient("could not read the workspace's quota", &e))?;
+        if i64::try_from(total).unwrap_or(i64::MAX) > room {
+            return Err(Failure::Input(format!(
+                "the workspace's quota has no room for the {} derived files ({total} bytes)",
+                output.derived.len()
+            )));
+        }
         let mut derived = Vec::with_capacity(output.derived.len());
         for d in &output.derived {
             let body = tokio::fs::read(&d.path)
                 .await
-                .map_err(|e| transient("could not read a derived file", &e))?;
+                .map_err(|e| transient("could not read a derived file", &e.kind()))?;
             let key = filegate_domain::keys::derived_key(
                 job.workspace_id,
                 job.file_id,

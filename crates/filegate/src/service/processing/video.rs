@@ -33,12 +33,22 @@ impl Video {
         }
     }
 
-    async fn probe(&self, dir: &Path, input: &str, bounds: Bounds) -> Result<Value, Failure> {
+    async fn probe(
+        &self,
+        dir: &Path,
+        input: &str,
+        format: &str,
+        bounds: Bounds,
+    ) -> Result<Value, Failure> {
         let out = child::run(
             &self.ffprobe,
             [
                 "-v",
                 "error",
+                "-protocol_whitelist",
+                "file",
+                "-f",
+                format,
                 "-print_format",
                 "json",
                 "-show_entries",
@@ -82,15 +92,22 @@ impl Processor for Video {
         &'a self,
         dir: &'a Path,
         input: &'a str,
+        content_type: &'a str,
         bounds: Bounds,
     ) -> BoxFuture<'a, Result<Output, Failure>> {
         Box::pin(async move {
-            let mut metadata = self.probe(dir, input, bounds).await?;
+            let format = demuxer(content_type)?;
+            let mut metadata = self.probe(dir, input, format, bounds).await?;
             let frames = dir.join("frames");
             tokio::fs::create_dir(&frames).await.map_err(|e| {
-                Failure::Transient(format!("could not make a frames directory: {e}"))
+                Failure::Transient(format!("could not make a frames directory: {}", e.kind()))
             })?;
-            let rate = format!("fps={}", self.rate);
+            // At the rate, and no larger than 1920×1920 (the aspect kept): a hostile
+            // video's huge frames cost neither the disk nor the quota.
+            let filters = format!(
+                "fps={},scale=w='min(iw,{MAX_SIDE})':h='min(ih,{MAX_SIDE})':force_original_aspect_ratio=decrease",
+                self.rate
+            );
             let max = self.max_frames.to_string();
             child::run(
                 &self.ffmpeg,
@@ -99,6 +116,10 @@ impl Processor for Video {
                     "-hide_banner",
                     "-loglevel",
                     "error",
+                    "-protocol_whitelist",
+                    "file",
+                    "-f",
+                    format,
                     "-i",
                     input,
                     "-map",
@@ -107,7 +128,7 @@ impl Processor for Video {
                     "-sn",
                     "-dn",
                     "-vf",
-                    &rate,
+                    &filters,
                     "-frames:v",
                     &max,
                     "-q:v",
@@ -124,14 +145,12 @@ impl Processor for Video {
             .await
             .map_err(failure)?;
             let mut derived = Vec::new();
-            let mut entries = tokio::fs::read_dir(&frames)
-                .await
-                .map_err(|e| Failure::Transient(format!("could not list the frames: {e}")))?;
-            while let Some(entry) = entries
-                .next_entry()
-                .await
-                .map_err(|e| Failure::Transient(format!("could not list the frames: {e}")))?
-            {
+            let mut entries = tokio::fs::read_dir(&frames).await.map_err(|e| {
+                Failure::Transient(format!("could not list the frames: {}", e.kind()))
+            })?;
+            while let Some(entry) = entries.next_entry().await.map_err(|e| {
+                Failure::Transient(format!("could not list the frames: {}", e.kind()))
+            })? {
                 let name = entry.file_name();
                 let Some(seq) = name
                     .to_str()
@@ -161,13 +180,32 @@ impl Processor for Video {
     }
 }
 
-/// A tool that ran and failed failed on the video (not retried); one that could not
-/// start is the host's failure (retried).
+/// The longest side of a frame, in pixels.
+const MAX_SIDE: u32 = 1920;
+
+/// The demuxer for a type: named, never guessed, so a file that says it is an MP4 is
+/// read as one (not as a playlist or a concatenation script naming other files).
+fn demuxer(content_type: &str) -> Result<&'static str, Failure> {
+    match content_type {
+        "video/mp4" => Ok("mov"),
+        "video/webm" => Ok("matroska"),
+        other => Err(Failure::Input(format!(
+            "the video processor does not read {other}"
+        ))),
+    }
+}
+
+/// A tool that ran and failed failed on the video (not retried), unless the host ran
+/// out of disk; one that could not start is the host's failure (retried).
 fn failure(e: ChildError) -> Failure {
-    if e.is_input_failure() {
-        Failure::Input(e.to_string())
-    } else {
+    let host = match &e {
+        ChildError::Failed { diagnostics, .. } => diagnostics.contains("No space left on device"),
+        _ => !e.is_input_failure(),
+    };
+    if host {
         Failure::Transient(e.to_string())
+    } else {
+        Failure::Input(e.to_string())
     }
 }
 
