@@ -26,6 +26,7 @@ use filegate_db::Pool;
 use filegate_db::processing::{self, Claimed, Failed, Finished, NewDerived};
 use filegate_domain::Checksum;
 use filegate_storage::Storage;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -172,6 +173,9 @@ impl std::fmt::Debug for Processing {
             .finish_non_exhaustive()
     }
 }
+
+/// Derived files a run uploads at once.
+const UPLOADS_AT_ONCE: usize = 4;
 
 /// How long a start-up check of a processor's tools may take.
 const CHECK_BOUND: Duration = Duration::from_secs(30);
@@ -545,11 +549,8 @@ impl Processing {
                 output.derived.len()
             )));
         }
-        let mut derived = Vec::with_capacity(output.derived.len());
-        for d in &output.derived {
-            let body = tokio::fs::read(&d.path)
-                .await
-                .map_err(|e| transient("could not read a derived file", &e.kind()))?;
+        // Uploaded a few at a time: each is a round trip the next need not wait for.
+        let put = |d: &DerivedFile| {
             let key = filegate_domain::keys::derived_key(
                 job.workspace_id,
                 job.file_id,
@@ -558,29 +559,43 @@ impl Processing {
                 d.seq,
                 d.extension,
             );
-            let digest: [u8; 32] = Sha256::digest(&body).into();
-            let size_bytes = i64::try_from(body.len()).unwrap_or(i64::MAX);
+            // Noted before the PUT: a run that stops midway deletes what it may have sent.
             uploaded
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(key.clone());
-            self.storage
-                .put_object(
-                    &key,
-                    body.into(),
-                    d.content_type,
-                    Checksum::from_digest(digest),
-                )
-                .await
-                .map_err(|e| transient("could not store a derived file", &e))?;
-            derived.push(NewDerived {
-                object_key: key,
-                kind: d.kind.to_owned(),
-                seq: d.seq,
-                content_type: d.content_type.to_owned(),
-                size_bytes,
-            });
-        }
+            let (path, content_type) = (d.path.clone(), d.content_type);
+            let (kind, seq) = (d.kind, d.seq);
+            async move {
+                let body = tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| transient("could not read a derived file", &e.kind()))?;
+                let digest: [u8; 32] = Sha256::digest(&body).into();
+                let size_bytes = i64::try_from(body.len()).unwrap_or(i64::MAX);
+                self.storage
+                    .put_object(
+                        &key,
+                        body.into(),
+                        content_type,
+                        Checksum::from_digest(digest),
+                    )
+                    .await
+                    .map_err(|e| transient("could not store a derived file", &e))?;
+                Ok::<_, Failure>(NewDerived {
+                    object_key: key,
+                    kind: kind.to_owned(),
+                    seq,
+                    content_type: content_type.to_owned(),
+                    size_bytes,
+                })
+            }
+        };
+        let mut derived: Vec<NewDerived> =
+            futures_util::stream::iter(output.derived.iter().map(put))
+                .buffer_unordered(UPLOADS_AT_ONCE)
+                .try_collect()
+                .await?;
+        derived.sort_by_key(|d| d.seq);
         Ok((output.metadata, derived))
     }
 }
