@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use filegate::jobs::Job as _;
 use filegate_domain::{ContentType, Limits};
 use filegate_tests::{
-    Answer, Tenant, TestApp, free_port, reaper_settings, samples, sha256_b64, spawn_app,
-    spawn_app_with, video, wait_healthy,
+    Answer, Tenant, TestApp, free_port, reaper_settings, samples, spawn_app, spawn_app_with, video,
+    wait_healthy,
 };
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// A tenant whose workspace takes videos (and everything else) up to 64 MiB.
@@ -41,17 +41,7 @@ async fn frames_of(app: &TestApp, key: &str, file: Uuid) -> Answer {
 
 /// Reserves, uploads and completes `bytes` as `name`; the completion's answer.
 async fn upload(app: &TestApp, key: &str, name: &str, bytes: Vec<u8>) -> Answer {
-    let res = app
-        .create_files_as(
-            key,
-            &json!({ "files": [{ "name": name, "size_bytes": bytes.len(), "checksum_sha256": sha256_b64(&bytes) }] }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{name}: {:?}", res.body);
-    let file = res.body["files"][0].clone();
-    assert_eq!(app.upload(&file, bytes).await, 200, "PUT {name}");
-    let id = file["file_uuid"].as_str().unwrap();
-    call(app, key, Method::POST, &format!("/v2/files/{id}/complete")).await
+    app.reserve_upload_complete_as(key, name, bytes).await.1
 }
 
 /// The bytes a ready file's download URL serves, reached with `key`.
@@ -256,15 +246,7 @@ async fn frames_before_processing_completes_are_409_and_reprocess_catches_up_mis
     );
 
     // A replica with a worker starts (it registers the video types), not yet working.
-    let mut settings = app.settings.processing.clone();
-    settings.processing_poll = Duration::from_millis(100);
-    let worker = filegate::service::processing::Processing::start(
-        app.pool.clone(),
-        app.storage.clone(),
-        &settings,
-    )
-    .await
-    .unwrap();
+    let worker = worker(&app).await;
     let done = upload(&app, &t.key, "clip.mp4", video::short_mp4()).await;
     let file = id(&done.body);
     assert_eq!(done.body["status"], "ready");
@@ -627,6 +609,55 @@ async fn frames_that_do_not_fit_the_quota_fail_the_processing_and_leave_nothing(
     assert_eq!(app.objects_of(t.workspace).await, 2);
 }
 
+/// A worker as another replica runs it (polling every 100 ms), started: the video
+/// types are registered; `run` it to take jobs up.
+async fn worker(app: &TestApp) -> filegate::service::processing::Processing {
+    let mut settings = app.settings.processing.clone();
+    settings.processing_poll = Duration::from_millis(100);
+    filegate::service::processing::Processing::start(
+        app.pool.clone(),
+        app.storage.clone(),
+        &settings,
+    )
+    .await
+    .unwrap()
+}
+
+/// An ffmpeg that waits `secs` before it starts (so a job is surely mid-run when its
+/// replica is stopped), in a directory removed when the guard drops.
+fn slow_ffmpeg(secs: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("ffmpeg");
+    std::fs::write(
+        &slow,
+        format!("#!/bin/sh\nsleep {secs}\nexec ffmpeg \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (dir, slow)
+}
+
+/// `filegate serve` on the app's database and bucket, running its processing worker
+/// through `ffmpeg` with `settings` on top (the finalizer off), once it answers.
+async fn replica(
+    app: &TestApp,
+    ffmpeg: &std::path::Path,
+    settings: &[(&str, &str)],
+) -> tokio::process::Child {
+    let port = free_port();
+    let mut cmd = app.serve_command(port).await;
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FILEGATE_FFMPEG", ffmpeg)
+        .env("FILEGATE_PROCESSING_POLL_MS", "100")
+        .env("FILEGATE_FINALIZER_INTERVAL_SECS", "0")
+        .envs(settings.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = cmd.spawn().unwrap();
+    wait_healthy(port).await;
+    child
+}
+
 /// The jobs' `(file, state, attempts, worker)`.
 async fn jobs(app: &TestApp) -> Vec<(Uuid, String, i32, Option<String>)> {
     let client = app.pool.get().await.unwrap();
@@ -649,27 +680,15 @@ async fn two_replicas_share_the_queue_and_a_killed_ones_job_is_run_again_elsewhe
     // is surely mid-run when its replica is killed).
     let app = spawn_app_with(|s| s.processing.processing_poll = Duration::ZERO).await;
     let t = video_tenant(&app).await;
-    let dir = std::env::temp_dir().join(format!("filegate-slow-ffmpeg-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let slow = dir.join("ffmpeg");
-    std::fs::write(&slow, "#!/bin/sh\nsleep 1.5\nexec ffmpeg \"$@\"\n").unwrap();
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (_dir, slow) = slow_ffmpeg("1.5");
     let mut replicas = Vec::new();
     for _ in 0..2 {
-        let port = free_port();
-        let mut cmd = app.serve_command(port).await;
-        cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("FILEGATE_FFMPEG", &slow)
-            .env("FILEGATE_PROCESSING_POLL_MS", "100")
-            .env("FILEGATE_PROCESSING_LEASE_SECS", "2")
-            .env("FILEGATE_PROCESSING_CONCURRENCY", "1")
-            .env("FILEGATE_FINALIZER_INTERVAL_SECS", "0")
-            .env("FILEGATE_RECONCILE_INTERVAL_SECS", "0")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        let child = cmd.spawn().unwrap();
-        wait_healthy(port).await;
-        replicas.push(child);
+        let settings = [
+            ("FILEGATE_PROCESSING_LEASE_SECS", "2"),
+            ("FILEGATE_PROCESSING_CONCURRENCY", "1"),
+            ("FILEGATE_RECONCILE_INTERVAL_SECS", "0"),
+        ];
+        replicas.push(replica(&app, &slow, &settings).await);
     }
     let mut files = Vec::new();
     for i in 0..4 {
@@ -725,29 +744,14 @@ async fn two_replicas_share_the_queue_and_a_killed_ones_job_is_run_again_elsewhe
         app.counters(t.workspace).await,
         app.row_sums(t.workspace).await
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn a_replica_stopping_gives_its_job_back_at_once_without_using_an_attempt() {
     let app = spawn_app_with(|s| s.processing.processing_poll = Duration::ZERO).await;
     let t = video_tenant(&app).await;
-    let dir = std::env::temp_dir().join(format!("filegate-slow-ffmpeg-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let slow = dir.join("ffmpeg");
-    std::fs::write(&slow, "#!/bin/sh\nsleep 3\nexec ffmpeg \"$@\"\n").unwrap();
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let port = free_port();
-    let mut cmd = app.serve_command(port).await;
-    cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FILEGATE_FFMPEG", &slow)
-        .env("FILEGATE_PROCESSING_POLL_MS", "100")
-        .env("FILEGATE_PROCESSING_LEASE_SECS", "600")
-        .env("FILEGATE_FINALIZER_INTERVAL_SECS", "0")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut replica = cmd.spawn().unwrap();
-    wait_healthy(port).await;
+    let (_dir, slow) = slow_ffmpeg("3");
+    let mut replica = replica(&app, &slow, &[("FILEGATE_PROCESSING_LEASE_SECS", "600")]).await;
     let file = id(&upload(&app, &t.key, "clip.mp4", video::short_mp4())
         .await
         .body);
@@ -761,20 +765,11 @@ async fn a_replica_stopping_gives_its_job_back_at_once_without_using_an_attempt(
     // Queued again at once (its lease had ten minutes left), its run not counted.
     let (state, attempts, _) = job(&app, file).await.unwrap();
     assert_eq!((state.as_str(), attempts), ("queued", 0));
-    let mut settings = app.settings.processing.clone();
-    settings.processing_poll = Duration::from_millis(100);
-    let worker = filegate::service::processing::Processing::start(
-        app.pool.clone(),
-        app.storage.clone(),
-        &settings,
-    )
-    .await
-    .unwrap();
+    let worker = worker(&app).await;
     let _worker = tokio::spawn(worker.run());
     assert_eq!(
         settled(&app, &t.key, file).await["processing_status"],
         "completed"
     );
     assert_eq!(job(&app, file).await.unwrap().1, 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }

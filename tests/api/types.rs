@@ -4,7 +4,7 @@
 //! names of one.
 
 use filegate_domain::{ContentType, Limits};
-use filegate_tests::{Answer, Tenant, TestApp, samples, sha256_b64, spawn_app};
+use filegate_tests::{Answer, Tenant, TestApp, samples, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -68,32 +68,6 @@ async fn everything_allowed(app: &TestApp) -> Tenant {
     .await
 }
 
-async fn reserve_upload_complete(
-    app: &TestApp,
-    key: &str,
-    name: &str,
-    bytes: Vec<u8>,
-) -> (Value, Answer) {
-    let res = app
-        .create_files_as(
-            key,
-            &json!({ "files": [{ "name": name, "size_bytes": bytes.len(), "checksum_sha256": sha256_b64(&bytes) }] }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{name}: {:?}", res.body);
-    let file = res.body["files"][0].clone();
-    assert_eq!(app.upload(&file, bytes).await, 200, "PUT {name}");
-    let id = file["file_uuid"].as_str().unwrap().to_owned();
-    let done = Answer::of(
-        app.request_as(key, Method::POST, &format!("/v2/files/{id}/complete"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    (file, done)
-}
-
 #[tokio::test]
 async fn every_registered_type_completes_ready_and_its_impostor_is_rejected() {
     let app = spawn_app().await;
@@ -106,14 +80,16 @@ async fn every_registered_type_completes_ready_and_its_impostor_is_rejected() {
     );
     for (ty, sample, impostor, names) in cases {
         let ext = ty.registration().extensions[0];
-        let (_, ready) =
-            reserve_upload_complete(&app, &tenant.key, &format!("sample.{ext}"), sample).await;
+        let (_, ready) = app
+            .reserve_upload_complete_as(&tenant.key, &format!("sample.{ext}"), sample)
+            .await;
         assert_eq!(ready.status, 200, "{ty:?}: {:?}", ready.body);
         assert_eq!(ready.body["status"], "ready");
         assert_eq!(ready.body["content_type"], ty.mime());
 
-        let (_, rejected) =
-            reserve_upload_complete(&app, &tenant.key, &format!("impostor.{ext}"), impostor).await;
+        let (_, rejected) = app
+            .reserve_upload_complete_as(&tenant.key, &format!("impostor.{ext}"), impostor)
+            .await;
         rejected.assert_error(422, "upload_mismatch");
         let reason = rejected.body["error"]["details"]["rejection_reason"]
             .as_str()
@@ -131,8 +107,9 @@ async fn every_registered_type_completes_ready_and_its_impostor_is_rejected() {
 async fn media_downloads_are_attachments_too() {
     let app = spawn_app().await;
     let tenant = everything_allowed(&app).await;
-    let (file, ready) =
-        reserve_upload_complete(&app, &tenant.key, "chart.png", samples::png()).await;
+    let (file, ready) = app
+        .reserve_upload_complete_as(&tenant.key, "chart.png", samples::png())
+        .await;
     assert_eq!(ready.status, 200);
     let id = file["file_uuid"].as_str().unwrap();
     let got = Answer::of(

@@ -124,6 +124,39 @@ impl TestApp {
         file
     }
 
+    /// Reserves `bytes` as `name` with `key` (declaring size and digest), uploads them
+    /// through the presigned URL and asks for completion: the reservation's entry and
+    /// the completion's answer.
+    pub async fn reserve_upload_complete_as(
+        &self,
+        key: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (serde_json::Value, Answer) {
+        let res = self
+            .create_files_as(
+                key,
+                &serde_json::json!({ "files": [{ "name": name, "size_bytes": bytes.len(), "checksum_sha256": sha256_b64(&bytes) }] }),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{name}: {:?}", res.body);
+        let file = res.body["files"][0].clone();
+        assert_eq!(self.upload(&file, bytes).await, 200, "PUT {name}");
+        let id = file["file_uuid"].as_str().expect("file_uuid").to_owned();
+        let done = Answer::of(
+            self.request_as(
+                key,
+                reqwest::Method::POST,
+                &format!("/v2/files/{id}/complete"),
+            )
+            .send()
+            .await
+            .expect("complete"),
+        )
+        .await;
+        (file, done)
+    }
+
     /// Whether the store was seen to do `capability`. A test whose assertion rests on
     /// it asks here and, where the store lacks it, asserts what filegate does instead;
     /// it says so on stderr, by the capability's name.

@@ -1,27 +1,14 @@
 //! Real videos for the processing tests, made by ffmpeg (from Debian's package, which
 //! `scripts/test` installs), and what a test reads back of a frame.
 
-use std::path::PathBuf;
-
-/// A scratch directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The file ffmpeg writes with `args` (inputs and options) to `out.{ext}`.
 ///
 /// # Panics
 /// When ffmpeg is missing or fails.
 #[must_use]
 pub fn ffmpeg(args: &[&str], ext: &str) -> Vec<u8> {
-    let dir =
-        Scratch(std::env::temp_dir().join(format!("filegate-video-{}", uuid::Uuid::new_v4())));
-    std::fs::create_dir_all(&dir.0).expect("scratch directory");
-    let out = dir.0.join(format!("out.{ext}"));
+    let dir = tempfile::tempdir().expect("scratch directory");
+    let out = dir.path().join(format!("out.{ext}"));
     let status = std::process::Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y"])
         .args(args)

@@ -182,13 +182,7 @@ pub async fn complete(
         return Ok(Finished::Lost);
     };
     let workspace_id: Uuid = col(&file, "workspace_id")?;
-    let held = tx
-        .query_opt(
-            "SELECT 1 FROM processing_jobs WHERE file_id = $1 AND run_token = $2 AND state = 'running' FOR UPDATE",
-            &[&file_id, &run_token],
-        )
-        .await?;
-    if held.is_none() {
+    if !holds(&tx, file_id, run_token).await? {
         return Ok(Finished::Lost);
     }
     let room = tx
@@ -235,6 +229,22 @@ pub async fn complete(
     .await?;
     tx.commit().await?;
     Ok(Finished::Completed)
+}
+
+/// Whether run `run_token` still holds the file's job (running under it), which it
+/// then locks, after the file row the caller's transaction locked.
+async fn holds(
+    tx: &deadpool_postgres::Transaction<'_>,
+    file_id: Uuid,
+    run_token: Uuid,
+) -> Result<bool, DbError> {
+    let row = tx
+        .query_opt(
+            "SELECT 1 FROM processing_jobs WHERE file_id = $1 AND run_token = $2 AND state = 'running' FOR UPDATE",
+            &[&file_id, &run_token],
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Ends a job dead with `reason` and marks its file's processing failed (the job and
@@ -288,17 +298,7 @@ pub async fn fail(
     let file = tx
         .query_opt("SELECT 1 FROM files WHERE id = $1 FOR UPDATE", &[&file_id])
         .await?;
-    let held = match file {
-        Some(_) => tx
-            .query_opt(
-                "SELECT 1 FROM processing_jobs WHERE file_id = $1 AND run_token = $2 AND state = 'running' FOR UPDATE",
-                &[&file_id, &run_token],
-            )
-            .await?
-            .is_some(),
-        None => false,
-    };
-    if !held {
+    if file.is_none() || !holds(&tx, file_id, run_token).await? {
         return Ok(Failed::Lost);
     }
     let outcome = if let Some(delay) = retry_in {

@@ -112,8 +112,7 @@ async fn finished(client: &tokio_postgres::Client, files: &[Uuid]) -> i64 {
 async fn direct(path: &std::path::Path, n: usize, conc: usize) -> f64 {
     let started = Instant::now();
     let runs = (0..n).map(|_| async move {
-        let dir = std::env::temp_dir().join(format!("filegate-bench-frames-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let probe = tokio::process::Command::new("ffprobe")
             .args(["-v", "error", "-protocol_whitelist", "file", "-f", "mov", "-print_format", "json", "-show_entries",
                    "format=duration,format_name:stream=codec_name,width,height,avg_frame_rate,r_frame_rate,duration,nb_frames",
@@ -130,12 +129,11 @@ async fn direct(path: &std::path::Path, n: usize, conc: usize) -> f64 {
                    "fps=1,scale=w='min(iw,1920)':h='min(ih,1920)':force_original_aspect_ratio=decrease",
                    "-frames:v", "600", "-q:v", "3",
                    "-f", "image2", "-start_number", "1"])
-            .arg(dir.join("%06d.jpg"))
+            .arg(dir.path().join("%06d.jpg"))
             .status()
             .await
             .unwrap();
         assert!(status.success());
-        let _ = std::fs::remove_dir_all(&dir);
     });
     futures_util::stream::iter(runs)
         .buffer_unordered(conc)
@@ -192,8 +190,8 @@ pub async fn run(db: &str, conc: usize, seconds: u64) -> String {
         .build()
         .unwrap();
     let video = Arc::new(bench_video());
-    let local = std::env::temp_dir().join(format!("filegate-bench-{}.mp4", Uuid::new_v4()));
-    std::fs::write(&local, video.as_slice()).unwrap();
+    let local = tempfile::Builder::new().suffix(".mp4").tempfile().unwrap();
+    std::fs::write(local.path(), video.as_slice()).unwrap();
     let target_of = |instance: &Instance| Target {
         http: http.clone(),
         key: key.clone(),
@@ -236,7 +234,7 @@ pub async fn run(db: &str, conc: usize, seconds: u64) -> String {
         assert_eq!(done as usize, VIDEOS, "every job done");
         let done = done - before;
         let frames = done as f64 * FRAMES_PER_VIDEO;
-        let limit = direct(&local, VIDEOS, jobs).await;
+        let limit = direct(local.path(), VIDEOS, jobs).await;
         out.push_str(&format!(
             "| {jobs} | {:.2} | {:.1} | {limit:.1} | {:.2} | {:.1} |\n",
             done as f64 / elapsed,
@@ -301,7 +299,6 @@ pub async fn run(db: &str, conc: usize, seconds: u64) -> String {
             .unwrap();
         drop(queued);
     }
-    let _ = std::fs::remove_file(&local);
     drop_database(db, "m").await;
     let line = |name: &str, unit: f64, idle: &[Stats], busy: &[Stats]| {
         let rate = |s: &[Stats]| median(&s.iter().map(|s| s.rps * unit).collect::<Vec<_>>());

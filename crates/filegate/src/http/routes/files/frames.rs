@@ -42,10 +42,9 @@ pub async fn frames(
             ),
         ));
     }
-    let status = processing_status(&file);
-    if status != ProcessingStatus::Completed
-        || file.processing != Some(filegate_db::files::Processing::Completed)
-    {
+    // Only a ready file gets a processing state: completed means its frames are there.
+    if file.processing != Some(filegate_db::files::Processing::Completed) {
+        let status = processing_status(&file);
         let message = match status {
             ProcessingStatus::Failed => "the video's processing failed: it has no frames",
             ProcessingStatus::Completed => {
