@@ -319,11 +319,10 @@ impl Statement for Reservations {
             return vec![self.alone(only).await];
         }
         // What the grouped statement could not settle (a workspace without room for
-        // everyone, a name taken: the statement failed whole) is reserved alone,
-        // request by request, each with its own answer.
-        let grouped = filegate_db::files::reserve_many(&self.pool, items)
-            .await
-            .unwrap_or_else(|_| vec![false; items.len()]);
+        // everyone; a name taken, which fails the statement whole: then its halves
+        // are tried in turn, so one taken name costs its own request the group, not
+        // everyone's) is reserved alone, request by request, each with its own answer.
+        let grouped = self.grouped(items).await;
         metrics::grouped_alone(Self::KIND, grouped.iter().filter(|done| !**done).count());
         futures_util::future::join_all(items.iter().zip(grouped).map(|(r, done)| async move {
             if done {
@@ -341,6 +340,30 @@ impl Statement for Reservations {
 }
 
 impl Reservations {
+    /// Which of `items` one grouped statement reserved, in order. When a name is taken
+    /// (in the library or by an earlier item), the statement fails whole: the first
+    /// half is tried, then the second, down to single requests, which run alone.
+    fn grouped<'a>(
+        &'a self,
+        items: &'a [ReservationRows],
+    ) -> std::pin::Pin<Box<dyn Future<Output = Vec<bool>> + Send + 'a>> {
+        Box::pin(async move {
+            match filegate_db::files::reserve_many(&self.pool, items).await {
+                Ok(done) => done,
+                Err(e)
+                    if items.len() > 1
+                        && e.constraint() == Some(filegate_db::Constraint::LiveNamePath) =>
+                {
+                    let (first, rest) = items.split_at(items.len() / 2);
+                    let mut done = self.grouped(first).await;
+                    done.extend(self.grouped(rest).await);
+                    done
+                }
+                Err(_) => vec![false; items.len()],
+            }
+        })
+    }
+
     async fn alone(&self, r: &ReservationRows) -> Shared<ReserveOutcome> {
         filegate_db::files::reserve_rows(&self.pool, r, None)
             .await
